@@ -1,0 +1,94 @@
+"""Runtime settings shared by the proxy, the launcher and doctor.
+
+`Settings` is a plain frozen value: `codexglm.config` builds it from defaults, the config
+file, the environment and flags; everything below only reads it.  It never prints its API
+keys (see `__repr__`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+REGIONS: dict[str, str] = {
+    "international": "https://api.z.ai",
+    "china": "https://open.bigmodel.cn",
+}
+CODING_PATH = "/api/coding/paas/v4"
+GENERAL_PATH = "/api/paas/v4"
+ENDPOINT_MODES = ("coding-only", "base-only", "auto")
+
+
+def mask_secret(secret: str) -> str:
+    """Show at most the last four characters of a secret."""
+    if len(secret) <= 8:
+        return "****"
+    return "****" + secret[-4:]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the proxy needs to talk to GLM and to Codex."""
+
+    api_keys: tuple[str, ...] = ()
+    region: str = "international"
+    # Explicit endpoint overrides (full URL up to the version, without /chat/completions).
+    base_url: str | None = None
+    coding_base_url: str | None = None
+    endpoint_mode: str = "coding-only"
+    default_model: str = "glm-5.1"
+    # Extra request-model -> GLM-model mappings; merged over the built-in table.
+    model_map: dict[str, str] = field(default_factory=dict)
+    # Map Codex's hosted web_search tool to GLM's (billed) web_search tool.
+    web_search: bool = False
+    show_reasoning: bool = True
+    # Upstream behaviour.
+    connect_timeout: float = 10.0
+    read_timeout: float = 600.0
+    max_attempts: int = 4
+    retry_budget: float = 60.0
+    key_cooldown: float = 60.0
+    max_concurrency: int = 64
+    keepalive_interval: float = 10.0
+    # Inbound limits.
+    max_body_bytes: int = 64 * 1024 * 1024
+    # Observability.
+    log_requests: bool = True
+    log_bodies: bool = False
+    log_dir: str | None = None
+    log_max_bytes: int = 10 * 1024 * 1024
+    log_backups: int = 3
+
+    def __repr__(self) -> str:  # keys never reach a log through repr()
+        fields = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "api_keys":
+                value = tuple(mask_secret(k) for k in value)
+            fields.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(fields)})"
+
+    def replace(self, **changes: object) -> "Settings":
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def host_url(self) -> str:
+        return REGIONS.get(self.region, REGIONS["international"])
+
+    @property
+    def coding_url(self) -> str:
+        return (self.coding_base_url or self.host_url + CODING_PATH).rstrip("/")
+
+    @property
+    def general_url(self) -> str:
+        return (self.base_url or self.host_url + GENERAL_PATH).rstrip("/")
+
+    def endpoints(self) -> list[tuple[str, str]]:
+        """Upstream base URLs in the order they are tried: (label, url)."""
+        coding = ("coding", self.coding_url)
+        general = ("general", self.general_url)
+        if self.endpoint_mode == "base-only":
+            return [general]
+        if self.endpoint_mode == "auto":
+            return [coding, general]
+        return [coding]
