@@ -1,0 +1,39 @@
+"""The translation core: Responses API <-> Chat Completions, pure and I/O-free.
+
+Nothing in this package imports trio, httpx, quart or hypercorn, or touches the network or
+the file system: plain data in, plain data out.
+"""
+
+from .errors import RequestError, UpstreamError, classify_error, error_body, transport_error
+from .models import MODELS, ModelSpec, lookup, resolve_model, spec_for
+from .names import ToolNames, flat_name
+from .provider import GLM, Provider
+from .request import ChatRequest, TranslateOptions, TurnContext, build_chat_request
+from .response import translate_completion
+from .sse import SSEDecoder, encode_sse
+from .stream import StreamTranslator
+
+__all__ = [
+    "GLM",
+    "MODELS",
+    "ChatRequest",
+    "ModelSpec",
+    "Provider",
+    "RequestError",
+    "SSEDecoder",
+    "StreamTranslator",
+    "ToolNames",
+    "TranslateOptions",
+    "TurnContext",
+    "UpstreamError",
+    "build_chat_request",
+    "classify_error",
+    "encode_sse",
+    "error_body",
+    "flat_name",
+    "lookup",
+    "resolve_model",
+    "spec_for",
+    "transport_error",
+    "translate_completion",
+]

@@ -1,0 +1,529 @@
+"""GLM chat-completion chunks -> Responses API stream events: an explicit state machine.
+
+Codex records an output item only from `response.output_item.done` and replays recorded
+items after a failed stream, so this machine streams deltas live (the UI) but holds every
+`done` until GLM has finished the answer cleanly; a response that then fails or is cut
+short never leaves half an answer in Codex's history.
+
+States: NEW -> STREAMING (after `start`) -> one terminal state: COMPLETED, FAILED or
+INCOMPLETE.  Upstream chunks may interleave reasoning, text and tool-call fragments in
+any of the shapes GLM produces (whole calls, `tool_stream` fragments, `index: -1`,
+finish_reason on the tool chunk, usage on the finish chunk or a trailing chunk).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UpstreamError, classify_error
+from .names import ToolEntry
+from .reasoning import encode_compaction, encode_reasoning
+from .request import TurnContext
+
+Event = dict[str, Any]
+
+
+class State(enum.Enum):
+    NEW = "new"
+    STREAMING = "streaming"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INCOMPLETE = "incomplete"
+
+
+# finish_reason -> (codex error code, message) for answers GLM did not finish properly.
+_FAILED_FINISH = {
+    "sensitive": (
+        "invalid_prompt",
+        "GLM stopped the answer because its content filter flagged it (finish_reason=sensitive). "
+        "Rephrase the request or remove the flagged content.",
+    ),
+    "network_error": (
+        "server_error",
+        "GLM reported a model inference error in the middle of the answer (finish_reason=network_error).",
+    ),
+    "model_context_window_exceeded": (
+        "context_length_exceeded",
+        "The conversation no longer fits in the model's context window (finish_reason=model_context_window_exceeded).",
+    ),
+}
+_EMPTY_ANSWER = "GLM ended the response without any text or tool call."
+_CUT_SHORT = "GLM closed the stream before finishing the answer."
+
+# The safely decodable head of a JSON string body (escapes complete).
+_JSON_STRING_HEAD = re.compile(r'(?:[^"\\]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*')
+_JSON_FIRST_STRING_VALUE = re.compile(r'\s*\{\s*"(?:[^"\\]|\\.)*"\s*:\s*"')
+
+
+@dataclass
+class _Item:
+    kind: str  # reasoning | message | call
+    item_id: str
+    output_index: int
+    text: str = ""
+    open: bool = True
+    # Calls only.
+    key: str = ""
+    call_id: str = ""
+    flat_name: str = ""
+    entry: ToolEntry | None = None
+    added: bool = False
+    input_stream: "_StringValueStream | None" = None
+    extra: dict = field(default_factory=dict)
+
+
+class _StringValueStream:
+    """Decodes the first string value of a JSON object as its text arrives in fragments.
+
+    Freeform tools (apply_patch) travel as `{"input": "<patch>"}`; Codex shows the patch
+    as it streams through `custom_tool_call_input.delta`, which wants the raw text.
+    """
+
+    def __init__(self) -> None:
+        self._raw = ""
+        self._start = -1
+        self._pos = 0
+        self._closed = False
+
+    def feed(self, fragment: str) -> str:
+        self._raw += fragment
+        if self._closed:
+            return ""
+        if self._start < 0:
+            match = _JSON_FIRST_STRING_VALUE.match(self._raw)
+            if match is None:
+                return ""
+            self._start = self._pos = match.end()
+        head = _JSON_STRING_HEAD.match(self._raw, self._pos)
+        assert head is not None  # the pattern also matches the empty string
+        chunk = head.group(0)
+        self._pos = head.end()
+        if self._raw[self._pos : self._pos + 1] == '"':
+            self._closed = True
+        if not chunk:
+            return ""
+        try:
+            return json.loads(f'"{chunk}"')
+        except ValueError:
+            return ""
+
+
+class StreamTranslator:
+    """Feeds on decoded upstream chunks; every method returns the events to send now."""
+
+    def __init__(self, context: TurnContext, *, response_id: str | None = None, created_at: int | None = None) -> None:
+        self._ctx = context
+        self.response_id = response_id or f"resp_{uuid.uuid4().hex}"
+        self._created_at = created_at if created_at is not None else int(time.time())
+        self._state = State.NEW
+        self._seq = 0
+        self._items: list[_Item] = []
+        self._reasoning: _Item | None = None
+        self._message: _Item | None = None
+        self._calls: dict[str, _Item] = {}
+        self._calls_by_index: dict[int, _Item] = {}
+        self._last_call: _Item | None = None
+        self._finish_reason: str | None = None
+        self._usage: dict | None = None
+        self._leading_text = ""
+        self._leading_reasoning = ""
+        self.emitted_output = False
+        self.error_code: str | None = None
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def finished(self) -> bool:
+        return self._state in (State.COMPLETED, State.FAILED, State.INCOMPLETE)
+
+    @property
+    def outcome(self) -> str:
+        return self._state.value if self.finished else ""
+
+    @property
+    def usage(self) -> dict | None:
+        return self._usage
+
+    def start(self) -> list[Event]:
+        if self._state is not State.NEW:
+            return []
+        self._state = State.STREAMING
+        return [
+            self._event("response.created", response=self._response("in_progress")),
+            self._event("response.in_progress", response=self._response("in_progress")),
+        ]
+
+    def heartbeat(self) -> list[Event]:
+        if self._state is not State.STREAMING:
+            return []
+        return [self._event("response.in_progress", response=self._response("in_progress"))]
+
+    def feed(self, chunk: dict) -> list[Event]:
+        if self._state is not State.STREAMING:
+            return self.start() + self.feed(chunk) if self._state is State.NEW else []
+        if isinstance(chunk.get("error"), (dict, str)) and not chunk.get("choices"):
+            return self.fail(classify_error(200, chunk))
+        events: list[Event] = []
+        usage = chunk.get("usage")
+        if isinstance(usage, dict) and usage:
+            self._usage = _usage_from_chat(usage)
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) not in (0, None):
+                continue
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                delta = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+            self._feed_delta(delta, events)
+            reason = choice.get("finish_reason")
+            if isinstance(reason, str) and reason:
+                self._finish_reason = reason
+        return events
+
+    def feed_done(self) -> list[Event]:
+        """The upstream sent `[DONE]`."""
+        if self._state is not State.STREAMING:
+            return []
+        return self._finish(self._finish_reason or "stop")
+
+    def end_of_stream(self) -> list[Event]:
+        """The upstream body ended; without a finish_reason the answer was cut short."""
+        if self._state is not State.STREAMING:
+            return []
+        if self._finish_reason is None:
+            return self._fail("server_error", _CUT_SHORT)
+        return self._finish(self._finish_reason)
+
+    def fail(self, error: UpstreamError) -> list[Event]:
+        if self.finished:
+            return []
+        events = self.start()
+        return events + self._fail(error.codex_code, error.message)
+
+    # ------------------------------------------------------------------ deltas
+
+    def _feed_delta(self, delta: dict, events: list[Event]) -> None:
+        for name in self._ctx.provider.reasoning_fields:
+            value = delta.get(name)
+            if isinstance(value, str) and value:
+                self._reasoning_delta(value, events)
+                break
+        content = delta.get("content")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if isinstance(content, str) and content:
+            self._text_delta(content, events)
+        calls = delta.get("tool_calls")
+        if isinstance(calls, list):
+            for position, call in enumerate(calls):
+                if isinstance(call, dict):
+                    self._call_delta(call, position, events)
+
+    def _reasoning_delta(self, text: str, events: list[Event]) -> None:
+        if self._reasoning is None or not self._reasoning.open:
+            # GLM often opens with a bare newline; an item starts at the first real text.
+            self._leading_reasoning += text
+            text = self._leading_reasoning.lstrip()
+            if not text:
+                return
+            self._leading_reasoning = ""
+            self._close_open()
+            self._reasoning = self._new_item("reasoning")
+            if self._show_items:
+                events.append(self._added(self._reasoning, {"type": "reasoning", "summary": []}))
+                if self._ctx.show_reasoning:
+                    events.append(self._event("response.reasoning_summary_part.added", item_id=self._reasoning.item_id,
+                                              output_index=self._reasoning.output_index, summary_index=0,
+                                              part={"type": "summary_text", "text": ""}))
+        item = self._reasoning
+        item.text += text
+        if self._show_items and self._ctx.show_reasoning:
+            self.emitted_output = True
+            events.append(self._event("response.reasoning_summary_text.delta", item_id=item.item_id,
+                                      output_index=item.output_index, summary_index=0, delta=text))
+
+    def _text_delta(self, text: str, events: list[Event]) -> None:
+        if self._message is None or not self._message.open:
+            self._leading_text += text
+            text = self._leading_text.lstrip("\r\n")
+            if not text.strip():
+                return
+            self._leading_text = ""
+            self._close_open()
+            self._message = self._new_item("message")
+            if self._show_items:
+                events.append(self._added(self._message, {"type": "message", "role": "assistant", "content": []}))
+                events.append(self._event("response.content_part.added", item_id=self._message.item_id,
+                                          output_index=self._message.output_index, content_index=0,
+                                          part={"type": "output_text", "text": "", "annotations": []}))
+        item = self._message
+        item.text += text
+        if self._show_items:
+            self.emitted_output = True
+            events.append(self._event("response.output_text.delta", item_id=item.item_id,
+                                      output_index=item.output_index, content_index=0, delta=text))
+
+    def _call_delta(self, call: dict, position: int, events: list[Event]) -> None:
+        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        name = function.get("name") if isinstance(function.get("name"), str) else ""
+        arguments = function.get("arguments")
+        if isinstance(arguments, (dict, list)):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        fragment = arguments if isinstance(arguments, str) else ""
+        item = self._find_call(call, position, bool(name))
+        if item is None:
+            return
+        if name and not item.flat_name:
+            item.flat_name = name
+        item.text += fragment
+        if not item.added and item.flat_name:
+            self._announce_call(item, events)
+        elif item.added and fragment:
+            self._call_fragment(item, fragment, events)
+
+    def _find_call(self, call: dict, position: int, has_name: bool) -> _Item | None:
+        """Match a tool-call fragment to its call: by id, then by index, else the last call."""
+        call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None
+        index = call.get("index")
+        index = index if isinstance(index, int) and not isinstance(index, bool) and index >= 0 else None
+        if call_id is not None and call_id in self._calls:
+            return self._calls[call_id]
+        if index is not None and index in self._calls_by_index:
+            known = self._calls_by_index[index]
+            if call_id is None or known.call_id == call_id or known.key.startswith("index:"):
+                return known
+        if call_id is None and not has_name:
+            return self._last_call
+        self._close_open()
+        item = self._new_item("call")
+        item.call_id = call_id or f"call_{uuid.uuid4().hex[:24]}"
+        item.key = call_id or f"index:{index if index is not None else position}"
+        self._calls[item.call_id] = item
+        if index is not None:
+            self._calls_by_index[index] = item
+        self._last_call = item
+        return item
+
+    def _announce_call(self, item: _Item, events: list[Event]) -> None:
+        item.entry = self._ctx.tools.resolve(item.flat_name)
+        item.added = True
+        if item.entry is not None and item.entry.kind == "custom":
+            item.input_stream = _StringValueStream()
+        if self._show_items:
+            events.append(self._added(item, self._call_item(item, status="in_progress", partial=True)))
+        if item.text:
+            self._call_fragment(item, item.text, events)
+
+    def _call_fragment(self, item: _Item, fragment: str, events: list[Event]) -> None:
+        if not self._show_items:
+            return
+        self.emitted_output = True
+        if item.input_stream is not None:
+            decoded = item.input_stream.feed(fragment)
+            if decoded:
+                events.append(self._event("response.custom_tool_call_input.delta", item_id=item.item_id,
+                                          output_index=item.output_index, call_id=item.call_id, delta=decoded))
+        else:
+            events.append(self._event("response.function_call_arguments.delta", item_id=item.item_id,
+                                      output_index=item.output_index, delta=fragment))
+
+    # ------------------------------------------------------------------ finishing
+
+    def _finish(self, reason: str) -> list[Event]:
+        if reason in _FAILED_FINISH:
+            code, message = _FAILED_FINISH[reason]
+            return self._fail(code, message)
+        if reason == "length":
+            return self._incomplete("max_output_tokens")
+        items = [i for i in self._items if i.kind != "call" or i.added]
+        if self._ctx.compaction:
+            return self._complete_compaction()
+        if not any(i.kind != "reasoning" for i in items) and not any(i.text.strip() for i in items):
+            return self._fail("server_error", _EMPTY_ANSWER)
+        events: list[Event] = []
+        output = []
+        for item in items:
+            final = self._final_item(item)
+            events.extend(self._closing_events(item, final))
+            events.append(self._event("response.output_item.done", output_index=item.output_index, item=final))
+            output.append(final)
+        self._state = State.COMPLETED
+        events.append(self._event("response.completed", response=self._response("completed", output=output, usage=self._final_usage())))
+        return events
+
+    def _complete_compaction(self) -> list[Event]:
+        summary = "\n\n".join(i.text for i in self._items if i.kind == "message").strip()
+        if not summary:
+            return self._fail("server_error", _EMPTY_ANSWER)
+        item = {"type": "compaction", "id": f"cmp_{uuid.uuid4().hex}", "encrypted_content": encode_compaction(summary)}
+        self._state = State.COMPLETED
+        return [
+            self._event("response.output_item.added", output_index=0, item=item),
+            self._event("response.output_item.done", output_index=0, item=item),
+            self._event("response.completed", response=self._response("completed", output=[item], usage=self._final_usage())),
+        ]
+
+    def _fail(self, code: str, message: str) -> list[Event]:
+        self._state = State.FAILED
+        self.error_code = code
+        response = self._response("failed", usage=self._final_usage())
+        response["error"] = {"code": code, "message": message}
+        return [self._event("response.failed", response=response)]
+
+    def _incomplete(self, reason: str) -> list[Event]:
+        self._state = State.INCOMPLETE
+        self.error_code = reason
+        response = self._response("incomplete", usage=self._final_usage())
+        response["incomplete_details"] = {"reason": reason}
+        return [self._event("response.incomplete", response=response)]
+
+    def _final_item(self, item: _Item) -> dict:
+        if item.kind == "reasoning":
+            summary = [{"type": "summary_text", "text": item.text}] if self._ctx.show_reasoning else []
+            return {"id": item.item_id, "type": "reasoning", "summary": summary,
+                    "encrypted_content": encode_reasoning(item.text)}
+        if item.kind == "message":
+            return {"id": item.item_id, "type": "message", "role": "assistant", "status": "completed",
+                    "content": [{"type": "output_text", "text": item.text, "annotations": []}]}
+        return self._call_item(item, status="completed", partial=False)
+
+    def _call_item(self, item: _Item, *, status: str, partial: bool) -> dict:
+        entry = item.entry
+        base = {"id": item.item_id, "status": status, "call_id": item.call_id}
+        if entry is not None and entry.kind == "custom":
+            raw = "" if partial else _custom_input(item.text)
+            return {**base, "type": "custom_tool_call", "name": entry.name, "input": raw,
+                    **({"namespace": entry.namespace} if entry.namespace else {})}
+        if entry is not None and entry.kind == "tool_search":
+            arguments = {} if partial else _json_object(item.text)
+            return {**base, "type": "tool_search_call", "execution": "client", "arguments": arguments}
+        name = entry.name if entry is not None else item.flat_name
+        arguments = "" if partial else (item.text.strip() or "{}")
+        call = {**base, "type": "function_call", "name": name, "arguments": arguments}
+        if entry is not None and entry.namespace:
+            call["namespace"] = entry.namespace
+        return call
+
+    def _closing_events(self, item: _Item, final: dict) -> list[Event]:
+        common = {"item_id": item.item_id, "output_index": item.output_index}
+        if item.kind == "reasoning" and self._ctx.show_reasoning:
+            part = {"type": "summary_text", "text": item.text}
+            return [self._event("response.reasoning_summary_text.done", **common, summary_index=0, text=item.text),
+                    self._event("response.reasoning_summary_part.done", **common, summary_index=0, part=part)]
+        if item.kind == "message":
+            part = {"type": "output_text", "text": item.text, "annotations": []}
+            return [self._event("response.output_text.done", **common, content_index=0, text=item.text),
+                    self._event("response.content_part.done", **common, content_index=0, part=part)]
+        if final["type"] == "custom_tool_call":
+            return [self._event("response.custom_tool_call_input.done", **common, call_id=item.call_id, input=final["input"])]
+        if final["type"] == "function_call":
+            return [self._event("response.function_call_arguments.done", **common, arguments=final["arguments"])]
+        return []
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def _show_items(self) -> bool:
+        # A compaction answer becomes one opaque item; its text is not shown as a message.
+        return not self._ctx.compaction
+
+    def _new_item(self, kind: str) -> _Item:
+        prefix = {"reasoning": "rs", "message": "msg", "call": "fc"}[kind]
+        item = _Item(kind=kind, item_id=f"{prefix}_{uuid.uuid4().hex}", output_index=len(self._items))
+        self._items.append(item)
+        return item
+
+    def _close_open(self) -> None:
+        for item in (self._reasoning, self._message):
+            if item is not None:
+                item.open = False
+
+    def _added(self, item: _Item, body: dict) -> Event:
+        return self._event("response.output_item.added", output_index=item.output_index,
+                           item={"id": item.item_id, "status": "in_progress", **body})
+
+    def _event(self, kind: str, **fields: Any) -> Event:
+        self._seq += 1
+        return {"type": kind, "sequence_number": self._seq, **fields}
+
+    def _response(self, status: str, *, output: list | None = None, usage: dict | None = None) -> dict:
+        response: dict[str, Any] = {
+            "id": self.response_id,
+            "object": "response",
+            "created_at": self._created_at,
+            "status": status,
+            "model": self._ctx.model,
+            "output": output or [],
+        }
+        if usage is not None:
+            response["usage"] = usage
+        return response
+
+    def _final_usage(self) -> dict:
+        if self._usage is not None:
+            return self._usage
+        # No usage from upstream: estimate (~4 characters a token) so Codex can still
+        # decide when to compact.
+        output_chars = sum(len(i.text) for i in self._items)
+        reasoning_chars = sum(len(i.text) for i in self._items if i.kind == "reasoning")
+        prompt = self._ctx.prompt_chars // 4
+        output = output_chars // 4
+        return {
+            "input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": output,
+            "output_tokens_details": {"reasoning_tokens": reasoning_chars // 4},
+            "total_tokens": prompt + output,
+        }
+
+
+def _usage_from_chat(usage: dict) -> dict:
+    def number(value: object) -> int:
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+    prompt = number(usage.get("prompt_tokens"))
+    completion = number(usage.get("completion_tokens"))
+    prompt_details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
+    completion_details = usage.get("completion_tokens_details") if isinstance(usage.get("completion_tokens_details"), dict) else {}
+    total = number(usage.get("total_tokens")) or prompt + completion
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": number(prompt_details.get("cached_tokens"))},
+        "output_tokens": completion,
+        "output_tokens_details": {"reasoning_tokens": number(completion_details.get("reasoning_tokens"))},
+        "total_tokens": total,
+    }
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _custom_input(arguments: str) -> str:
+    """The raw input of a freeform call from the function arguments GLM produced.
+
+    Normally `{"input": "..."}`; models sometimes use another key or send the raw text
+    itself, and that text is still the best input we have.
+    """
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return arguments
+    if isinstance(value, dict):
+        if isinstance(value.get("input"), str):
+            return value["input"]
+        strings = [v for v in value.values() if isinstance(v, str)]
+        if len(strings) == 1:
+            return strings[0]
+    if isinstance(value, str):
+        return value
+    return arguments
