@@ -38,13 +38,16 @@ class ModelSpec:
 
     @property
     def reasoning_levels(self) -> tuple[str, ...]:
-        """Codex reasoning efforts this model meaningfully distinguishes."""
+        """Codex reasoning efforts offered for this model (Codex 0.169 vocabulary).
+
+        Toggle models think at one depth; `none`/`minimal` (config only) switch thinking off.
+        """
         if self.thinking == "forced":
-            return ("low", "high", "xhigh")
+            return ("low", "high", "max")
         if self.thinking == "effort":
-            return ("minimal", "low", "medium", "high", "xhigh")
+            return ("low", "medium", "high", "xhigh", "max")
         if self.thinking == "toggle":
-            return ("minimal", "medium")
+            return ("low", "medium", "high")
         return ()
 
 

@@ -14,9 +14,11 @@ from .models import ModelSpec
 
 ThinkingHook = Callable[[ModelSpec, "str | None"], dict]
 
-# Codex efforts: none, minimal, low, medium, high, xhigh.
+# Codex 0.169 efforts: none, minimal, low, medium, high, xhigh, max, ultra.
 _OFF = ("none", "minimal")
-_FORCED_EFFORT = {"none": "low", "minimal": "low", "low": "low", "medium": "high", "high": "high", "xhigh": "max"}
+_FORCED_EFFORT = {"none": "low", "minimal": "low", "low": "low", "medium": "high", "high": "high",
+                  "xhigh": "max", "max": "max", "ultra": "max"}
+_GLM52_EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "max", "ultra": "max"}
 
 
 def glm_thinking(spec: ModelSpec, effort: str | None) -> dict:
@@ -33,8 +35,8 @@ def glm_thinking(spec: ModelSpec, effort: str | None) -> dict:
             disabled["reasoning_effort"] = "none"
         return disabled
     enabled: dict = {"thinking": {"type": "enabled"}}
-    if spec.thinking == "effort" and effort in _FORCED_EFFORT:
-        enabled["reasoning_effort"] = "max" if effort == "xhigh" else effort
+    if spec.thinking == "effort" and effort in _GLM52_EFFORT:
+        enabled["reasoning_effort"] = _GLM52_EFFORT[effort]
     return enabled
 
 
