@@ -205,7 +205,7 @@ def test_quota_reset_time_is_beijing_time_converted_to_utc() -> None:
     err = classify_error(*ANTHROPIC_1308, now=now)
     assert err.reset_at == datetime(2026, 10, 5, 4, 12, 52, tzinfo=UTC)
     assert err.retry_after == 2 * 3600 + 3 * 60
-    assert "resets at 2026-10-05 04:12:52 UTC, in 2h 3m." in err.message
+    assert "resets at 2026-10-05 04:12:52 UTC (GLM states Beijing time, UTC+8), in 2h 3m." in err.message
     assert "Usage limit reached for 5 hour" in err.message
     assert "20261005120002e3f1c" not in err.message  # the bracketed request id is noise
 
@@ -214,7 +214,7 @@ def test_quota_reset_in_chinese_message_and_without_now() -> None:
     err = classify_error(*LIMIT_1308_CN)
     assert err.reset_at == datetime(2025, 12, 21, 7, 0, 5, tzinfo=UTC)
     assert err.retry_after is None
-    assert "resets at 2025-12-21 07:00:05 UTC." in err.message
+    assert "resets at 2025-12-21 07:00:05 UTC (GLM states Beijing time, UTC+8)." in err.message
     assert "已达到 5 小时的使用上限" in err.message
 
 
@@ -224,7 +224,7 @@ def test_quota_reset_in_chinese_message_and_without_now() -> None:
         (timedelta(days=2, hours=5, minutes=10), "in 2d 5h"),
         (timedelta(minutes=42, seconds=10), "in 43m"),
         (timedelta(seconds=20), "in 1m"),
-        (timedelta(hours=-1), "in 1m"),
+        (timedelta(hours=-1), "which has passed: try again now"),
     ],
 )
 def test_quota_duration_wording(until_reset: timedelta, text: str) -> None:

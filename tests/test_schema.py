@@ -125,7 +125,9 @@ PYDANTIC_V2_SIMPLE = {
 PYDANTIC_V1 = {
     "title": "Args",
     "type": "object",
-    "properties": {"owner": {"title": "Owner", "description": "Who owns it", "allOf": [{"$ref": "#/definitions/User"}]}},
+    "properties": {
+        "owner": {"title": "Owner", "description": "Who owns it", "allOf": [{"$ref": "#/definitions/User"}]}
+    },
     "required": ["owner"],
     "definitions": {
         "User": {
@@ -256,7 +258,10 @@ def test_recursive_ref_is_expanded_once() -> None:
             "Node": {
                 "type": "object",
                 "description": "A tree node",
-                "properties": {"name": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}}},
+                "properties": {
+                    "name": {"type": "string"},
+                    "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}},
+                },
             }
         },
     }
@@ -496,7 +501,8 @@ def test_shared_refs_cannot_blow_up_the_output() -> None:
     [
         (None, {}), ([], {}), ("string", {}), (3, {}), (True, {}), (False, {}),
         ({"properties": 5}, {}),
-        ({"properties": {"a": True, "b": None, "c": [], "d": False}}, {"properties": {"a": {}, "b": {}, "c": {}, "d": {}}}),
+        ({"properties": {"a": True, "b": None, "c": [], "d": False}},
+         {"properties": {"a": {}, "b": {}, "c": {}, "d": {}}}),
         ({"anyOf": "x", "oneOf": {"type": "string"}, "allOf": 3}, {}),
         ({"allOf": [1, None, "s"]}, {}),
         ({"anyOf": [1, {"type": "string"}]}, {"description": "Also accepts: string."}),

@@ -334,3 +334,25 @@ def test_argument_fragmentation_never_changes_the_call(pieces: list[str], size: 
     chunks += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": f}}]}) for f in frags]
     (item,) = done_items(run(chunks + [finish("tool_calls")]))
     assert item["arguments"] == arguments
+
+
+def test_freeform_input_deltas_survive_a_split_surrogate_pair() -> None:
+    patch = "*** Begin Patch\n*** Add File: w.txt\n+h\u00e9llo \U0001f44b\n*** End Patch\n"
+    arguments = json.dumps({"input": patch})  # ASCII escapes: the emoji is \ud83d\udc4b
+    cut = arguments.index("\\udc4b")
+    chunks = [chunk({"tool_calls": [{"index": 0, "id": "call_p", "type": "function", "function": {"name": "apply_patch", "arguments": ""}}]})]
+    chunks += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}) for part in (arguments[:cut], arguments[cut:])]
+    events = run(chunks + [finish("tool_calls")])
+    live = "".join(e["delta"] for e in events if e["type"] == "response.custom_tool_call_input.delta")
+    assert live == patch and done_items(events)[0]["input"] == patch
+    from codexglm.translate import encode_sse
+
+    for event in events:
+        encode_sse(event)
+
+
+def test_encode_sse_survives_a_lone_surrogate() -> None:
+    from codexglm.translate import encode_sse
+
+    frame = encode_sse({"type": "response.output_text.delta", "delta": "bad \ud83d"})
+    assert frame.startswith(b"event: response.output_text.delta\ndata: ")

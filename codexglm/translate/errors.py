@@ -369,8 +369,13 @@ def _seconds_until(moment: datetime, now: datetime | None) -> float | None:
 
 
 def _reset_note(reset_at: datetime, seconds: float | None) -> str:
-    when = f"It resets at {reset_at:%Y-%m-%d %H:%M:%S} UTC"
-    return f"{when}, in {_duration(seconds)}." if seconds is not None else f"{when}."
+    # GLM's own text gives the time in Beijing time without saying so.
+    when = f"It resets at {reset_at:%Y-%m-%d %H:%M:%S} UTC (GLM states Beijing time, UTC+8)"
+    if seconds is None:
+        return f"{when}."
+    if seconds <= 0:
+        return f"{when}, which has passed: try again now."
+    return f"{when}, in {_duration(seconds)}."
 
 
 def _duration(seconds: float) -> str:

@@ -134,4 +134,5 @@ def _unmerge(text: str, out: list[str]) -> str:
 def encode_sse(event: dict) -> bytes:
     """One SSE frame for Codex: `event:` names the type, `data:` holds compact JSON."""
     payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-    return f"event: {event['type']}\ndata: {payload}\n\n".encode()
+    # A lone surrogate (from a model's broken \u escape) must not crash the stream.
+    return f"event: {event['type']}\ndata: {payload}\n\n".encode("utf-8", "replace")

@@ -56,8 +56,12 @@ _FAILED_FINISH = {
 _EMPTY_ANSWER = "GLM ended the response without any text or tool call."
 _CUT_SHORT = "GLM closed the stream before finishing the answer."
 
-# The safely decodable head of a JSON string body (escapes complete).
-_JSON_STRING_HEAD = re.compile(r'(?:[^"\\]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*')
+# The safely decodable head of a JSON string body: escapes complete, and a UTF-16 high
+# surrogate escape only together with its low half (fragments may split the pair).
+_JSON_STRING_HEAD = re.compile(
+    r'(?:[^"\\]|\\["\\/bfnrt]|\\u(?![dD][89abAB])[0-9a-fA-F]{4}'
+    r'|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2})*'
+)
 _JSON_FIRST_STRING_VALUE = re.compile(r'\s*\{\s*"(?:[^"\\]|\\.)*"\s*:\s*"')
 
 

@@ -1,0 +1,387 @@
+"""Effective settings and where each came from: defaults < config.toml < environment < flags.
+
+config.toml lives in the platformdirs config dir (or CODEXGLM_CONFIG_DIR); its keys are the
+`Settings` field names plus `key_file`.  API keys never go into config.toml: they come from
+ZAI_API_KEY or from a 0600 key file, and the environment wins.  This module is on the
+launcher's hot path, so it imports only the standard library (tomlkit only when writing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import stat
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .settings import ENDPOINT_MODES, REGIONS, Settings, mask_secret
+
+APP_NAME = "codexglm"
+CONFIG_FILE = "config.toml"
+KEY_FILE = "api_key"
+
+# Environment variables that feed settings (besides ZAI_API_KEY).
+ENV_SETTINGS: dict[str, str] = {
+    "ZAI_BASE_URL": "base_url",
+    "ZAI_CODING_BASE_URL": "coding_base_url",
+    "GLM_ZAI_ENDPOINT_MODE": "endpoint_mode",
+    "GLM_DEFAULT_MODEL": "default_model",
+    "GLM_MODEL_MAP_JSON": "model_map",
+}
+KEY_ENV = "ZAI_API_KEY"
+
+
+class ConfigError(Exception):
+    """A setting is invalid or the config file cannot be read or written."""
+
+
+def _setting_types() -> dict[str, type]:
+    """Value type of every configurable Settings field, taken from its default."""
+    types: dict[str, type] = {}
+    for f in dataclasses.fields(Settings):
+        if f.name == "api_keys":
+            continue
+        if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            types[f.name] = type(f.default_factory())  # type: ignore[misc]
+        elif f.default is None:
+            types[f.name] = str  # optional string (None = built-in default)
+        else:
+            types[f.name] = type(f.default)
+    return types
+
+
+SETTING_TYPES: dict[str, type] = _setting_types()
+# Keys `codexglm config set` accepts: settings, the key file location, and the key itself.
+CONFIG_KEYS: tuple[str, ...] = (*SETTING_TYPES, "key_file", "api_key")
+
+
+def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if env is None else env
+
+
+def _platform_dir(kind: str) -> Path:
+    import platformdirs  # only when no override is set
+
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP_NAME, appauthor=False))
+
+
+def config_dir(env: Mapping[str, str] | None = None) -> Path:
+    override = _env(env).get("CODEXGLM_CONFIG_DIR")
+    return Path(override) if override else _platform_dir("config")
+
+
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    override = _env(env).get("CODEXGLM_STATE_DIR")
+    return Path(override) if override else _platform_dir("state")
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    override = _env(env).get("CODEXGLM_CACHE_DIR")
+    return Path(override) if override else _platform_dir("cache")
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    return config_dir(env) / CONFIG_FILE
+
+
+def coerce(key: str, value: Any) -> Any:
+    """Turn a raw value (from TOML, env, a flag or the command line) into the key's type."""
+    if key == "key_file":
+        return _coerce_str(key, value)
+    kind = SETTING_TYPES.get(key)
+    if kind is None:
+        raise ConfigError(f"unknown setting {key!r} (known: {', '.join(CONFIG_KEYS)})")
+    if kind is bool:
+        result: Any = _coerce_bool(key, value)
+    elif kind is int or kind is float:
+        result = _coerce_number(key, value, kind)
+    elif kind is dict:
+        result = _coerce_map(key, value)
+    else:
+        result = _coerce_str(key, value)
+    _validate(key, result)
+    return result
+
+
+def _coerce_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{key} must be true or false, not {value!r}")
+
+
+def _coerce_number(key: str, value: Any, kind: type) -> int | float:
+    if isinstance(value, bool):
+        raise ConfigError(f"{key} must be a number, not {value!r}")
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise ConfigError(f"{key} must be an integer, not {value!r}")
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a{'n integer' if kind is int else ' number'}, not {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{key} must not be negative")
+    return number
+
+
+def _coerce_map(key: str, value: Any) -> dict[str, str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{key} must be a JSON object of model names: {exc.msg}") from None
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items()
+    ):
+        raise ConfigError(f"{key} must map model names to GLM model ids")
+    return {str(k): str(v).strip() for k, v in value.items()}
+
+
+def _coerce_str(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, not {value!r}")
+    return value.strip()
+
+
+def _validate(key: str, value: Any) -> None:
+    if key == "region" and value not in REGIONS:
+        raise ConfigError(f"region must be one of {', '.join(REGIONS)}, not {value!r}")
+    if key == "endpoint_mode" and value not in ENDPOINT_MODES:
+        raise ConfigError(f"endpoint_mode must be one of {', '.join(ENDPOINT_MODES)}, not {value!r}")
+    if key == "default_model" and not value:
+        raise ConfigError("default_model must not be empty")
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    settings: Settings
+    # key -> "default" | "config file" | "env NAME" | "flag" (api_keys: "key file" too)
+    sources: dict[str, str]
+    path: Path
+    key_file: Path
+    key_source: str  # where the key came from, never the key
+    warnings: tuple[str, ...] = field(default=())
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The parsed config.toml, or {} when it does not exist."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return _parse_toml(text)
+    except ValueError as exc:  # tomllib.TOMLDecodeError and tomlkit's errors are ValueErrors
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
+def _parse_toml(text: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib.loads(text)
+    import tomlkit  # Python 3.10 has no tomllib
+
+    return tomlkit.parse(text).unwrap()
+
+
+def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Merge defaults, config.toml, the environment and flags into Settings."""
+    environ = _env(env)
+    path = config_path(environ)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {key: "default" for key in SETTING_TYPES}
+
+    file_values = read_config_file(path)
+    key_file = config_dir(environ) / KEY_FILE
+    for key, raw in file_values.items():
+        if key == "api_key":
+            raise ConfigError(f"{path}: do not store the API key in config.toml; use `codexglm config set api_key -`")
+        try:
+            value = coerce(key, raw)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        if key == "key_file":
+            key_file = Path(value).expanduser()
+            continue
+        values[key] = value
+        sources[key] = "config file"
+
+    for name, key in ENV_SETTINGS.items():
+        raw = environ.get(name, "").strip()
+        if raw:
+            try:
+                values[key] = coerce(key, raw)
+            except ConfigError as exc:
+                raise ConfigError(f"${name}: {exc}") from None
+            sources[key] = f"env {name}"
+
+    for key, raw in (flags or {}).items():
+        if key not in SETTING_TYPES:
+            raise ConfigError(f"unknown setting {key!r}")
+        values[key] = coerce(key, raw)
+        sources[key] = "flag"
+
+    # The proxy logs beside codexglm's other state unless told otherwise.
+    values.setdefault("log_dir", str(state_dir(environ)))
+    keys, sources["api_keys"], key_source, warnings = _load_keys(environ, key_file)
+    settings = Settings(api_keys=keys, **values)
+    return LoadedConfig(settings, sources, path, key_file, key_source, tuple(warnings))
+
+
+def split_keys(text: str) -> tuple[str, ...]:
+    """A key pool: keys separated by commas or newlines; blanks dropped, order kept."""
+    pool = (part.strip() for part in text.replace("\n", ",").split(","))
+    return tuple(dict.fromkeys(key for key in pool if key))
+
+
+def _load_keys(environ: Mapping[str, str], key_file: Path) -> tuple[tuple[str, ...], str, str, list[str]]:
+    """(keys, source label, description, warnings); the environment wins over the file."""
+    env_keys = split_keys(environ.get(KEY_ENV, ""))
+    if env_keys:
+        return env_keys, f"env {KEY_ENV}", f"env {KEY_ENV} ({_count(env_keys)})", []
+    try:
+        text = key_file.read_text(encoding="utf-8")
+        mode = key_file.stat().st_mode
+    except FileNotFoundError:
+        return (), "unset", "none", []
+    except OSError as exc:
+        return (), "unset", "none", [f"cannot read key file {key_file}: {exc.strerror}"]
+    keys = split_keys(text)
+    warnings = []
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warnings.append(f"key file {key_file} is readable by other users; run: chmod 600 {key_file}")
+    if not keys:
+        return (), "unset", "none", [*warnings, f"key file {key_file} is empty"]
+    return keys, "key file", f"key file {key_file} ({_count(keys)})", warnings
+
+
+def _count(keys: tuple[str, ...]) -> str:
+    return "1 key" if len(keys) == 1 else f"{len(keys)} keys"
+
+
+def format_value(key: str, settings: Settings) -> str:
+    """A setting as shown by `codexglm config` (keys masked)."""
+    if key == "api_keys":
+        return ", ".join(mask_secret(k) for k in settings.api_keys) or "(none)"
+    value = getattr(settings, key)
+    if value is None:
+        return "(built-in)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True) if value else "{}"
+    return str(value)
+
+
+# --- writing -----------------------------------------------------------------------------
+
+
+def set_value(path: Path, key: str, raw: str) -> Any:
+    """Store KEY = RAW in config.toml, keeping its comments and layout; returns the value.
+
+    `model_map.NAME` sets one mapping entry; everything else is a top-level key.
+    """
+    import tomlkit
+
+    doc = _load_document(path)
+    table, _, entry = key.partition(".")
+    if entry:
+        if table != "model_map":
+            raise ConfigError(f"unknown setting {key!r}; only model_map takes a dotted name")
+        value = coerce("model_map", {entry: raw})[entry]
+        if "model_map" not in doc:
+            doc["model_map"] = tomlkit.table()
+        doc["model_map"][entry] = value  # type: ignore[index]
+    else:
+        value = coerce(key, raw)
+        if isinstance(value, dict):
+            table_item = tomlkit.table()
+            table_item.update(value)
+            doc[key] = table_item
+        else:
+            doc[key] = value
+    _write_atomic(path, tomlkit.dumps(doc), mode=0o644)
+    return value
+
+
+def unset_value(path: Path, key: str) -> bool:
+    """Remove KEY (or model_map.NAME) from config.toml; False when it was not set."""
+    import tomlkit
+
+    if key not in CONFIG_KEYS and not key.startswith("model_map."):
+        raise ConfigError(f"unknown setting {key!r} (known: {', '.join(CONFIG_KEYS)})")
+    if not path.exists():
+        return False
+    doc = _load_document(path)
+    table, _, entry = key.partition(".")
+    container: Any = doc.get(table) if entry else doc
+    name = entry or key
+    if container is None or name not in container:
+        return False
+    del container[name]
+    _write_atomic(path, tomlkit.dumps(doc), mode=0o644)
+    return True
+
+
+def _load_document(path: Path) -> Any:
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        return tomlkit.parse(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return tomlkit.document()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except TOMLKitError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
+def store_api_key(path: Path, text: str) -> tuple[str, ...]:
+    """Write a key (or comma-separated pool) to PATH with 0600 permissions."""
+    keys = split_keys(text)
+    if not keys:
+        raise ConfigError("no API key given")
+    _write_atomic(path, ",".join(keys) + "\n", mode=0o600)
+    return keys
+
+
+def remove_api_key(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise ConfigError(f"cannot remove {path}: {exc.strerror}") from None
+    return True
+
+
+def _write_atomic(path: Path, text: str, *, mode: int) -> None:
+    """Replace PATH in one step.  The temporary file is created with MODE (a fresh file,
+    so a key is never readable by others, even briefly); an existing file keeps its mode
+    unless MODE is the key file's 0600."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keep = stat.S_IMODE(path.stat().st_mode) if mode != 0o600 and path.exists() else None
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        if keep is not None:
+            os.chmod(tmp, keep)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None

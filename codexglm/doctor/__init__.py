@@ -1,0 +1,255 @@
+"""`codexglm doctor`: find what stands between this machine and a working Codex-on-GLM.
+
+Local checks run first (they are instant); the Codex checks and the requests to Z.ai then
+run concurrently, each under its own timeout, and the proxy self-test runs last, only when
+an endpoint in use answered.  The whole run is bounded (`Limits.total`), so a dead
+network costs seconds and every failure is a line of the report, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from functools import partial
+from typing import Any, NoReturn
+
+import httpx
+import trio
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
+from ..config import ConfigError, LoadedConfig, load_config
+from ..settings import Settings
+from . import codexcheck, local, network, remote
+from .report import Check, Report, Status, exit_code, ms, render_json, render_text, terminal_style
+
+__all__ = ["Limits", "diagnose", "run_doctor"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Time bounds in seconds.  The defaults keep a run under 20 s even when every
+    request hangs: probes (5) + self-test (9) + the proxy's shutdown."""
+
+    probe: float = 5.0  # each request to Z.ai
+    codex: float = 5.0  # each run of the codex executable
+    selftest: float = 9.0
+    total: float = 19.0
+
+
+async def diagnose(
+    env: Mapping[str, str] | None = None,
+    *,
+    flags: Mapping[str, Any] | None = None,
+    offline: bool = False,
+    limits: Limits = Limits(),
+) -> Report:
+    """Run every check; FLAGS are `--glm-*` settings, as for a launch."""
+    environ = os.environ if env is None else env
+    started = trio.current_time()
+    loaded: LoadedConfig | None = None
+    error: ConfigError | None = None
+    try:
+        loaded = load_config(flags, env=environ)
+    except ConfigError as exc:
+        error = exc
+    settings = loaded.settings if loaded is not None else Settings()
+    checks: list[Check] = [local.config_check(loaded, error, environ)]
+    if loaded is not None:
+        checks.append(local.key_check(loaded, environ))
+    checks += [local.port_check(), local.dirs_check(settings, environ)]
+    with trio.move_on_at(started + limits.total) as deadline:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_guarded, "codex.error", checks, _codex_checks, settings, environ, limits, checks)
+            if not offline:
+                nursery.start_soon(_guarded, "endpoint.error", checks, _remote_checks, loaded, environ, limits, started, checks)
+    if deadline.cancelled_caught:
+        checks.append(Check("local.deadline", "time limit", Status.WARN,
+                            f"some checks did not finish within {limits.total:g} s", "Run the doctor again."))
+    report = Report(tuple(checks), elapsed=trio.current_time() - started, offline=offline)
+    return report.redacted(settings.api_keys)
+
+
+async def _guarded(check_id: str, out: list[Check], run: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """A bug in one group of checks becomes a failed check, not a traceback over the report."""
+    try:
+        await run(*args)
+    except Exception as exc:
+        while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+            exc = exc.exceptions[0]
+        out.append(Check(check_id, "doctor", Status.FAIL, f"this check crashed: {type(exc).__name__}: {exc}",
+                         "Please report this output (set CODEXGLM_DEBUG=1 for the traceback)."))
+        if os.environ.get("CODEXGLM_DEBUG"):
+            raise
+
+
+async def _codex_checks(settings: Settings, env: Mapping[str, str], limits: Limits, out: list[Check]) -> None:
+    info, found = await codexcheck.find(env, limits.codex)
+    out.append(found)
+    if info is None:
+        out.append(await codexcheck.config_check(None, settings, env, limits.codex))
+        return
+
+    async def catalog() -> None:
+        out.append(await codexcheck.catalog_check(info, settings, env, limits.codex))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(catalog)
+        out.append(await codexcheck.config_check(info, settings, env, limits.codex))
+
+
+async def _remote_checks(
+    loaded: LoadedConfig | None, env: Mapping[str, str], limits: Limits, started: float, out: list[Check]
+) -> None:
+    if loaded is None or not loaded.settings.api_keys:
+        why = "codexglm's config has an error" if loaded is None else "no API key"
+        out.append(Check("endpoint.skipped", "endpoints", Status.SKIP,
+                         f"endpoints, models, quota and the proxy self-test not checked: {why}"))
+        return
+    settings, sources = loaded.settings, loaded.sources
+    key = settings.api_keys[0]
+    in_use = {label for label, _ in settings.endpoints()}
+    bases = {"coding": settings.coding_url, "general": settings.general_url}
+    probe = network.probe_body(settings, settings.default_model)
+    chats: dict[str, network.Outcome] = {}
+    listings: dict[str, network.Outcome] = {}
+    quota: list[network.Outcome] = []
+    async with network.client(limits.probe) as http:
+
+        async def chat(label: str) -> None:
+            chats[label] = await network.probe_chat(http, bases[label], key, probe, timeout=limits.probe)
+
+        async def listing(label: str) -> None:
+            listings[label] = await network.list_models(http, bases[label], key, timeout=limits.probe)
+
+        async def usage() -> None:
+            quota.append(await network.fetch_quota(http, network.quota_origin(settings), key, timeout=limits.probe))
+
+        async with trio.open_nursery() as nursery:
+            for label in bases:
+                nursery.start_soon(chat, label)
+                nursery.start_soon(listing, label)
+            nursery.start_soon(usage)
+
+        now = datetime.now(timezone.utc)
+        endpoints = [remote.Endpoint(label, chats[label], label in in_use) for label in bases]
+        for endpoint in endpoints:
+            others = [e for e in endpoints if e is not endpoint]
+            out.append(remote.endpoint_check(endpoint, settings, sources, others, now))
+        out.append(remote.mode_check(endpoints, settings, sources))
+        out += _quota_checks(quota[0], now)
+
+        # The endpoint the proxy would use: the first one in use that takes the key.  Models
+        # are looked up there, or, when the mode is wrong, where the key does work.
+        serving = next((e for e in endpoints if e.in_use and e.accepts_key), None)
+        lister = serving or next((e for e in endpoints if e.accepts_key), None)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_model_checks, http, settings, sources, key, lister, listings, limits, out)
+            # Leave a second for the proxy to shut down within the total bound.
+            budget = min(limits.selftest, started + limits.total - trio.current_time() - 1.0)
+            if serving is None or not serving.outcome.ok:
+                out.append(Check("proxy.selftest", "self-test", Status.SKIP,
+                                 "not run: no endpoint in use answered the test request"))
+            elif budget < 1.0:
+                out.append(Check("proxy.selftest", "self-test", Status.SKIP, "not run: no time left"))
+            else:
+                nursery.start_soon(_selftest, settings, env, budget, out)
+
+
+async def _model_checks(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    sources: Mapping[str, str],
+    key: str,
+    endpoint: remote.Endpoint | None,
+    listings: Mapping[str, network.Outcome],
+    limits: Limits,
+    out: list[Check],
+) -> None:
+    uses = remote.models_in_use(settings)
+    listed = listings[endpoint.label] if endpoint is not None else None
+    probes: dict[str, network.Outcome | None] = {use.model: None for use in uses}
+    if endpoint is not None:
+        probes[uses[0].model] = endpoint.outcome  # the endpoint probe asked for the default model
+        if listed is None or not listed.ok:
+            # No model list here: a one-token request per mapped model instead.
+            base = endpoint.outcome.url.removesuffix("/chat/completions")
+
+            async def ask(model: str) -> None:
+                body = network.probe_body(settings, model)
+                probes[model] = await network.probe_chat(http, base, key, body, timeout=limits.probe)
+
+            async with trio.open_nursery() as nursery:
+                for use in uses[1:]:
+                    nursery.start_soon(ask, use.model)
+    out += [remote.model_check(use, listed, probes[use.model], sources) for use in uses]
+
+
+async def _selftest(settings: Settings, env: Mapping[str, str], timeout: float, out: list[Check]) -> None:
+    from .selftest import selftest
+
+    out.append(await selftest(settings, env, timeout))
+
+
+def _quota_checks(outcome: network.Outcome, now: datetime) -> list[Check]:
+    """Usage windows where Z.ai exposes them; a quiet skip everywhere else."""
+    title = "usage windows"
+    if outcome.ok:
+        timings = {"latency_ms": ms(outcome.latency)} if outcome.latency is not None else {}
+        checks = [replace(check, timings=timings) for check in remote.quota_checks(outcome.document, now)]
+        return checks or [Check("quota", title, Status.SKIP, "this key reports no usage windows")]
+    host = network.host_of(outcome.url)
+    if outcome.network is not None:
+        return [Check("quota", title, Status.SKIP, f"not shown: cannot reach {host} ({outcome.network})")]
+    return [Check("quota", title, Status.SKIP, f"not shown: {host} {outcome.malformed}")]
+
+
+# --------------------------------------------------------------------------- command line
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="codexglm doctor",
+        description="Check the Codex install, the Z.ai key and endpoints, the models, the quota and the proxy. "
+        "--glm-* options apply as for a launch.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    parser.add_argument("--offline", action="store_true", help="run only the checks that need no network")
+    return parser
+
+
+def run_doctor(argv: list[str]) -> int:
+    """`codexglm doctor [--json] [--offline] [--glm-* options]`: 0 healthy, 1 a check failed, 2 usage."""
+    from ..cli import UsageError, parse_glm_args
+
+    try:
+        glm = parse_glm_args(argv)
+        options = _parser().parse_args(glm.rest)
+    except (UsageError, _UsageError) as exc:
+        print(f"codexglm doctor: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    # The self-test's proxy logs to files; nothing of it belongs on the terminal.
+    logging.getLogger("codexglm").addHandler(logging.NullHandler())
+    report = trio.run(partial(diagnose, os.environ, flags=glm.flags, offline=options.offline))
+    if options.json:
+        print(render_json(report))
+    else:
+        print(render_text(report, terminal_style(sys.stdout, os.environ)))
+    return exit_code(report)

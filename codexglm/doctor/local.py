@@ -1,0 +1,137 @@
+"""Checks that need no network: codexglm's config, the key's source, a loopback port, the
+directories codexglm writes to."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..config import ConfigError, LoadedConfig, cache_dir, config_dir, config_path, state_dir
+from ..launcher import LaunchError, bind_loopback
+from ..settings import Settings, mask_secret
+from .report import Check, Status
+
+# Characters a Z.ai key never has; seen when keys are pasted with quotes or "Bearer ".
+_SUSPICIOUS = set(" \t\"'`<>")
+
+
+def config_check(loaded: LoadedConfig | None, error: ConfigError | None, env: Mapping[str, str]) -> Check:
+    title = "config"
+    if error is not None:
+        text = str(error)
+        if text.startswith("$"):
+            fix = f"Correct or unset {text[1:].split(':', 1)[0]}."
+        else:
+            fix = f"Edit {config_path(env)}, or remove the setting with `codexglm config unset <setting>`."
+        return Check("config", title, Status.FAIL, text, fix)
+    assert loaded is not None
+    settings = loaded.settings
+    where = str(loaded.path) if loaded.path.is_file() else f"no {loaded.path} (defaults)"
+    overrides = [f"{key} ({source})" for key, source in loaded.sources.items()
+                 if source not in ("default", "config file") and key != "api_keys"]
+    message = (
+        f"{where}; region {settings.region}, endpoint_mode {settings.endpoint_mode}, "
+        f"default model {settings.default_model}"
+    )
+    if overrides:
+        message += f"; set by environment or flags: {', '.join(overrides)}"
+    return Check("config", title, Status.OK, message)
+
+
+def key_check(loaded: LoadedConfig, env: Mapping[str, str]) -> Check:
+    """Where the key comes from (never the key: at most its last four characters)."""
+    title = "API key"
+    keys = loaded.settings.api_keys
+    if not keys:
+        notes = "; ".join(loaded.warnings)
+        message = f"no API key: ZAI_API_KEY is not set and there is no key file at {loaded.key_file}"
+        return Check("key", title, Status.FAIL, message + (f" ({notes})" if notes else ""),
+                     "export ZAI_API_KEY=<your key>, or store it: codexglm config set api_key -")
+    message = f"{loaded.key_source}: {', '.join(mask_secret(k) for k in keys)}"
+    odd = [str(n) for n, key in enumerate(keys, 1) if _SUSPICIOUS & set(key)]
+    if odd:
+        return Check("key", title, Status.WARN, f"{message}; key {', '.join(odd)} contains quotes, spaces or brackets",
+                     "Store the bare key, without quotes or a 'Bearer ' prefix.")
+    if loaded.sources.get("api_keys") == "key file":
+        try:
+            mode = stat.S_IMODE(loaded.key_file.stat().st_mode)
+        except OSError as exc:
+            return Check("key", title, Status.WARN, f"{message}; cannot stat the file: {exc.strerror}", "")
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            return Check("key", title, Status.WARN, f"{message}; the file has mode {mode:04o}, readable by other users",
+                         f"chmod 600 {loaded.key_file}")
+        return Check("key", title, Status.OK, f"{message}; file mode {mode:04o}")
+    if loaded.key_file.is_file():
+        message += f" (it overrides the key file {loaded.key_file})"
+    return Check("key", title, Status.OK, message)
+
+
+def port_check() -> Check:
+    try:
+        sock = bind_loopback()
+    except LaunchError as exc:
+        return Check("local.port", "loopback port", Status.FAIL, str(exc),
+                     "Allow listening on 127.0.0.1 (firewall, sandbox or container policy).")
+    with sock:
+        port = sock.getsockname()[1]
+    return Check("local.port", "loopback port", Status.OK, f"127.0.0.1:{port} can be bound (the proxy takes a free port)")
+
+
+def directories(settings: Settings, env: Mapping[str, str]) -> list[tuple[str, Path, str]]:
+    """(name, path, how to move it) of every directory codexglm writes to."""
+    state = state_dir(env)
+    dirs = [
+        ("config", config_dir(env), "set CODEXGLM_CONFIG_DIR to a writable directory"),
+        ("state", state, "set CODEXGLM_STATE_DIR to a writable directory"),
+        ("cache", cache_dir(env), "set CODEXGLM_CACHE_DIR to a writable directory"),
+    ]
+    logs = log_dir(settings, env)
+    if logs != state:
+        dirs.append(("logs", logs, "codexglm config set log_dir <writable dir>"))
+    return dirs
+
+
+def log_dir(settings: Settings, env: Mapping[str, str]) -> Path:
+    """Where the proxy logs: the configured log_dir, else the state directory."""
+    return Path(settings.log_dir).expanduser() if settings.log_dir else state_dir(env)
+
+
+def dirs_check(settings: Settings, env: Mapping[str, str]) -> Check:
+    title = "directories"
+    shown = []
+    for name, path, move in directories(settings, env):
+        problem = _unwritable(path)
+        if problem is not None:
+            return Check("local.dirs", title, Status.FAIL, f"{name} directory {_home(path, env)}: {problem}",
+                         f"Fix its permissions, or {move}.")
+        shown.append(f"{name} {_home(path, env)}")
+    return Check("local.dirs", title, Status.OK, f"writable: {', '.join(shown)}")
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why codexglm cannot write in PATH (created on first use), or None."""
+    if path.is_dir():
+        try:
+            with tempfile.TemporaryFile(dir=path, prefix=".codexglm-doctor-"):
+                return None
+        except OSError as exc:
+            return f"cannot write ({exc.strerror or exc})"
+    if path.exists():
+        return "exists but is not a directory"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be created ({parent} is not writable)"
+    return None
+
+
+def _home(path: Path, env: Mapping[str, str]) -> str:
+    home = env.get("HOME")
+    text = str(path)
+    if home and (text == home or text.startswith(home.rstrip("/") + "/")):
+        return "~" + text[len(home.rstrip("/")):]
+    return text

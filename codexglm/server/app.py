@@ -1,0 +1,269 @@
+"""The Quart-Trio application: routes, the Host and bearer-token guards, OpenAI-shaped errors.
+
+Every answer the proxy gives on its own is an OpenAI error body
+(`{"error": {"message", "type", "code"}}`), including 404/405/413 and unexpected
+exceptions: Codex shows error bodies to the user, and a traceback or an HTML page would
+be noise at best and a leak at worst.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+from typing import Any
+
+import httpx
+import trio
+from hypercorn.typing import ASGISendCallable, ASGISendEvent
+from quart import Response, g, request
+from quart.typing import ResponseTypes
+from quart_trio import QuartTrio
+from quart_trio.asgi import TrioASGIHTTPConnection
+from werkzeug.exceptions import HTTPException
+
+from ..settings import Settings
+from ..translate import MODELS, RequestError, build_chat_request, error_body
+from . import chat, responses
+from .proxy import HEALTH_PATH, Proxy, RequestRecord, log
+from .streaming import EventStream
+from .upstream import UpstreamFailure
+
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_BAD_HOST = error_body(
+    "Host header not allowed: this proxy only answers on its loopback address.", "permission_error", "invalid_host"
+)
+_BAD_TOKEN = error_body(
+    "Missing or wrong bearer token for the codexglm proxy.", "authentication_error", "invalid_api_key"
+)
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class ApiError(Exception):
+    """Answer the current request with an OpenAI error body."""
+
+    def __init__(self, status: int, body: dict, *, outcome: str = "rejected", retry_after: float | None = None) -> None:
+        super().__init__(body["error"]["message"])
+        self.status = status
+        self.body = body
+        self.outcome = outcome
+        self.retry_after = retry_after
+
+
+class _Connection(TrioASGIHTTPConnection):
+    async def _send_response(self, send: ASGISendCallable, response: ResponseTypes) -> None:
+        async def send_last_shielded(message: ASGISendEvent) -> None:
+            # Hypercorn handles the last body message by recycling the connection, which
+            # also queues `http.disconnect` for this request; quart-trio then cancels this
+            # task mid-send, the keep-alive idle timer is never restarted, and every idle
+            # client connection holds up shutdown for the whole graceful timeout.
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                with trio.CancelScope(shield=True):
+                    await send(message)
+            else:
+                await send(message)
+
+        # A stream body owns an upstream connection and a concurrency slot; if the client
+        # left before the body was even entered, nothing else would release them.
+        try:
+            await super()._send_response(send_last_shielded, response)
+        finally:
+            body = getattr(response, "response", None)
+            if isinstance(body, EventStream):
+                await body.discard()
+
+
+class ProxyApp(QuartTrio):
+    asgi_http_class = _Connection
+    proxy: Proxy
+
+
+def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTransport | None = None) -> ProxyApp:
+    """The proxy as an ASGI app; `transport` replaces the network (tests)."""
+    app = ProxyApp("codexglm")
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        RESPONSE_TIMEOUT=None,  # streams last as long as GLM thinks
+        BODY_TIMEOUT=60,
+        PROVIDE_AUTOMATIC_OPTIONS=False,
+    )
+    proxy = app.proxy = Proxy(settings, token, transport=transport)
+    expected = f"Bearer {token}".encode()
+
+    @app.before_request
+    async def _guard() -> None:
+        g.record = proxy.begin(request.path)
+        if not _host_allowed(proxy.hosts, request.headers.get("Host", "")):
+            raise ApiError(403, _BAD_HOST)
+        if not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected):
+            raise ApiError(401, _BAD_TOKEN)
+
+    @app.after_request
+    async def _tag(response: Response) -> Response:
+        record: RequestRecord = g.record
+        response.headers["x-request-id"] = record.id
+        record.status = response.status_code
+        return response
+
+    @app.teardown_request
+    async def _done(exc: BaseException | None) -> None:
+        record: RequestRecord | None = g.get("record")
+        if record is None or record.streaming_handoff:
+            return
+        if record.status is None:
+            record.outcome = record.outcome or "disconnected"
+        elif not record.outcome:
+            record.outcome = "completed" if record.status < 400 else "error" if record.status >= 500 else "rejected"
+        proxy.finish(record)
+
+    @app.post("/v1/responses")
+    @app.post("/responses")
+    async def _responses() -> Response:
+        record: RequestRecord = g.record
+        body = await _json_body(proxy, record)
+        try:
+            chat_request = build_chat_request(body, proxy.options)
+        except RequestError as exc:
+            raise ApiError(400, error_body(exc.message, param=exc.param)) from None
+        record.model_in, record.model_out, record.stream = (
+            chat_request.requested_model,
+            chat_request.model,
+            chat_request.stream,
+        )
+        payload = json.dumps(chat_request.body, ensure_ascii=False, separators=(",", ":")).encode()
+        proxy.log_body(record, "upstream_request", payload)
+        if chat_request.stream:
+            stream = responses.ResponsesStream(proxy, chat_request, payload, record)
+            return _event_stream(stream.body())
+        try:
+            answer = await responses.complete(proxy, chat_request, payload, record)
+        except UpstreamFailure as failure:
+            raise _upstream_error(failure) from None
+        proxy.log_body(record, "response", answer)
+        return _json(200, answer)
+
+    @app.post("/v1/chat/completions")
+    @app.post("/chat/completions")
+    async def _chat_completions() -> Response:
+        record: RequestRecord = g.record
+        body = await _json_body(proxy, record)
+        try:
+            payload, stream = chat.prepare(proxy, body, record)
+        except chat.BadChatRequest as exc:
+            raise ApiError(400, exc.body) from None
+        try:
+            if stream:
+                return _event_stream(await chat.open_stream(proxy, payload, record))
+            return _json(200, await chat.complete(proxy, payload, record))
+        except UpstreamFailure as failure:
+            raise _upstream_error(failure) from None
+
+    @app.get("/v1/models")
+    @app.get("/models")
+    async def _models() -> Response:
+        ids = [settings.default_model, *(m for m in MODELS if m != settings.default_model)]
+        data = [{"id": model, "object": "model", "created": 0, "owned_by": "z-ai"} for model in ids]
+        return _json(200, {"object": "list", "data": data})
+
+    @app.get(HEALTH_PATH)
+    async def _healthz() -> Response:
+        return _json(200, proxy.health())
+
+    @app.errorhandler(ApiError)
+    async def _api_error(exc: ApiError) -> Response:
+        g.record.outcome = exc.outcome
+        g.record.error = exc.body["error"].get("code")
+        response = _json(exc.status, exc.body)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(math.ceil(exc.retry_after))
+        return response
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        message, code = _http_error_text(status, exc, settings)
+        response = _json(status, error_body(message, "invalid_request_error" if status < 500 else "server_error", code))
+        if status == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(Exception)
+    async def _unexpected(exc: Exception) -> Response:
+        log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+        return _json(
+            500,
+            error_body(
+                f"codexglm proxy internal error ({type(exc).__name__}); details are in the proxy's server log.",
+                "server_error",
+                "internal_error",
+            ),
+        )
+
+    @app.after_serving
+    async def _close() -> None:
+        await proxy.upstream.aclose()
+        if proxy.reqlog is not None:
+            proxy.reqlog.close()
+
+    return app
+
+
+async def _json_body(proxy: Proxy, record: RequestRecord) -> Any:
+    raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+    proxy.log_body(record, "request", raw)
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, error_body(f"The request body is not valid JSON ({exc}).", code="invalid_json")) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, error_body("The request body must be a JSON object.", code="invalid_json"))
+    return body
+
+
+def _json(status: int, body: dict) -> Response:
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(data, status=status, content_type="application/json")
+
+
+def _event_stream(body: EventStream) -> Response:
+    response = Response(body, status=200, headers=_SSE_HEADERS)
+    response.timeout = None
+    return response
+
+
+def _upstream_error(failure: UpstreamFailure) -> ApiError:
+    error = failure.error
+    # Clients that honour Retry-After (Codex among them) wait for rate limits, not quota resets.
+    hint = error.retry_after if error.retryable else None
+    return ApiError(error.http_status, error.to_error_body(), outcome="failed", retry_after=hint)
+
+
+def _http_error_text(status: int, exc: HTTPException, settings: Settings) -> tuple[str, str]:
+    if status == 404:
+        return f"Unknown path: {request.method} {request.path}", "not_found"
+    if status == 405:
+        return f"Method {request.method} is not allowed on {request.path}.", "method_not_allowed"
+    if status == 413:
+        return (
+            f"The request body is larger than the proxy's limit of {settings.max_body_bytes} bytes.",
+            "request_too_large",
+        )
+    return exc.description or exc.name, exc.name.lower().replace(" ", "_")
+
+
+def allowed_hosts(host: str, port: int) -> frozenset[str]:
+    """Host headers the proxy answers to once bound: loopback names, plus an explicitly
+    chosen non-loopback host.  Anything else is DNS rebinding or a misdirected request."""
+    names = set(_LOOPBACK_NAMES)
+    if host and host not in ("127.0.0.1", "::1", "localhost"):
+        names.add(f"[{host}]" if ":" in host else host)
+    return frozenset(f"{name}:{port}".lower() for name in names)
+
+
+def _host_allowed(allowed: frozenset[str] | None, host: str) -> bool:
+    host = host.strip().lower()
+    if allowed is not None:
+        return host in allowed
+    # Not bound by serve() (tests on create_app): any port, loopback names only.
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name in _LOOPBACK_NAMES

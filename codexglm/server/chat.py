@@ -1,0 +1,150 @@
+"""POST /v1/chat/completions: a pass-through for other OpenAI-compatible clients.
+
+The body goes to GLM unchanged except for the model name (mapped like Codex's) and the
+key.  Unlike the Responses path, the upstream status is awaited before answering, so
+such clients see real HTTP errors (429, 401, ...) after the proxy's own retries.  Streams
+are re-framed through the SSE decoder, which repairs GLM's merged frames; a failure after
+the stream started becomes a final `data: {"error": ...}` frame.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import trio
+
+from ..translate import UpstreamError, error_body, resolve_model, transport_error
+from ..translate.sse import SSEDecoder, SSEError
+from .failures import shutdown_error
+from .proxy import Proxy, RequestRecord
+from .responses import CHAT_PATH, fetch_json
+from .streaming import EventStream
+from .upstream import Call, UpstreamFailure, describe_transport_error
+
+KEEPALIVE = b": keep-alive\n\n"
+
+
+class BadChatRequest(ValueError):
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.body = error_body(message, param=param)
+
+
+def prepare(proxy: Proxy, body: dict, record: RequestRecord) -> tuple[bytes, bool]:
+    """Validate the little the proxy relies on and map the model; (payload, stream)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadChatRequest("`messages` is required and must be a non-empty array", "messages")
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise BadChatRequest("`model` must be a string", "model")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise BadChatRequest("`stream` must be a boolean", "stream")
+    settings = proxy.settings
+    body["model"] = resolve_model(model, settings.default_model, settings.model_map)
+    record.model_in, record.model_out, record.stream = model, body["model"], stream
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    proxy.log_body(record, "upstream_request", payload)
+    return payload, stream
+
+
+async def complete(proxy: Proxy, payload: bytes, record: RequestRecord) -> dict:
+    document = await fetch_json(proxy, proxy.upstream.call(CHAT_PATH, payload, stream=False), record)
+    usage = document.get("usage")
+    record.usage = usage if isinstance(usage, dict) else None
+    record.outcome = "completed"
+    return document
+
+
+async def open_stream(proxy: Proxy, payload: bytes, record: RequestRecord) -> EventStream:
+    """Open the upstream stream (raises UpstreamFailure) and wrap it as the response body."""
+    call = proxy.upstream.call(CHAT_PATH, payload, stream=True)
+    record.call = call.stats
+    try:
+        with proxy.lifecycle.guard() as scope:
+            response = await call.open()
+        if scope.cancelled_caught:
+            raise UpstreamFailure(shutdown_error())
+    except BaseException:
+        await call.aclose()
+        raise
+    relay = _Relay(proxy, call, response, record)
+    record.streaming_handoff = True
+    return EventStream(
+        relay.produce, keepalive=lambda: KEEPALIVE, interval=proxy.settings.keepalive_interval, finish=relay.finish
+    )
+
+
+class _Relay:
+    def __init__(self, proxy: Proxy, call: Call, response: httpx.Response, record: RequestRecord) -> None:
+        self._proxy = proxy
+        self._call = call
+        self._response = response
+        self._record = record
+        self._done = False
+        self._error: UpstreamError | None = None
+
+    async def produce(self, send: trio.MemorySendChannel[bytes]) -> None:
+        decoder = SSEDecoder()
+        with self._proxy.lifecycle.guard() as scope:
+            try:
+                async for raw in self._response.aiter_raw():
+                    frames = self._frames(decoder.feed(raw))
+                    if frames:
+                        await send.send(frames)
+                tail = self._frames(decoder.close())
+                if tail:
+                    await send.send(tail)
+            except (httpx.TransportError, SSEError) as exc:
+                reason = describe_transport_error(exc) if isinstance(exc, httpx.TransportError) else str(exc)
+                await self._fail(send, transport_error(reason))
+        if scope.cancelled_caught:
+            await self._fail(send, shutdown_error())
+
+    def _frames(self, payloads: list[str]) -> bytes:
+        out = []
+        for payload in payloads:
+            if payload == "[DONE]":
+                self._done = True
+            elif '"usage"' in payload or '"error"' in payload:
+                self._note(payload)
+            if self._record.first_output is None and '"delta"' in payload:
+                self._record.first_output = trio.current_time()
+            out.append(b"data: " + payload.replace("\n", "\ndata: ").encode() + b"\n\n")
+        return b"".join(out)
+
+    def _note(self, payload: str) -> None:
+        try:
+            chunk = json.loads(payload)
+        except ValueError:
+            return
+        if isinstance(chunk, dict) and isinstance(chunk.get("usage"), dict):
+            self._record.usage = chunk["usage"]
+        if isinstance(chunk, dict) and chunk.get("error") and not chunk.get("choices"):
+            error = chunk["error"]
+            code = error.get("code") if isinstance(error, dict) else None
+            self._record.error = str(code) if code is not None else "upstream_error"
+
+    async def _fail(self, send: trio.MemorySendChannel[bytes], error: UpstreamError) -> None:
+        self._error = error
+        frame = json.dumps(error.to_error_body(), ensure_ascii=False, separators=(",", ":"))
+        await send.send(b"data: " + frame.encode() + b"\n\n")
+
+    async def finish(self, completed: bool) -> None:
+        await self._call.aclose()
+        record = self._record
+        record.status = 200
+        if self._error is not None:
+            record.outcome, record.error = (
+                ("shutdown" if self._error.kind == "shutdown" else "failed"),
+                self._error.codex_code,
+            )
+        elif not completed:
+            record.outcome = "disconnected"
+        elif record.error is not None:
+            record.outcome = "failed"
+        else:
+            record.outcome = "completed" if self._done else "incomplete"
+        self._proxy.finish(record)

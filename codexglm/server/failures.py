@@ -1,0 +1,56 @@
+"""Failures the proxy itself causes, in the same `UpstreamError` shape as GLM's.
+
+Using one shape means the stream translator turns them into `response.failed` and the
+HTTP path into OpenAI error bodies exactly like classified GLM errors.
+"""
+
+from __future__ import annotations
+
+from ..translate import UpstreamError
+
+
+def _proxy_error(kind: str, message: str, *, codex_code: str, http_status: int, openai_type: str) -> UpstreamError:
+    return UpstreamError(
+        glm_code=None,
+        status=None,
+        kind=kind,
+        message=message,
+        retryable=False,
+        rotate_key=False,
+        switch_endpoint=False,
+        codex_code=codex_code,
+        http_status=http_status,
+        openai_type=openai_type,
+    )
+
+
+def shutdown_error() -> UpstreamError:
+    # server_error: Codex retries it, and by then a new proxy may be listening.
+    return _proxy_error(
+        "shutdown",
+        "The codexglm proxy is shutting down; the response was interrupted.",
+        codex_code="server_error",
+        http_status=503,
+        openai_type="server_error",
+    )
+
+
+def no_key_error() -> UpstreamError:
+    # invalid_prompt: Codex shows the message as is and does not retry a hopeless request.
+    return _proxy_error(
+        "auth",
+        "No Z.ai API key is configured. Set ZAI_API_KEY or run `codexglm config set api_key <key>`.",
+        codex_code="invalid_prompt",
+        http_status=401,
+        openai_type="authentication_error",
+    )
+
+
+def internal_error(exc: BaseException) -> UpstreamError:
+    return _proxy_error(
+        "internal",
+        f"codexglm proxy internal error ({type(exc).__name__}); details are in the proxy's server log.",
+        codex_code="server_error",
+        http_status=500,
+        openai_type="server_error",
+    )

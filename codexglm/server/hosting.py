@@ -1,0 +1,110 @@
+"""serve(): the proxy on hypercorn, until cancelled, with a bounded graceful shutdown.
+
+Cancelling `serve()` (the CLI does so on SIGTERM/SIGINT) does not cut streams off: the
+server runs in a shielded scope, in-flight streams are told to end with a terminal
+`response.failed` ("proxy shutting down"), hypercorn stops accepting and waits for them
+for `GRACEFUL_TIMEOUT`, and a hard deadline bounds the whole shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from logging.handlers import RotatingFileHandler
+
+import hypercorn.trio
+import trio
+from hypercorn.config import Config
+
+from ..settings import Settings
+from .app import allowed_hosts, create_app
+from .proxy import log
+from .reqlog import SERVER_LOG_NAME, log_dir
+
+GRACEFUL_TIMEOUT = 2.0
+# Hard bound on shutdown: graceful period, then lifespan shutdown and closing the client.
+SHUTDOWN_BOUND = GRACEFUL_TIMEOUT + 3.0
+
+
+async def serve(
+    settings: Settings,
+    token: str,
+    *,
+    sock: socket.socket | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the proxy until cancelled; `task_status.started((host, port))` once listening."""
+    listener = sock if sock is not None else _bind(host, port)
+    try:
+        bound_host, bound_port = listener.getsockname()[:2]
+        app = create_app(settings, token)
+        app.proxy.hosts = allowed_hosts(host if sock is None else bound_host, bound_port)
+        handler = _server_log_handler(settings)
+        config = Config()
+        config.accesslog = None
+        config.errorlog = log
+        config.graceful_timeout = GRACEFUL_TIMEOUT
+        config.include_server_header = False
+        stop = trio.Event()
+        server_scope = trio.CancelScope(shield=True)
+
+        async def _run(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+            # hypercorn owns (and closes) a duplicate; the caller's socket stays theirs.
+            config.bind = [f"fd://{os.dup(listener.fileno())}"]
+            with server_scope:
+                await hypercorn.trio.serve(app, config, shutdown_trigger=stop.wait, task_status=task_status)
+
+        log.addHandler(handler)
+        propagate, log.propagate = log.propagate, False
+        log.setLevel(logging.INFO)
+        try:
+            async with trio.open_nursery() as nursery:
+                try:
+                    await nursery.start(_run)
+                    task_status.started((bound_host, bound_port))
+                    await trio.sleep_forever()
+                finally:
+                    # Cancelled (or failed): end streams cleanly, stop accepting, and bound it all.
+                    app.proxy.lifecycle.stop()
+                    stop.set()
+                    server_scope.deadline = trio.current_time() + SHUTDOWN_BOUND
+        finally:
+            log.propagate = propagate
+            log.removeHandler(handler)
+            handler.close()
+    finally:
+        if sock is None:
+            listener.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+def _server_log_handler(settings: Settings) -> logging.Handler:
+    """server.log beside the request log (rotated like it), or nowhere when logging is off.
+
+    The proxy shares its terminal with Codex's TUI, so nothing may go to stderr."""
+    if not settings.log_requests:
+        return logging.NullHandler()
+    directory = log_dir(settings)
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler: logging.Handler = RotatingFileHandler(
+            directory / SERVER_LOG_NAME, maxBytes=settings.log_max_bytes, backupCount=settings.log_backups, delay=True
+        )
+    except OSError:
+        return logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    return handler

@@ -1,0 +1,137 @@
+"""What all requests of one proxy share, and the per-request record that ends in the log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import trio
+
+from .. import __version__
+from ..settings import Settings
+from ..translate import TranslateOptions
+from .lifecycle import Lifecycle
+from .reqlog import Redactor, RequestLog
+from .upstream import CallStats, Upstream
+
+# Logger for the proxy's own diagnostics (tracebacks, hypercorn messages).  `serve()`
+# routes it to server.log in the log directory, never to the terminal Codex draws on.
+log = logging.getLogger("codexglm.server")
+HEALTH_PATH = "/healthz"
+
+
+@dataclass
+class RequestRecord:
+    """One request as it will appear in the request log."""
+
+    id: str
+    path: str
+    started: float  # trio.current_time()
+    model_in: str | None = None
+    model_out: str | None = None
+    stream: bool | None = None
+    status: int | None = None
+    outcome: str = ""
+    error: str | None = None  # the error code the client saw
+    call: CallStats | None = None
+    first_output: float | None = None  # trio.current_time() when output first reached the client
+    usage: dict | None = None
+    bodies: dict[str, str] = field(default_factory=dict)
+    streaming_handoff: bool = False  # a stream body finishes this record, not the request
+
+    def fields(self, now: float) -> dict[str, Any]:
+        call = self.call or CallStats()
+        record: dict[str, Any] = {
+            "id": self.id,
+            "path": self.path,
+            "model_in": self.model_in,
+            "model_out": self.model_out,
+            "stream": self.stream,
+            "endpoint": call.endpoint or None,
+            "key": call.key,
+            "status": self.status,
+            "outcome": self.outcome,
+            "error": self.error,
+            "glm_code": call.glm_code,
+            "attempts": call.attempts,
+            "upstream_latency_ms": _ms(call.latency),
+            "ttft_ms": _ms(None if self.first_output is None else self.first_output - self.started),
+            "duration_ms": _ms(now - self.started),
+            "usage": self.usage,
+        }
+        record.update(self.bodies)
+        return record
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
+
+
+class Proxy:
+    def __init__(self, settings: Settings, token: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self.token = token
+        self.options = TranslateOptions.from_settings(settings)
+        self.upstream = Upstream(settings, transport=transport)
+        self.redact = Redactor((*settings.api_keys, token))
+        self.reqlog = RequestLog.from_settings(settings, self.redact)
+        self.lifecycle = Lifecycle()
+        # Host headers accepted; None until serve() knows the bound port (then exact).
+        self.hosts: frozenset[str] | None = None
+        self.started_wall = time.monotonic()
+        self.in_flight = 0
+        self.outcomes: Counter[str] = Counter()
+
+    def begin(self, path: str) -> RequestRecord:
+        self.in_flight += 1
+        return RequestRecord(id=f"req_{secrets.token_hex(12)}", path=path, started=trio.current_time())
+
+    def finish(self, record: RequestRecord) -> None:
+        self.in_flight -= 1
+        if record.path == HEALTH_PATH:
+            return  # polled by tools; it would drown the log
+        self.outcomes[record.outcome or "unknown"] += 1
+        if self.reqlog is not None:
+            self.reqlog.write(record.fields(trio.current_time()))
+
+    def health(self) -> dict[str, Any]:
+        """The /healthz document (asked for from within a request, which it leaves out)."""
+        upstream = self.upstream
+        in_flight = self.in_flight - 1
+        return {
+            "status": "stopping" if self.lifecycle.stopping else "ok",
+            "version": __version__,
+            "upstream": {
+                "base_url": _public_url(upstream.endpoints[0][1]),
+                "endpoints": [{"label": label, "url": _public_url(url)} for label, url in upstream.endpoints],
+                "endpoint_mode": self.settings.endpoint_mode,
+                "keys": len(upstream.keys),
+                "keys_cooling": upstream.keys.cooling(),
+                "in_use": upstream.limiter.borrowed_tokens,
+                "max_concurrency": upstream.limiter.total_tokens,
+            },
+            "uptime_s": round(time.monotonic() - self.started_wall, 3),
+            "requests": {"total": sum(self.outcomes.values()) + in_flight, "in_flight": in_flight, **self.outcomes},
+            "request_log": {
+                "path": str(self.reqlog.path) if self.reqlog else None,
+                "error": self.reqlog.error if self.reqlog else None,
+            },
+        }
+
+    def log_body(self, record: RequestRecord, name: str, body: bytes | dict) -> None:
+        if self.reqlog is None or not self.settings.log_bodies:
+            return
+        text = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False)
+        record.bodies[name] = self.reqlog.body(text)
+
+
+def _public_url(url: str) -> str:
+    """A URL without any user:password part."""
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(username=None, password=None)) if parsed.userinfo else url

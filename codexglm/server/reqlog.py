@@ -1,0 +1,121 @@
+"""The request log: one JSON line per proxied request, size-capped and rotated.
+
+Records are small (a few hundred bytes) and appended with one `os.write` on an O_APPEND
+descriptor, which costs microseconds, so it runs on the event loop.  Bodies are only
+written when `Settings.log_bodies` is on; they are capped per record (keeping each write
+short) and scrubbed of every secret the proxy knows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from ..settings import Settings, mask_secret
+
+LOG_NAME = "requests.jsonl"
+SERVER_LOG_NAME = "server.log"
+# Per-record cap on logged body text, so a logged 60 MB history cannot stall the loop.
+BODY_CAP = 256 * 1024
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
+
+
+def log_dir(settings: Settings) -> Path:
+    """Where the request log lives: Settings.log_dir, else the platform's state dir."""
+    return Path(settings.log_dir) if settings.log_dir else Path(platformdirs.user_state_dir("codexglm"))
+
+
+def log_path(settings: Settings) -> Path:
+    return log_dir(settings) / LOG_NAME
+
+
+class Redactor:
+    """Replaces known secrets and bearer tokens in text with masked forms."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        # Longest first, so a secret containing another is masked whole.
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, mask_secret(secret))
+        return _BEARER.sub(r"\1****", text)
+
+
+class RequestLog:
+    """Appends JSON records to `path`, rotating to path.1 ... path.N past `max_bytes`."""
+
+    def __init__(self, path: Path, *, max_bytes: int, backups: int, redact: Redactor) -> None:
+        self.path = path
+        self._max_bytes = max(max_bytes, 4096)
+        self._backups = max(backups, 0)
+        self._redact = redact
+        self._fd: int | None = None
+        self._size = 0
+        self.error: str | None = None  # the last write failure (shown by /healthz)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, redact: Redactor) -> RequestLog | None:
+        if not settings.log_requests:
+            return None
+        return cls(log_path(settings), max_bytes=settings.log_max_bytes, backups=settings.log_backups, redact=redact)
+
+    def body(self, text: str | bytes) -> str:
+        """Body text as it may appear in a record: capped and redacted."""
+        if isinstance(text, bytes):
+            text = text[: BODY_CAP + 1].decode("utf-8", "replace")
+        clipped = text[:BODY_CAP] + ("...[truncated]" if len(text) > BODY_CAP else "")
+        return self._redact(clipped)
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one record.  Never raises: a broken log must not break the proxy."""
+        record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **record}
+        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode()
+        try:
+            if self._fd is None:
+                self._open()
+            elif self._size + len(line) > self._max_bytes and self._size > 0:
+                self._rotate()
+            assert self._fd is not None
+            os.write(self._fd, line)
+            self._size += len(line)
+            self.error = None
+        except OSError as exc:
+            self.error = f"{type(exc).__name__}: {exc.strerror or exc}"
+            self.close()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._size = os.fstat(self._fd).st_size
+        if self._size >= self._max_bytes:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        self.close()
+        rotated = [self.path.with_name(f"{self.path.name}.{n}") for n in range(1, self._backups + 1)]
+        if rotated:
+            rotated[-1].unlink(missing_ok=True)
+            for older, newer in zip(reversed(rotated[1:]), reversed(rotated[:-1]), strict=True):
+                if newer.exists():
+                    os.replace(newer, older)
+            os.replace(self.path, rotated[0])
+        else:
+            self.path.unlink(missing_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._size = 0

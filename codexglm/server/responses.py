@@ -1,0 +1,214 @@
+"""POST /v1/responses: Codex's requests, answered through the translation core.
+
+Streaming answers start at once (`response.created`), so Codex's idle timer is fed with
+real events while the proxy queues, retries or waits for GLM's first token.  Failures
+before any output reached Codex are retried upstream, transparently; after that, or when
+retrying is pointless, the stream ends with one `response.failed` carrying the mapped
+code, never with a dropped connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+
+import httpx
+import trio
+
+from ..translate import (
+    ChatRequest,
+    StreamTranslator,
+    UpstreamError,
+    classify_error,
+    encode_sse,
+    translate_completion,
+    transport_error,
+)
+from ..translate.sse import SSEDecoder, SSEError
+from .failures import internal_error, shutdown_error
+from .proxy import Proxy, RequestRecord, log
+from .streaming import EventStream
+from .upstream import Call, UpstreamFailure, describe_transport_error, drain, json_document
+
+CHAT_PATH = "/chat/completions"
+Events = list[dict]
+
+
+class ResponsesStream:
+    """One streamed answer.  Each upstream attempt gets a fresh translator; the proxy
+    numbers the events itself so the sequence stays continuous across attempts."""
+
+    def __init__(self, proxy: Proxy, chat: ChatRequest, payload: bytes, record: RequestRecord) -> None:
+        self._proxy = proxy
+        self._chat = chat
+        self._payload = payload
+        self._record = record
+        self._response_id = f"resp_{record.id.removeprefix('req_')}"
+        self._translator = StreamTranslator(chat.context, response_id=self._response_id)
+        self._seq = 0
+        self._sent = False  # whether the current attempt has sent the client anything
+
+    def body(self) -> EventStream:
+        self._record.streaming_handoff = True
+        return EventStream(
+            self._produce,
+            keepalive=self._heartbeat,
+            interval=self._proxy.settings.keepalive_interval,
+            finish=self._finish,
+        )
+
+    def _restart(self) -> None:
+        """A fresh translator for the next attempt (the failed one may hold partial state)."""
+        self._translator = StreamTranslator(self._chat.context, response_id=self._response_id)
+        self._translator.start()  # the client already has created/in_progress
+
+    def _encode(self, events: Events) -> bytes:
+        frames = []
+        for event in events:
+            self._seq += 1
+            event["sequence_number"] = self._seq
+            frames.append(encode_sse(event))
+        return b"".join(frames)
+
+    def _heartbeat(self) -> bytes:
+        return self._encode(self._translator.heartbeat())
+
+    async def _produce(self, send: trio.MemorySendChannel[bytes]) -> None:
+        await send.send(self._encode(self._translator.start()))
+        try:
+            with self._proxy.lifecycle.guard() as scope:
+                await self._attempts(send)
+            if scope.cancelled_caught:
+                await self._send(send, self._translator.fail(shutdown_error()))
+        except Exception as exc:  # a bug must still end the stream properly
+            log.exception("responses stream %s failed", self._record.id)
+            await self._send(send, self._translator.fail(internal_error(exc)))
+
+    async def _attempts(self, send: trio.MemorySendChannel[bytes]) -> None:
+        async with self._proxy.upstream.call(CHAT_PATH, self._payload, stream=True) as call:
+            self._record.call = call.stats
+            while True:
+                try:
+                    response = await call.open()
+                    retry = await self._pump(response, send)
+                    if retry is None:
+                        return
+                    self._restart()
+                    await call.recover(retry)
+                except UpstreamFailure as failure:
+                    await self._send(send, self._translator.fail(failure.error))
+                    return
+
+    async def _pump(self, response: httpx.Response, send: trio.MemorySendChannel[bytes]) -> UpstreamError | None:
+        """Relay one upstream answer.  Returns the error to retry on when it failed before
+        any of this attempt's output was sent; None once the answer is finished (either way)."""
+        self._sent = False
+        try:
+            if response.headers.get("content-type", "").startswith("application/json"):
+                # Not a stream after all: GLM can answer 200 with a plain JSON error body.
+                document = json_document(await response.aread())
+                if not isinstance(document, dict):
+                    return document
+                await self._send(send, self._translator.feed(document) + self._translator.feed_done())
+                return None
+            async with contextlib.aclosing(response.aiter_raw()) as chunks:
+                return await self._relay(chunks, send)
+        except (httpx.TransportError, SSEError) as exc:
+            reason = describe_transport_error(exc) if isinstance(exc, httpx.TransportError) else str(exc)
+            error = transport_error(reason)
+            if not self._sent:
+                return error
+            await self._send(send, self._translator.fail(error))
+            return None
+
+    async def _relay(self, chunks: AsyncIterator[bytes], send: trio.MemorySendChannel[bytes]) -> UpstreamError | None:
+        translator = self._translator
+        decoder = SSEDecoder()
+        async for raw in chunks:
+            events: Events = []
+            for payload in decoder.feed(raw):
+                failure = self._translate(payload, events)
+                if failure is not None:
+                    return failure
+            await self._send(send, events)
+            if translator.finished:
+                await send.aclose()  # Codex has its terminal event; the rest is housekeeping
+                await drain(chunks)
+                return None
+        events = []
+        for payload in decoder.close():
+            failure = self._translate(payload, events)
+            if failure is not None:
+                return failure
+        nothing_sent = not self._sent and not events
+        events += translator.end_of_stream()
+        if nothing_sent and translator.outcome == "failed" and translator.error_code == "server_error":
+            # Cut short before anything reached Codex: as good as a failed connection.
+            return transport_error("GLM closed the stream before finishing the answer")
+        await self._send(send, events)
+        return None
+
+    def _translate(self, payload: str, events: Events) -> UpstreamError | None:
+        """Feed one upstream payload.  An error frame that arrives before any output of
+        this attempt is returned instead, so the attempt can be retried."""
+        translator = self._translator
+        if payload == "[DONE]":
+            events += translator.feed_done()
+            return None
+        try:
+            chunk = json.loads(payload)
+        except ValueError:
+            return None  # like Codex: an unparseable data line is skipped
+        if not isinstance(chunk, dict):
+            return None
+        if not self._sent and not events and "error" in chunk and not chunk.get("choices"):
+            return classify_error(200, chunk, now=datetime.now(timezone.utc))
+        events += translator.feed(chunk)
+        return None
+
+    async def _send(self, send: trio.MemorySendChannel[bytes], events: Events) -> None:
+        if not events:
+            return
+        self._sent = True
+        if self._record.first_output is None and self._translator.emitted_output:
+            self._record.first_output = trio.current_time()
+        if self._translator.finished and "response" in events[-1]:
+            self._proxy.log_body(self._record, "response", events[-1]["response"])
+        await send.send(self._encode(events))
+
+    async def _finish(self, completed: bool) -> None:
+        record = self._record
+        translator = self._translator
+        record.status = 200
+        record.usage = translator.usage
+        record.error = translator.error_code
+        if self._proxy.lifecycle.stopping and translator.outcome != "completed":
+            record.outcome = "shutdown"
+        elif translator.finished:
+            record.outcome = translator.outcome
+        else:
+            record.outcome = "disconnected" if not completed else "failed"
+        self._proxy.finish(record)
+
+
+async def complete(proxy: Proxy, chat: ChatRequest, payload: bytes, record: RequestRecord) -> dict:
+    """A non-streaming answer: the Responses `response` object."""
+    completion = await fetch_json(proxy, proxy.upstream.call(CHAT_PATH, payload, stream=False), record)
+    response = translate_completion(completion, chat.context, response_id=f"resp_{record.id.removeprefix('req_')}")
+    record.usage = response.get("usage")
+    record.outcome = str(response.get("status") or "")
+    error = response.get("error")
+    record.error = error.get("code") if isinstance(error, dict) else None
+    return response
+
+
+async def fetch_json(proxy: Proxy, call: Call, record: RequestRecord) -> dict:
+    """The upstream JSON document for a non-streaming request, or UpstreamFailure."""
+    async with call:
+        record.call = call.stats
+        with proxy.lifecycle.guard() as scope:
+            return await call.json()
+    assert scope.cancelled_caught
+    raise UpstreamFailure(shutdown_error())

@@ -1,0 +1,335 @@
+"""Talking to GLM: one pooled HTTP client, attempts with retries, keys and endpoint choice.
+
+A `Call` is one client request's trip upstream.  `Call.open()` returns a 200 response
+whose body is not read yet; any failure before that (connection errors, HTTP errors) is
+classified and handed to `Call.recover()`, which decides: switch endpoint (auto mode,
+1113), rotate key (rate limit, auth), back off and retry (transient), or give up by
+raising `UpstreamFailure`.  Callers that see a failure later but before anything reached
+their client (an error frame as the first event, a read error) call `recover()` too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+import trio
+
+from .. import __version__
+from ..settings import Settings
+from ..translate import UpstreamError, classify_error, transport_error
+from .failures import no_key_error
+from .keys import KeyPool
+
+# Exponential backoff between retries, before jitter (seconds).
+_BACKOFF_BASE = 0.5
+_BACKOFF_CAP = 8.0
+# An error body is read only this far: enough for any GLM message, bounded for HTML pages.
+_ERROR_BODY_CAP = 64 * 1024
+# Bounds on reading the tail of a finished stream to keep its connection (see `drain`).
+_DRAIN_SECONDS = 0.5
+_DRAIN_BYTES = 64 * 1024
+
+
+class UpstreamFailure(Exception):
+    """GLM could not serve the request; `error` says why and what Codex should see."""
+
+    def __init__(self, error: UpstreamError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass
+class CallStats:
+    """What the request log records about the upstream side of one request."""
+
+    attempts: int = 0
+    endpoint: str = ""
+    key: int | None = None  # 1-based position of the key used (never the key itself)
+    latency: float | None = None  # seconds from the last send to its response headers
+    glm_code: str | None = None  # of the last GLM error, even if a retry then succeeded
+
+
+class Upstream:
+    """Shared by all requests of one proxy: client, key pool, endpoint memory, limits."""
+
+    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self.endpoints: list[tuple[str, str]] = settings.endpoints()
+        self.keys = KeyPool(settings.api_keys)
+        # Auto mode: the endpoint (index into `endpoints`) that last worked for each key.
+        self._endpoint_of: dict[str, int] = {}
+        self.limiter = trio.CapacityLimiter(max(1, settings.max_concurrency))
+        self.client = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout,
+                read=settings.read_timeout,
+                write=settings.read_timeout,
+                pool=settings.connect_timeout,
+            ),
+            limits=httpx.Limits(
+                max_connections=settings.max_concurrency + 8,
+                max_keepalive_connections=settings.max_concurrency,
+                keepalive_expiry=60.0,
+            ),
+            headers={"User-Agent": f"codexglm/{__version__}", "Accept-Language": "en-US,en"},
+        )
+
+    def call(self, path: str, payload: bytes, *, stream: bool) -> Call:
+        return Call(self, path, payload, stream=stream)
+
+    def endpoint_index(self, key: str) -> int:
+        return self._endpoint_of.get(key, 0)
+
+    def remember_endpoint(self, key: str, index: int) -> None:
+        if self.settings.endpoint_mode == "auto":
+            self._endpoint_of[key] = index
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class Call:
+    """One client request's attempts upstream; also an async context manager that frees
+    the concurrency slot and any open response on exit."""
+
+    def __init__(self, upstream: Upstream, path: str, payload: bytes, *, stream: bool) -> None:
+        self._up = upstream
+        self._path = path
+        self._payload = payload
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream" if stream else "application/json",
+        }
+        self.stats = CallStats()
+        self._slot = False
+        self._started: float | None = None
+        self._retries = 0
+        self._key: str | None = None
+        self._dead_keys: set[str] = set()
+        # Per key: endpoint indexes this request has found wanting (auto mode).
+        self._tried: dict[str, set[int]] = {}
+        self._endpoint: dict[str, int] = {}
+        self._response: httpx.Response | None = None
+
+    async def __aenter__(self) -> Call:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the open response and free the slot; safe to call more than once."""
+        try:
+            await self.release_response()
+        finally:
+            if self._slot:
+                self._slot = False
+                self._up.limiter.release_on_behalf_of(self)
+
+    async def open(self) -> httpx.Response:
+        """A 200 response with its body unread, after as many attempts as policy allows."""
+        if not self._slot:
+            await self._up.limiter.acquire_on_behalf_of(self)
+            self._slot = True
+        if self._started is None:
+            self._started = trio.current_time()
+        while True:
+            key = self._pick_key()
+            index = self._endpoint.get(key, self._up.endpoint_index(key))
+            label, base = self._up.endpoints[index]
+            self._key = key
+            self.stats.attempts += 1
+            self.stats.endpoint = label
+            self.stats.key = self._up.keys.index(key)
+            sent = trio.current_time()
+            request = self._up.client.build_request(
+                "POST",
+                base + self._path,
+                content=self._payload,
+                headers={**self._headers, "Authorization": f"Bearer {key}"},
+            )
+            try:
+                response = await self._up.client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                error = transport_error(describe_transport_error(exc))
+            else:
+                self.stats.latency = trio.current_time() - sent
+                if response.status_code == 200:
+                    self._response = response
+                    self._up.remember_endpoint(key, index)
+                    return response
+                error = await _read_error(response)
+            await self.recover(error)
+
+    async def json(self) -> dict[str, Any]:
+        """The whole JSON body of a non-streaming request; in-body errors are retried too."""
+        while True:
+            response = await self.open()
+            try:
+                outcome = json_document(await response.aread())
+            except httpx.TransportError as exc:
+                outcome = transport_error(describe_transport_error(exc))
+            finally:
+                await self.release_response()
+            if isinstance(outcome, dict):
+                return outcome
+            await self.recover(outcome)
+
+    async def release_response(self) -> None:
+        response, self._response = self._response, None
+        if response is not None:
+            with trio.CancelScope(shield=True):
+                await response.aclose()
+
+    async def recover(self, error: UpstreamError) -> None:
+        """Get ready for the next attempt after `error`, or raise UpstreamFailure."""
+        await self.release_response()
+        self.stats.glm_code = error.glm_code
+        key = self._key
+        assert key is not None, "recover() follows an attempt"
+        if error.switch_endpoint and self._switch_endpoint(key):
+            return
+        if error.rotate_key:
+            self._up.keys.cool_down(key, error.retry_after or self._up.settings.key_cooldown)
+            if not error.retryable:
+                self._dead_keys.add(key)
+            if self._fresh_key_available():
+                return
+        if not error.retryable or not self._live_keys():
+            raise UpstreamFailure(error)
+        self._retries += 1
+        if self._retries >= self._up.settings.max_attempts:
+            raise UpstreamFailure(error)
+        delay = _backoff(self._retries, error.retry_after)
+        assert self._started is not None
+        if trio.current_time() + delay - self._started > self._up.settings.retry_budget:
+            raise UpstreamFailure(error)
+        await trio.sleep(delay)
+
+    def _pick_key(self) -> str:
+        key = self._up.keys.pick(exclude=self._dead_keys)
+        if key is None:
+            raise UpstreamFailure(no_key_error())
+        return key
+
+    def _live_keys(self) -> bool:
+        return self._up.keys.pick(exclude=self._dead_keys) is not None
+
+    def _fresh_key_available(self) -> bool:
+        """Is there a usable key that is not cooling down (so rotating beats waiting)?"""
+        key = self._up.keys.pick(exclude=self._dead_keys)
+        return key is not None and key != self._key and self._up.keys.cooling_until(key) <= trio.current_time()
+
+    def _switch_endpoint(self, key: str) -> bool:
+        """Auto mode: move this key to an endpoint it has not failed on in this request."""
+        if self._up.settings.endpoint_mode != "auto":
+            return False
+        current = self._endpoint.get(key, self._up.endpoint_index(key))
+        tried = self._tried.setdefault(key, set())
+        tried.add(current)
+        for index in range(len(self._up.endpoints)):
+            if index not in tried:
+                self._endpoint[key] = index
+                return True
+        return False
+
+
+async def drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read what is left of a body the caller is done with (after `[DONE]` that is just
+    the end of the chunked encoding), so its connection goes back to the pool instead of
+    being closed: with TLS to Z.ai a new connection costs a handshake per request."""
+    left = _DRAIN_BYTES
+    with trio.move_on_after(_DRAIN_SECONDS), contextlib.suppress(httpx.TransportError):
+        async for chunk in chunks:
+            left -= len(chunk)
+            if left < 0:
+                return
+
+
+def describe_transport_error(exc: httpx.TransportError) -> str:
+    """A one-line cause for a connection-level failure (no URLs with credentials exist:
+    the key only ever travels in a header)."""
+    kind = {
+        httpx.ConnectTimeout: "connection timed out",
+        httpx.ReadTimeout: "no data from GLM within the read timeout",
+        httpx.WriteTimeout: "sending the request timed out",
+        httpx.PoolTimeout: "no free upstream connection",
+        httpx.ConnectError: "connection failed",
+        httpx.RemoteProtocolError: "GLM closed the connection unexpectedly",
+        httpx.ReadError: "the connection to GLM broke",
+    }
+    for cls, text in kind.items():
+        if isinstance(exc, cls):
+            detail = str(exc).strip()
+            return f"{text} ({detail})" if detail and detail != text else text
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def _read_error(response: httpx.Response) -> UpstreamError:
+    """Classify a non-200 answer from its (bounded) body and any Retry-After hint."""
+    body = bytearray()
+    try:
+        async with contextlib.aclosing(response.aiter_raw()) as chunks:
+            async for chunk in chunks:
+                body += chunk
+                if len(body) >= _ERROR_BODY_CAP:
+                    break
+    except httpx.TransportError:
+        pass  # classify what arrived; the status alone is informative
+    finally:
+        await response.aclose()
+    error = classify_error(response.status_code, bytes(body), now=datetime.now(timezone.utc))
+    hint = _retry_after(response.headers.get("retry-after"))
+    if hint is not None:
+        error = replace(error, retry_after=hint)
+    return error
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def json_document(raw: bytes) -> dict[str, Any] | UpstreamError:
+    """A completion document, or the error it carries (GLM also answers 200 + error body)."""
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return transport_error("GLM answered with a body that is not JSON")
+    if not isinstance(document, dict):
+        return transport_error("GLM answered with JSON that is not an object")
+    if "error" in document and not document.get("choices"):
+        return classify_error(200, document, now=datetime.now(timezone.utc))
+    return document
+
+
+def _backoff(retry: int, hint: float | None) -> float:
+    """Jittered exponential backoff; a server hint, when given, is the floor."""
+    delay = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (retry - 1)) * random.uniform(0.5, 1.0)
+    if hint is not None:
+        delay = max(delay, hint * random.uniform(1.0, 1.1))
+    return delay

@@ -1,0 +1,56 @@
+"""The real Codex CLI through `codexglm exec`: plain answers and tool round trips."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+
+from tests.e2e_harness import Sandbox, make_sandbox
+from tests.mockglm import open_mock_glm, text_reply, tool_reply
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def sandbox(tmp_path: pathlib.Path) -> Sandbox:
+    return make_sandbox(tmp_path)
+
+
+async def test_plain_answer_with_reasoning_and_usage(sandbox: Sandbox) -> None:
+    async with open_mock_glm() as mock:
+        mock.enqueue(text_reply("Paris is the capital of France.", reasoning="The user asks a geography question."))
+        run = await sandbox.exec(mock, "What is the capital of France?")
+    assert run.returncode == 0, run.describe()
+    assert run.messages() == ["Paris is the capital of France."]
+    assert [i["text"] for i in run.items("reasoning")] == ["The user asks a geography question."]
+    usage = run.of_type("turn.completed")[0]["usage"]
+    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+    # No "model metadata not found" or other warnings: the catalog knows the model.
+    assert run.items("error") == []
+    sent = mock.chat_requests[0].json
+    assert sent["model"] == "glm-5.1" and sent["stream"] is True
+    assert sent["messages"][0]["role"] == "system"
+    assert "What is the capital of France?" in sent["messages"][-1]["content"]
+
+
+async def test_shell_command_round_trip(sandbox: Sandbox) -> None:
+    async with open_mock_glm() as mock:
+        mock.enqueue(
+            tool_reply([("exec_command", json.dumps({"cmd": "echo hi-from-tool > out.txt && cat out.txt"}))],
+                       reasoning="I should run the command.", text="Running it."),
+            text_reply("The command printed hi-from-tool."),
+        )
+        run = await sandbox.exec(mock, "Run the command")
+    assert run.returncode == 0, run.describe()
+    commands = run.items("command_execution")
+    assert len(commands) == 1 and "hi-from-tool" in commands[0]["aggregated_output"]
+    assert (sandbox.workdir / "out.txt").read_text().strip() == "hi-from-tool"
+    assert run.messages()[-1] == "The command printed hi-from-tool."
+    second = mock.chat_requests[1].json["messages"]
+    assistant, tool = second[-2], second[-1]
+    assert assistant["tool_calls"][0]["function"]["name"] == "exec_command"
+    assert assistant["reasoning_content"] == "I should run the command."
+    assert tool["role"] == "tool" and tool["tool_call_id"] == assistant["tool_calls"][0]["id"]
+    assert "hi-from-tool" in tool["content"]
