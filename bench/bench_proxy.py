@@ -13,8 +13,8 @@ its own), then measures over loopback:
 
     .venv/bin/python bench/bench_proxy.py [--requests 500] [--soak 1000] [--chunks 20000]
 
-Targets: p50 added TTFT under 2 ms (the responses path answers `response.created` before it
-even calls GLM, so its TTFB is not comparable); RSS under 80 MB.
+Targets: p50 added TTFB under 2 ms (for /v1/responses the first *token*: its first byte,
+`response.created`, goes out before GLM is even called); RSS under 80 MB.
 """
 
 from __future__ import annotations
@@ -239,7 +239,12 @@ async def _measure(args: argparse.Namespace, mock: MockGLM, port: int, pid: int)
     print(_row("direct", base, None))
     print(_row("passthrough", through, base))
     print(_row("responses", translated, base))
-    added = _pct([t.ttft for t in translated], 0.5) - _pct([t.ttft for t in base], 0.5)
+    # Worst of: pass-through first byte, and the first token on the Codex path (its first
+    # byte, `response.created`, does not wait for GLM and would flatter the proxy).
+    added = max(
+        _pct([t.ttfb for t in through], 0.5) - _pct([t.ttfb for t in base], 0.5),
+        _pct([t.ttft for t in translated], 0.5) - _pct([t.ttft for t in base], 0.5),
+    )
     print(
         f"\nthroughput, one {args.chunks}-chunk stream: direct {direct_rate:,.0f} chunks/s, "
         f"through /v1/responses {proxy_rate:,.0f} chunks/s ({proxy_rate / direct_rate:.2f}x)"
@@ -247,7 +252,8 @@ async def _measure(args: argparse.Namespace, mock: MockGLM, port: int, pid: int)
     print(f"proxy RSS: {rss_before:.1f} MB before, {rss_after:.1f} MB after a {args.soak}-request soak")
     ok = added < 2.0 and rss_after < 80
     print(
-        f"\ntargets: added p50 TTFT {added:.2f} ms (< 2 ms), RSS {rss_after:.1f} MB (< 80 MB): "
+        f"\ntargets: added p50 latency to GLM's first byte {added:.2f} ms (< 2 ms), "
+        f"RSS {rss_after:.1f} MB (< 80 MB): "
         f"{'met' if ok else 'NOT met'}"
     )
     return 0 if ok else 1

@@ -49,6 +49,8 @@ STREAM_MAX_RETRIES = 2
 # killed if it has not exited after KILL_GRACE seconds.
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 KILL_GRACE = 3.0
+# Once codex has exited, the proxy gets this long to stop before the process just exits.
+TEARDOWN_BOUND = 1.5
 
 
 class LaunchError(Exception):
@@ -265,18 +267,6 @@ def _send(proc: subprocess.Popen[bytes], signum: int) -> None:
             pass
 
 
-class _EarlyRelay:
-    """Forwards signals to codex while the proxy is still importing (before trio runs)."""
-
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.proc = proc
-        self.received = False
-
-    def __call__(self, signum: int, frame: object) -> None:
-        self.received = True
-        _send(self.proc, signum)
-
-
 def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Callable[[str], None]) -> int:
     """`codexglm [codex args]`: check the setup, build the catalog, run codex."""
     from .catalog import CatalogError, build_catalog
@@ -298,13 +288,23 @@ def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Calla
         except CatalogError as exc:
             warn(f"{exc}; Codex will use generic model metadata")
             catalog = None
-        return launch(codex, args, settings, catalog=catalog, port=port)
+        return launch(codex, args, settings, catalog=catalog, port=port, cleanup=scratch.remove)
     finally:
         scratch.remove()
 
 
-def launch(codex: CodexInfo, args: Sequence[str], settings: Settings, *, catalog: Path | None, port: int = 0) -> int:
-    """Run codex with ARGS against a fresh proxy; return codex's exit status."""
+def launch(
+    codex: CodexInfo,
+    args: Sequence[str],
+    settings: Settings,
+    *,
+    catalog: Path | None,
+    port: int = 0,
+    cleanup: Callable[[], None] = lambda: None,
+) -> int:
+    """Run codex with ARGS against a fresh proxy; return codex's exit status.
+
+    CLEANUP removes temporary files; it also runs if the proxy has to be abandoned."""
     sock = bind_loopback(port)
     token = _new_token()
     bound_port = sock.getsockname()[1]
@@ -317,10 +317,10 @@ def launch(codex: CodexInfo, args: Sequence[str], settings: Settings, *, catalog
             proc = subprocess.Popen(argv, env=env, preexec_fn=_child_setup())
         except OSError as exc:
             raise LaunchError(f"cannot start {codex.path}: {exc.strerror or exc}") from None
-        relay = _EarlyRelay(proc)
-        previous = {signum: signal.signal(signum, relay) for signum in FORWARDED_SIGNALS}
+        session = _Session(proc, sock, settings, token, cleanup)
+        previous = {signum: signal.signal(signum, session.early_signal) for signum in FORWARDED_SIGNALS}
         try:
-            return _supervise(proc, sock, settings, token, relay)
+            return session.run()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -335,82 +335,94 @@ def _new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _supervise(proc: subprocess.Popen[bytes], sock: socket.socket, settings: Settings, token: str, relay: _EarlyRelay) -> int:
-    """Serve until codex exits; a proxy that cannot start or dies takes codex down with it."""
-    try:
-        import logging
+class _Session:
+    """One codex process and the proxy serving it."""
 
+    def __init__(
+        self, proc: subprocess.Popen[bytes], sock: socket.socket, settings: Settings, token: str, cleanup: Callable[[], None]
+    ) -> None:
+        self.proc = proc
+        self.sock = sock
+        self.settings = settings
+        self.token = token
+        self.cleanup = cleanup
+        self.signalled = False  # a forwarded signal arrived before trio was running
+        self.failure: str | None = None
+
+    def early_signal(self, signum: int, frame: object) -> None:
+        self.signalled = True
+        _send(self.proc, signum)
+
+    def run(self) -> int:
+        """Serve until codex exits; a proxy that cannot start or dies takes codex down."""
+        try:
+            import logging
+
+            import trio
+
+            from .server import serve
+        except Exception as exc:  # a broken install must not leave codex waiting for a proxy
+            _stop_now(self.proc)
+            raise LaunchError(f"the proxy cannot start: {_one_line(exc)}") from None
+        if self.proc.poll() is None:  # e.g. `--version` is over before the proxy is ready
+            # Nothing may write to the terminal the TUI draws on; the proxy logs to files.
+            logging.getLogger().addHandler(logging.NullHandler())
+            trio.run(self._main, serve)
+        if self.failure:
+            raise LaunchError(self.failure)
+        return exit_status(self.proc.wait())
+
+    async def _main(self, serve: Callable[..., Any]) -> None:
         import trio
 
-        from .server import serve
-    except Exception as exc:  # a broken install must not leave codex waiting for a proxy
-        _stop_now(proc)
-        raise LaunchError(f"the proxy cannot start: {_one_line(exc)}") from None
-    # Nothing may write to the terminal the TUI is drawing on; the proxy logs to files.
-    logging.getLogger().addHandler(logging.NullHandler())
-    failure: list[str] = []
-    returncode = trio.run(_session, proc, sock, settings, token, relay, serve, failure)
-    if failure:
-        raise LaunchError(failure[0])
-    return exit_status(returncode)
+        async with trio.open_nursery() as guard:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._relay_signals, nursery)
+                nursery.start_soon(self._run_proxy, serve, nursery)
+                returncode = await trio.to_thread.run_sync(self.proc.wait, abandon_on_cancel=True)
+                guard.start_soon(self._abandon_after, TEARDOWN_BOUND, exit_status(returncode))
+                nursery.cancel_scope.cancel()
+            guard.cancel_scope.cancel()
 
+    async def _run_proxy(self, serve: Callable[..., Any], nursery: trio.Nursery) -> None:
+        try:
+            await serve(self.settings, self.token, sock=self.sock)
+            self.failure = "the proxy stopped unexpectedly"
+        except Exception as exc:
+            self.failure = f"the proxy failed: {_one_line(exc)}"
+        _send(self.proc, signal.SIGTERM)
+        nursery.start_soon(self._kill_after_grace)
 
-async def _session(
-    proc: subprocess.Popen[bytes],
-    sock: socket.socket,
-    settings: Settings,
-    token: str,
-    relay: _EarlyRelay,
-    serve: Callable[..., Any],
-    failure: list[str],
-) -> int:
-    import trio
+    async def _relay_signals(self, nursery: trio.Nursery) -> None:
+        import trio
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_relay_signals, proc, relay, nursery)
-        nursery.start_soon(_run_proxy, serve, settings, token, sock, proc, failure, nursery)
-        returncode = await trio.to_thread.run_sync(proc.wait, abandon_on_cancel=True)
-        nursery.cancel_scope.cancel()
-    return returncode
+        with trio.open_signal_receiver(*FORWARDED_SIGNALS) as signals:
+            escalating = self.signalled
+            if escalating:
+                nursery.start_soon(self._kill_after_grace)
+            async for signum in signals:
+                _send(self.proc, signum)
+                if not escalating:
+                    escalating = True
+                    nursery.start_soon(self._kill_after_grace)
 
+    async def _kill_after_grace(self) -> None:
+        import trio
 
-async def _run_proxy(
-    serve: Callable[..., Any],
-    settings: Settings,
-    token: str,
-    sock: socket.socket,
-    proc: subprocess.Popen[bytes],
-    failure: list[str],
-    nursery: trio.Nursery,
-) -> None:
-    try:
-        await serve(settings, token, sock=sock)
-        failure.append("the proxy stopped unexpectedly")
-    except Exception as exc:
-        failure.append(f"the proxy failed: {_one_line(exc)}")
-    _send(proc, signal.SIGTERM)
-    nursery.start_soon(_kill_after_grace, proc)
+        await trio.sleep(KILL_GRACE)
+        _send(self.proc, signal.SIGKILL)
 
+    async def _abandon_after(self, seconds: float, status: int) -> None:
+        """Codex is gone; if the proxy is still shutting down after SECONDS, leave anyway
+        (it lives in this process, so exiting stops it)."""
+        import trio
 
-async def _relay_signals(proc: subprocess.Popen[bytes], relay: _EarlyRelay, nursery: trio.Nursery) -> None:
-    import trio
-
-    with trio.open_signal_receiver(*FORWARDED_SIGNALS) as signals:
-        escalating = relay.received
-        if escalating:
-            nursery.start_soon(_kill_after_grace, proc)
-        async for signum in signals:
-            _send(proc, signum)
-            if not escalating:
-                escalating = True
-                nursery.start_soon(_kill_after_grace, proc)
-
-
-async def _kill_after_grace(proc: subprocess.Popen[bytes]) -> None:
-    import trio
-
-    await trio.sleep(KILL_GRACE)
-    _send(proc, signal.SIGKILL)
+        await trio.sleep(seconds)
+        self.cleanup()
+        if self.failure:
+            os.write(2, f"codexglm: {self.failure}\n".encode())
+            status = 1
+        os._exit(status)
 
 
 def _stop_now(proc: subprocess.Popen[bytes]) -> None:

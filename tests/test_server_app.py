@@ -204,6 +204,7 @@ async def test_streamed_answer_is_a_complete_numbered_event_sequence(tmp_path: P
     script = Script(sse_response(glm_stream("Hello there, friend.", reasoning="Greet them.")))
     status, headers, data = await _post(make_settings(tmp_path), script, "/v1/responses", codex_body())
     assert status == 200 and headers["content-type"] == "text/event-stream"
+    assert headers["x-request-id"].startswith("req_") and "openai-model" not in headers
     events = sse_events(data)
     assert types(events)[:2] == ["response.created", "response.in_progress"]
     assert types(events)[-1] == "response.completed"
@@ -365,6 +366,16 @@ async def test_non_streaming_rate_limit_carries_retry_after(tmp_path: Path, auto
     status, headers, data = await _post(make_settings(tmp_path), script, "/v1/responses", codex_body(stream=False))
     assert status == 429 and headers["retry-after"] == "5"
     assert json.loads(data)["error"]["code"] == "rate_limit_exceeded"
+
+
+async def test_chat_passthrough_keeps_quiet_streams_alive_with_comments(tmp_path: Path, autojump_clock: MockClock) -> None:
+    script = Script(sse_response(glm_stream("Late."), delay=25.0))
+    body = {"model": "glm-5.1", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    settings = make_settings(tmp_path, keepalive_interval=10.0)
+    _, _, data = await _post(settings, script, "/v1/chat/completions", body)
+    # GLM's headers come at once, its first frame after 25 s: comments at 10 and 20 s.
+    assert data.count(b": keep-alive\n\n") == 2
+    assert data.endswith(b"data: [DONE]\n\n")
 
 
 async def test_chat_passthrough_reports_upstream_errors_with_their_status(tmp_path: Path) -> None:

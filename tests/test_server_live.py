@@ -23,10 +23,10 @@ from codexglm.server import app as app_module
 from codexglm.server import serve
 from codexglm.server.hosting import GRACEFUL_TIMEOUT, SHUTDOWN_BOUND
 from codexglm.server.reqlog import SERVER_LOG_NAME, log_path
+from codexglm.server.upstream import raw_chunks
 from codexglm.settings import Settings
 from tests.mockglm import DEFAULT_KEY, Hang, InStreamError, MockGLM, Stream, open_mock_glm, overloaded, text_reply
 from tests.test_server_support import AUTH, TOKEN, codex_body, running_proxy, sse_events, types
-
 
 
 def _settings(mock: MockGLM, tmp_path: Path, **overrides: Any) -> Settings:
@@ -286,8 +286,11 @@ async def test_no_descriptors_or_tasks_leak_over_a_thousand_requests(tmp_path: P
                     async def worker(n: int) -> None:
                         for k in range(n):
                             if k % 4 == 3:  # a client that walks away mid-stream
-                                async with client.stream("POST", "/v1/responses", json=codex_body()) as response:
-                                    await response.aiter_raw().__anext__()
+                                async with (
+                                    client.stream("POST", "/v1/responses", json=codex_body()) as response,
+                                    raw_chunks(response) as chunks,
+                                ):
+                                    await chunks.__anext__()
                             else:
                                 events = sse_events((await client.post("/v1/responses", json=codex_body())).content)
                                 assert types(events)[-1] == "response.completed"
@@ -315,9 +318,12 @@ async def test_client_walking_away_frees_the_upstream_side(tmp_path: Path) -> No
         reply.gap = 0.5
         mock.enqueue(reply)
         with trio.fail_after(10):
-            async with client.stream("POST", "/v1/responses", json=codex_body()) as response:
-                async for line in response.aiter_lines():
-                    if "output_text.delta" in line:
+            async with (
+                client.stream("POST", "/v1/responses", json=codex_body()) as response,
+                raw_chunks(response) as chunks,
+            ):
+                async for chunk in chunks:
+                    if b"output_text.delta" in chunk:
                         break
             while (await client.get("/healthz")).json()["upstream"]["in_use"]:
                 await trio.sleep(0.02)

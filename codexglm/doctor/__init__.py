@@ -24,7 +24,7 @@ import trio
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
-from ..config import ConfigError, LoadedConfig, load_config
+from ..config import KEY_ENV, ConfigError, LoadedConfig, load_config, split_keys
 from ..settings import Settings
 from . import codexcheck, local, network, remote
 from .report import Check, Report, Status, exit_code, ms, render_json, render_text, terminal_style
@@ -73,7 +73,8 @@ async def diagnose(
         checks.append(Check("local.deadline", "time limit", Status.WARN,
                             f"some checks did not finish within {limits.total:g} s", "Run the doctor again."))
     report = Report(tuple(checks), elapsed=trio.current_time() - started, offline=offline)
-    return report.redacted(settings.api_keys)
+    # Also the raw variable: when the config fails to load, settings hold no keys.
+    return report.redacted((*settings.api_keys, *split_keys(environ.get(KEY_ENV, ""))))
 
 
 async def _guarded(check_id: str, out: list[Check], run: Callable[..., Awaitable[None]], *args: Any) -> None:

@@ -9,7 +9,6 @@ code, never with a dropped connection.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
@@ -30,7 +29,7 @@ from ..translate.sse import SSEDecoder, SSEError
 from .failures import internal_error, shutdown_error
 from .proxy import Proxy, RequestRecord, log
 from .streaming import EventStream
-from .upstream import Call, UpstreamFailure, describe_transport_error, drain, json_document
+from .upstream import Call, UpstreamFailure, describe_transport_error, drain, json_document, raw_chunks
 
 CHAT_PATH = "/chat/completions"
 Events = list[dict]
@@ -113,7 +112,7 @@ class ResponsesStream:
                     return document
                 await self._send(send, self._translator.feed(document) + self._translator.feed_done())
                 return None
-            async with contextlib.aclosing(response.aiter_raw()) as chunks:
+            async with raw_chunks(response) as chunks:
                 return await self._relay(chunks, send)
         except (httpx.TransportError, SSEError) as exc:
             reason = describe_transport_error(exc) if isinstance(exc, httpx.TransportError) else str(exc)
@@ -134,7 +133,7 @@ class ResponsesStream:
                     return failure
             await self._send(send, events)
             if translator.finished:
-                await send.aclose()  # Codex has its terminal event; the rest is housekeeping
+                # Before the client's body ends, so its next request finds the connection pooled.
                 await drain(chunks)
                 return None
         events = []

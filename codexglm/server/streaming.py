@@ -21,13 +21,15 @@ Producer = Callable[[trio.MemorySendChannel[bytes]], Awaitable[None]]
 Finisher = Callable[[bool], Awaitable[None]]
 
 _BUFFER = 64
+# A zero or negative keep-alive interval would spin; anything this short is already absurd.
+_MIN_INTERVAL = 0.01
 
 
 class EventStream(ResponseBody):
     def __init__(self, produce: Producer, *, keepalive: Callable[[], bytes], interval: float, finish: Finisher) -> None:
         self._produce = produce
         self._keepalive = keepalive
-        self._interval = interval
+        self._interval = max(interval, _MIN_INTERVAL)
         self._finish = finish
         self._finished = False
         self._stack: AsyncExitStack | None = None

@@ -13,12 +13,12 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import trio
@@ -246,6 +246,11 @@ class Call:
         return False
 
 
+def raw_chunks(response: httpx.Response) -> contextlib.aclosing[AsyncGenerator[bytes, None]]:
+    """`response.aiter_raw()`, closed on exit (httpx types it as a plain iterator)."""
+    return contextlib.aclosing(cast(AsyncGenerator[bytes, None], response.aiter_raw()))
+
+
 async def drain(chunks: AsyncIterator[bytes]) -> None:
     """Read what is left of a body the caller is done with (after `[DONE]` that is just
     the end of the chunked encoding), so its connection goes back to the pool instead of
@@ -281,7 +286,7 @@ async def _read_error(response: httpx.Response) -> UpstreamError:
     """Classify a non-200 answer from its (bounded) body and any Retry-After hint."""
     body = bytearray()
     try:
-        async with contextlib.aclosing(response.aiter_raw()) as chunks:
+        async with raw_chunks(response) as chunks:
             async for chunk in chunks:
                 body += chunk
                 if len(body) >= _ERROR_BODY_CAP:
