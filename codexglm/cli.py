@@ -51,7 +51,7 @@ class Command:
     help: str
     options: tuple[Option, ...] = ()
     arguments: tuple[tuple[str, str], ...] = ()  # (metavar, completion source)
-    actions: tuple[Command, ...] = field(default=())  # sub-commands (config show/set/...)
+    actions: tuple[Command, ...] = ()  # sub-commands (config show/set/...)
     passthrough: bool = False  # arguments go to another parser (doctor)
 
 
@@ -210,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except SystemExit as exc:  # argparse's --help
+        return exc.code if isinstance(exc.code, int) else 0
     except Exception as exc:  # one line, not a traceback, unless asked for
         if os.environ.get("CODEXGLM_DEBUG"):
             raise

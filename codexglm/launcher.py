@@ -254,6 +254,28 @@ def _child_setup() -> Callable[[], None]:
     return setup
 
 
+# Codex commands and flags that never ask the model anything: they run without a key.
+_OFFLINE_COMMANDS = frozenset({"help", "login", "logout", "completion", "features", "debug", "apply", "sandbox"})
+_OFFLINE_FLAGS = frozenset({"-h", "--help", "-V", "--version"})
+# Root options of codex that take a separate value (the value is not a subcommand).
+_VALUE_OPTIONS = frozenset({"-c", "--config", "-m", "--model", "-p", "--profile", "-C", "--cd", "-s", "--sandbox",
+                            "-a", "--ask-for-approval", "-i", "--image", "--enable", "--disable", "--local-provider",
+                            "--add-dir"})
+
+
+def talks_to_model(args: Sequence[str]) -> bool:
+    """Whether this codex invocation may send requests to the model (and so needs a key)."""
+    if any(arg in _OFFLINE_FLAGS for arg in args):
+        return False
+    words = iter(args)
+    for arg in words:
+        if arg in _VALUE_OPTIONS:
+            next(words, None)
+        elif not arg.startswith("-"):
+            return arg not in _OFFLINE_COMMANDS
+    return True
+
+
 def exit_status(returncode: int) -> int:
     """Codex's exit status as a shell reports it: a signal N becomes 128 + N."""
     return 128 - returncode if returncode < 0 else returncode
@@ -272,10 +294,10 @@ def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Calla
     from .catalog import CatalogError, build_catalog
 
     settings = loaded.settings
-    if not settings.api_keys:
-        raise LaunchError("no Z.ai API key: set ZAI_API_KEY or store one with `codexglm config set api_key -`")
     for line in loaded.warnings:
         warn(line)
+    if not settings.api_keys and talks_to_model(args):
+        raise LaunchError("no Z.ai API key: set ZAI_API_KEY or store one with `codexglm config set api_key -`")
     codex = find_codex()
     note = untested_warning(codex)
     if note:
@@ -367,7 +389,11 @@ class _Session:
         if self.proc.poll() is None:  # e.g. `--version` is over before the proxy is ready
             # Nothing may write to the terminal the TUI draws on; the proxy logs to files.
             logging.getLogger().addHandler(logging.NullHandler())
-            trio.run(self._main, serve)
+            try:
+                trio.run(self._main, serve)
+            finally:
+                if self.proc.poll() is None:  # only after a bug of ours: never leave codex behind
+                    _stop_now(self.proc)
         if self.failure:
             raise LaunchError(self.failure)
         return exit_status(self.proc.wait())

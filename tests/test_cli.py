@@ -96,6 +96,12 @@ def test_usage_errors_are_one_line_and_exit_2(home: Path, capsys: pytest.Capture
     assert err.startswith("codexglm: config set: ") and err.count("\n") == 1
 
 
+def test_help_of_a_codexglm_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: codexglm config") and "unset" in out
+
+
 def test_glm_help_lists_every_command_and_option(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--glm-help"]) == 0
     out = capsys.readouterr().out

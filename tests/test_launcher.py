@@ -16,13 +16,13 @@ import socket
 import subprocess
 import sys
 import time
-import tomllib
 import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomlkit
 import trio
 
 from codexglm import launcher
@@ -38,6 +38,7 @@ from codexglm.launcher import (
     exit_status,
     find_codex,
     parse_version,
+    talks_to_model,
 )
 from codexglm.settings import Settings
 from tests import fake_codex
@@ -153,7 +154,7 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for override in args[1::2]:
         key, _, value = override.partition("=")
-        merged[key] = tomllib.loads(f"v = {value}")["v"]
+        merged[key] = tomlkit.parse(f"v = {value}").unwrap()["v"]
     return merged
 
 
@@ -606,3 +607,18 @@ def test_no_orphans_in_100_randomized_runs(rig: Rig) -> None:
     finally:
         zygote.stdin.close()
         zygote.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("args", "needs_key"),
+    [([], True), (["exec", "hi"], True), (["resume", "--last"], True), (["--help"], False), (["exec", "-h"], False),
+     (["--version"], False), (["login"], False), (["-c", "x=1", "features", "list"], False), (["review"], True)],
+)
+def test_only_model_sessions_need_a_key(args: list[str], needs_key: bool) -> None:
+    assert talks_to_model(args) is needs_key
+
+
+def test_help_runs_without_a_key(rig: Rig) -> None:
+    done = rig.run("--help", ZAI_API_KEY="", FAKE_CODEX_SCRIPT="exit:0")
+    assert done.returncode == 0, done.stderr
+    assert "--help" in rig.wait_for("start")["argv"]

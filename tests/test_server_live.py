@@ -396,3 +396,15 @@ async def test_idle_keep_alive_connections_do_not_hold_up_shutdown(tmp_path: Pat
                 # Without the fix the idle connection is only cut at the graceful deadline.
                 with trio.fail_after(GRACEFUL_TIMEOUT * 0.75):
                     await stopped.wait()
+
+
+@pytest.mark.parametrize("yields", [0, 1, 5])
+async def test_cancelling_serve_during_start_up_returns_promptly(tmp_path: Path, yields: int) -> None:
+    # The launcher cancels the proxy as soon as codex exits, which can be before it listens.
+    async with open_mock_glm() as mock:
+        with trio.fail_after(2):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(lambda: serve(_settings(mock, tmp_path), TOKEN))
+                for _ in range(yields):
+                    await trio.sleep(0)
+                nursery.cancel_scope.cancel()

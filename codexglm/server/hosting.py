@@ -49,28 +49,35 @@ async def serve(
         config.graceful_timeout = GRACEFUL_TIMEOUT
         config.include_server_header = False
         stop = trio.Event()
+        listening = _Listening()
         server_scope = trio.CancelScope(shield=True)
 
-        async def _run(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+        async def _run() -> None:
             # hypercorn owns (and closes) a duplicate; the caller's socket stays theirs.
             config.bind = [f"fd://{os.dup(listener.fileno())}"]
             with server_scope:
-                await hypercorn.trio.serve(app, config, shutdown_trigger=stop.wait, task_status=task_status)
+                await hypercorn.trio.serve(app, config, shutdown_trigger=stop.wait, task_status=listening)
 
         log.addHandler(handler)
         propagate, log.propagate = log.propagate, False
         log.setLevel(logging.INFO)
         try:
             async with trio.open_nursery() as nursery:
+                # Not nursery.start(): the shielded server must not make a cancellation
+                # that arrives during start-up wait for it.
+                nursery.start_soon(_run)
                 try:
-                    await nursery.start(_run)
+                    await listening.event.wait()
                     task_status.started((bound_host, bound_port))
                     await trio.sleep_forever()
                 finally:
                     # Cancelled (or failed): end streams cleanly, stop accepting, and bound it all.
                     app.proxy.lifecycle.stop()
                     stop.set()
-                    server_scope.deadline = trio.current_time() + SHUTDOWN_BOUND
+                    if listening.event.is_set():
+                        server_scope.deadline = trio.current_time() + SHUTDOWN_BOUND
+                    else:
+                        server_scope.cancel()  # nothing in flight yet
         finally:
             log.propagate = propagate
             log.removeHandler(handler)
@@ -78,6 +85,16 @@ async def serve(
     finally:
         if sock is None:
             listener.close()
+
+
+class _Listening:
+    """The task_status hypercorn reports to once its sockets accept connections."""
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+
+    def started(self, value: object = None) -> None:
+        self.event.set()
 
 
 def _bind(host: str, port: int) -> socket.socket:
