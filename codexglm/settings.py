@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 REGIONS: dict[str, str] = {
     "international": "https://api.z.ai",
@@ -16,6 +17,8 @@ REGIONS: dict[str, str] = {
 }
 CODING_PATH = "/api/coding/paas/v4"
 GENERAL_PATH = "/api/paas/v4"
+# Z.ai's (undocumented) monitor API for the Coding Plan's usage windows, on the host root.
+QUOTA_PATH = "/api/monitor/usage/quota/limit"
 ENDPOINT_MODES = ("coding-only", "base-only", "auto")
 
 
@@ -82,6 +85,15 @@ class Settings:
     @property
     def general_url(self) -> str:
         return (self.base_url or self.host_url + GENERAL_PATH).rstrip("/")
+
+    @property
+    def quota_url(self) -> str:
+        """The monitor API on the region's host, or on the host of an overridden base URL."""
+        override = self.coding_base_url or self.base_url
+        if override:
+            parts = urlsplit(override)
+            return f"{parts.scheme}://{parts.netloc}{QUOTA_PATH}"
+        return self.host_url + QUOTA_PATH
 
     def endpoints(self) -> list[tuple[str, str]]:
         """Upstream base URLs in the order they are tried: (label, url)."""

@@ -8,7 +8,7 @@ import pathlib
 import pytest
 
 from tests.e2e_harness import Sandbox, make_sandbox
-from tests.mockglm import open_mock_glm, text_reply, tool_reply
+from tests.mockglm import open_mock_glm, quota_data, text_reply, tool_reply
 
 pytestmark = pytest.mark.e2e
 
@@ -54,3 +54,17 @@ async def test_shell_command_round_trip(sandbox: Sandbox) -> None:
     assert assistant["reasoning_content"] == "I should run the command."
     assert tool["role"] == "tool" and tool["tool_call_id"] == assistant["tool_calls"][0]["id"]
     assert "hi-from-tool" in tool["content"]
+
+
+async def test_coding_plan_usage_shows_in_codex_rate_limits(sandbox: Sandbox) -> None:
+    async with open_mock_glm() as mock:
+        mock.quota = quota_data(percentage=37)
+        mock.enqueue(tool_reply([("exec_command", json.dumps({"cmd": "true"}))]), text_reply("Done."))
+        run = await sandbox.exec(mock, "Run true")
+    assert run.returncode == 0, run.describe()
+    rollouts = list((sandbox.codex_home / "sessions").rglob("rollout-*.jsonl"))
+    assert len(rollouts) == 1
+    limits = [json.loads(line)["payload"].get("rate_limits") for line in rollouts[0].read_text().splitlines()
+              if '"rate_limits"' in line]
+    primary = [entry["primary"] for entry in limits if entry and entry.get("primary")]
+    assert primary and primary[-1]["used_percent"] == 37.0 and primary[-1]["window_minutes"] == 300

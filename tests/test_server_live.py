@@ -25,7 +25,7 @@ from codexglm.server.hosting import GRACEFUL_TIMEOUT, SHUTDOWN_BOUND
 from codexglm.server.reqlog import SERVER_LOG_NAME, log_path
 from codexglm.server.upstream import raw_chunks
 from codexglm.settings import Settings
-from tests.mockglm import DEFAULT_KEY, Hang, InStreamError, MockGLM, Stream, open_mock_glm, overloaded, text_reply
+from tests.mockglm import DEFAULT_KEY, Hang, InStreamError, MockGLM, Stream, open_mock_glm, overloaded, quota_data, text_reply
 from tests.test_server_support import AUTH, TOKEN, codex_body, running_proxy, sse_events, types
 
 
@@ -86,7 +86,9 @@ async def test_upstream_connections_are_reused(tmp_path: Path) -> None:
         body = {"model": "glm-5.1", "messages": [{"role": "user", "content": "hi"}], "stream": True}
         await client.post("/v1/chat/completions", json=body)
         assert len(mock.chat_requests) == 7
-        assert mock.connections == 1  # one keep-alive connection, no handshake per request
+        # One keep-alive connection for all chat requests (no handshake per request), plus
+        # at most one for the background quota fetch that ran alongside the first.
+        assert mock.connections <= 2
 
 
 async def test_dns_rebinding_host_is_refused_on_the_wire(tmp_path: Path) -> None:
@@ -408,3 +410,32 @@ async def test_cancelling_serve_during_start_up_returns_promptly(tmp_path: Path,
                 for _ in range(yields):
                     await trio.sleep(0)
                 nursery.cancel_scope.cancel()
+
+
+async def test_coding_plan_usage_reaches_codex_as_rate_limit_headers(tmp_path: Path) -> None:
+    async with _proxy(tmp_path) as (mock, client):
+        mock.quota = quota_data(percentage=42)
+        first = await client.post("/v1/responses", json=codex_body())
+        assert first.status_code == 200  # the quota is fetched in the background, not waited for
+        with trio.fail_after(5):
+            while not any(r.path.endswith("/quota/limit") for r in mock.requests):
+                await trio.sleep(0.01)
+            await trio.sleep(0.05)
+        second = await client.post("/v1/responses", json=codex_body())
+        assert second.headers["x-codex-primary-used-percent"] == "42"
+        assert second.headers["x-codex-primary-window-minutes"] == "300"
+        assert int(second.headers["x-codex-primary-reset-at"]) > 0
+        third = await client.post("/v1/responses", json=codex_body())
+        # Refreshed at most once a minute.
+        assert sum(r.path.endswith("/quota/limit") for r in mock.requests) == 1
+        assert third.headers["x-codex-primary-used-percent"] == "42"
+
+
+async def test_no_quota_endpoint_means_no_headers_and_no_errors(tmp_path: Path) -> None:
+    async with _proxy(tmp_path) as (mock, client):
+        mock.quota = None
+        for _ in range(2):
+            response = await client.post("/v1/responses", json=codex_body())
+            assert response.status_code == 200
+            assert not any(h.startswith("x-codex-") for h in response.headers)
+            await trio.sleep(0.05)

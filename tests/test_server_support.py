@@ -12,7 +12,7 @@ import httpx
 import trio
 
 from codexglm.server import serve
-from codexglm.settings import Settings
+from codexglm.settings import QUOTA_PATH, Settings
 from tests.mockglm import text_reply
 
 KEY = "zai-test-key-0001-abcdef"
@@ -127,6 +127,9 @@ class Script:
         return json.loads(self.requests[index].content)
 
     async def _handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == QUOTA_PATH:
+            # The proxy's background usage poll is not part of any script.
+            return httpx.Response(404, json={"error": {"code": "404", "message": "Not Found"}})
         self.requests.append(request)
         if not self.replies:
             return sse_response(glm_stream())

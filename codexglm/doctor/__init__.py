@@ -130,7 +130,7 @@ async def _remote_checks(
             listings[label] = await network.list_models(http, bases[label], key, timeout=limits.probe)
 
         async def usage() -> None:
-            quota.append(await network.fetch_quota(http, network.quota_origin(settings), key, timeout=limits.probe))
+            quota.append(await network.fetch_quota(http, settings.quota_url, key, timeout=limits.probe))
 
         async with trio.open_nursery() as nursery:
             for label in bases:

@@ -24,7 +24,6 @@ from .. import __version__
 from ..settings import Settings
 from ..translate import TranslateOptions, UpstreamError, build_chat_request, classify_error
 
-QUOTA_PATH = "/api/monitor/usage/quota/limit"
 PROBE_PROMPT = "Reply with one word: ready"
 # Enough of an error body for any GLM message; bounded for HTML error pages.
 _BODY_CAP = 64 * 1024
@@ -42,18 +41,6 @@ def client(timeout: float) -> httpx.AsyncClient:
 def host_of(url: str) -> str:
     parts = urlsplit(url)
     return parts.netloc or url
-
-
-def origin(url: str) -> str:
-    """scheme://host[:port] of a URL: where Z.ai's monitor API lives for a base URL."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def quota_origin(settings: Settings) -> str:
-    """The host root of the quota endpoint: the region's, or that of an overridden base URL."""
-    override = settings.coding_base_url or settings.base_url
-    return origin(override) if override else settings.host_url
 
 
 # --------------------------------------------------------------------------- failures
@@ -195,13 +182,12 @@ async def list_models(http: httpx.AsyncClient, base: str, key: str, *, timeout: 
     return Outcome(url, latency, document=ids)
 
 
-async def fetch_quota(http: httpx.AsyncClient, host: str, key: str, *, timeout: float) -> Outcome:
+async def fetch_quota(http: httpx.AsyncClient, url: str, key: str, *, timeout: float) -> Outcome:
     """The coding plan's usage windows; `document` is the `data` object on success.
 
     The monitor API answers HTTP 200 even when it refuses the key, with its own
     `{"code", "msg", "success": false}` envelope; that comes back as `malformed`, which
     here reads as what the host did ("refused the request (code 1001)")."""
-    url = host + QUOTA_PATH
     response, raw, latency, network = await _request(
         http, "GET", url, timeout=timeout, headers={"Authorization": f"Bearer {key}"}
     )

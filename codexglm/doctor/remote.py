@@ -29,6 +29,7 @@ from ..translate.errors import (
     UNKNOWN_MODEL,
 )
 from ..translate.models import MODELS
+from ..translate.quota import TOKENS, QuotaWindow, parse_quota
 from .network import Outcome, host_of
 from .report import Check, Status, ms
 
@@ -266,17 +267,13 @@ def _suggest(model: str, offered: set[str] | None) -> str:
 
 # --------------------------------------------------------------------------- quota
 
-_UNITS = {1: ("day", "daily"), 3: ("hour", "hourly"), 5: ("month", "monthly"), 6: ("week", "weekly")}
 _KINDS = {"TOKENS_LIMIT": "tokens", "TIME_LIMIT": "MCP tool calls"}
 _WARN_AT = 80
 
 
 def quota_checks(data: Mapping[str, Any], now: datetime) -> list[Check]:
     """One check per usage window of the coding plan (5-hour tokens, weekly, monthly MCP)."""
-    checks = []
-    for index, limit in enumerate(data.get("limits") or []):
-        if isinstance(limit, dict):
-            checks.append(_window_check(index, limit, now))
+    checks = [_window_check(index, window, now) for index, window in enumerate(parse_quota(data))]
     level = data.get("level")
     if checks and isinstance(level, str) and level:
         first = checks[0]
@@ -284,45 +281,26 @@ def quota_checks(data: Mapping[str, Any], now: datetime) -> list[Check]:
     return checks
 
 
-def _window_check(index: int, limit: Mapping[str, Any], now: datetime) -> Check:
-    kind = str(limit.get("type") or "")
-    title = f"{_window_name(limit)} {_KINDS.get(kind, kind.lower() or 'usage')}"
-    percentage = _number(limit.get("percentage"))
-    used, total = _number(limit.get("currentValue")), _number(limit.get("usage"))
-    if used is not None and total:
-        amount = f"{used:g} / {total:g} used"
-        percentage = percentage if percentage is not None else 100 * used / total
+def _window_check(index: int, window: QuotaWindow, now: datetime) -> Check:
+    title = f"{window.name} {_KINDS.get(window.kind, window.kind.lower() or 'usage')}"
+    percentage = window.used_percent
+    if window.used is not None and window.total:
+        amount = f"{window.used:g} / {window.total:g} used"
     elif percentage is not None:
         amount = f"{percentage:g}% used"
     else:
         amount = "usage not reported"
-    stamp = _number(limit.get("nextResetTime"))
-    reset = reset_phrase(datetime.fromtimestamp(stamp / 1000, tz=timezone.utc), now) if stamp and stamp > 0 else ""
+    stamp = window.resets_at
+    reset = reset_phrase(datetime.fromtimestamp(stamp, tz=timezone.utc), now) if stamp else ""
     message = f"{amount}{', ' + reset if reset else ''}"
     check_id = f"quota.{index}"
-    tokens = kind == "TOKENS_LIMIT"
+    tokens = window.kind == TOKENS
     if percentage is not None and percentage >= 100:
         status = Status.FAIL if tokens else Status.WARN
         return Check(check_id, title, status, f"used up: {message}", "Wait for the reset or use a key with quota left.")
     if percentage is not None and percentage >= _WARN_AT:
         return Check(check_id, title, Status.WARN, message, "Nearly used up; plan longer tasks after the reset.")
     return Check(check_id, title, Status.OK, message)
-
-
-def _window_name(limit: Mapping[str, Any]) -> str:
-    unit = _UNITS.get(_number(limit.get("unit")) or 0)
-    number = _number(limit.get("number"))
-    if unit is None:
-        return "usage"
-    if number is None or number == 1:
-        return unit[1]
-    return f"{number:g}-{unit[0]}"
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return value
 
 
 def reset_phrase(when: datetime, now: datetime) -> str:

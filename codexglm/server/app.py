@@ -134,7 +134,9 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
         proxy.log_body(record, "upstream_request", payload)
         if chat_request.stream:
             stream = responses.ResponsesStream(proxy, chat_request, payload, record)
-            return _event_stream(stream.body())
+            # The Coding Plan's usage windows, for Codex's /status (last known; never waited for).
+            limits = proxy.quota.headers(proxy.upstream.keys.pick(), getattr(app, "nursery", None))
+            return _event_stream(stream.body(), limits)
         try:
             answer = await responses.complete(proxy, chat_request, payload, record)
         except UpstreamFailure as failure:
@@ -225,8 +227,8 @@ def _json(status: int, body: dict) -> Response:
     return Response(data, status=status, content_type="application/json")
 
 
-def _event_stream(body: EventStream) -> Response:
-    response = Response(body, status=200, headers=_SSE_HEADERS)
+def _event_stream(body: EventStream, extra_headers: dict[str, str] | None = None) -> Response:
+    response = Response(body, status=200, headers={**_SSE_HEADERS, **(extra_headers or {})})
     response.timeout = None
     return response
 

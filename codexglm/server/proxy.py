@@ -17,6 +17,7 @@ from .. import __version__
 from ..settings import Settings
 from ..translate import TranslateOptions
 from .lifecycle import Lifecycle
+from .quota import QuotaMonitor
 from .reqlog import Redactor, RequestLog
 from .upstream import CallStats, Upstream
 
@@ -79,6 +80,7 @@ class Proxy:
         self.token = token
         self.options = TranslateOptions.from_settings(settings)
         self.upstream = Upstream(settings, transport=transport)
+        self.quota = QuotaMonitor(settings, self.upstream.client)
         self.redact = Redactor((*settings.api_keys, token))
         self.reqlog = RequestLog.from_settings(settings, self.redact)
         self.lifecycle = Lifecycle()
