@@ -406,3 +406,46 @@ _items = st.one_of(
 @given(st.lists(_items, max_size=25), st.sampled_from(["glm-5.1", "glm-4.6v"]))
 def test_any_history_yields_a_sequence_glm_accepts(history: list[dict], model: str) -> None:
     chat({"model": model, "input": history, "tools": cf.TOOLS, "stream": True})
+
+
+def test_text_and_reasoning_after_a_call_stay_in_that_response_and_outputs_survive() -> None:
+    # What our own stream emits when GLM speaks or thinks after a tool call in one response.
+    history = [
+        cf.text_message("assistant", "I'll run it."),
+        cf.function_call("call_1", "exec_command", {"cmd": "ls"}),
+        cf.text_message("assistant", "Running now."),
+        cf.reasoning("Then I will read the output."),
+        cf.call_output("call_1", "REAL OUTPUT"),
+    ]
+    messages = chat(cf.body(*history))["messages"]
+    assistant, tool = messages[-2], messages[-1]
+    assert assistant["content"] == "I'll run it.\n\nRunning now."
+    assert assistant["reasoning_content"] == "Then I will read the output."
+    assert tool == {"role": "tool", "tool_call_id": "call_1", "content": "REAL OUTPUT"}
+
+
+def test_a_call_id_reused_in_a_later_round_is_a_new_call() -> None:
+    # Providers with ids like `functions.exec_command:0` reuse them across turns.
+    history = [
+        cf.function_call("functions.exec:0", "exec_command", {"cmd": "ls"}), cf.call_output("functions.exec:0", "FIRST"),
+        cf.text_message("user", "again"),
+        cf.function_call("functions.exec:0", "exec_command", {"cmd": "pwd"}), cf.call_output("functions.exec:0", "SECOND"),
+    ]
+    messages = chat(cf.body(*history))["messages"]
+    assert [m["content"] for m in messages if m["role"] == "tool"] == ["FIRST", "SECOND"]
+    assert json.loads(messages[-2]["tool_calls"][0]["function"]["arguments"]) == {"cmd": "pwd"}
+
+
+def test_a_late_output_after_a_placeholder_is_kept_as_text() -> None:
+    history = [cf.function_call("c1", "exec_command", {"cmd": "make"}), cf.text_message("user", "status?"),
+               cf.call_output("c1", "build finished")]
+    messages = chat(cf.body(*history))["messages"]
+    assert messages[-2]["role"] == "tool" and "interrupted" in messages[-2]["content"]
+    assert messages[-1]["role"] == "user" and "build finished" in messages[-1]["content"]
+
+
+def test_identical_consecutive_assistant_messages_collapse() -> None:
+    # Capture 13: a stream that ended without response.completed, retried by Codex.
+    history = [cf.text_message("assistant", "Hello no completed"), cf.text_message("assistant", "Hello no completed")]
+    messages = chat(cf.body(*history))["messages"]
+    assert messages[-1] == {"role": "assistant", "content": "Hello no completed"}

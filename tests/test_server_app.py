@@ -411,3 +411,42 @@ async def test_request_log_has_no_bodies_by_default(tmp_path: Path) -> None:
     assert [r["status"] for r in records] == [200, 401]
     assert records[1]["outcome"] == "rejected"
     assert "secret prompt text" not in log_path(settings).read_text()
+
+
+async def test_upstream_bodies_are_asked_for_uncompressed(tmp_path: Path) -> None:
+    # Bodies are relayed as raw bytes: a gzip stream would never parse.
+    script = Script(sse_response(glm_stream()))
+    await _post(make_settings(tmp_path), script, "/v1/responses", codex_body())
+    assert script.requests[0].headers["accept-encoding"] == "identity"
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_key_echoed_by_glm_never_reaches_the_client(tmp_path: Path, stream: bool) -> None:
+    script = Script(glm_error(401, "1002", f"API key {KEY} is invalid or expired"))
+    status, _, data = await _post(make_settings(tmp_path), script, "/v1/responses", codex_body(stream=stream))
+    assert KEY.encode() not in data
+    assert b"is invalid or expired" in data and status == (200 if stream else 401)
+
+
+async def test_retry_after_header_is_the_delay_codex_is_told(tmp_path: Path, autojump_clock: MockClock) -> None:
+    script = Script(*(glm_error(429, "1302", "Rate limit reached for requests", {"Retry-After": "2"}) for _ in range(4)))
+    _, _, data = await _post(make_settings(tmp_path), script, "/v1/responses", codex_body())
+    assert "Please try again in 2 s." in _failed(sse_events(data))["message"]
+
+
+async def test_shutdown_during_the_final_chunk_still_delivers_the_terminal_event(tmp_path: Path) -> None:
+    frames = glm_stream("Almost finished answer.")
+    holder: dict[str, ProxyApp] = {}
+
+    async def body() -> AsyncIterator[bytes]:
+        for frame in frames[:-2]:
+            yield frame
+        holder["app"].proxy.lifecycle.stop()  # SIGTERM lands now
+        yield b"".join(frames[-2:])  # the finish chunk and [DONE] in the same read
+
+    script = Script(lambda request: httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body()))
+    async with _client(make_settings(tmp_path), script) as (app, client):
+        holder["app"] = app
+        response = await client.post("/v1/responses", json=codex_body(), headers=AUTH)
+        events = sse_events(await response.get_data())
+    assert types(events)[-1] == "response.completed"

@@ -356,3 +356,14 @@ def test_encode_sse_survives_a_lone_surrogate() -> None:
 
     frame = encode_sse({"type": "response.output_text.delta", "delta": "bad \ud83d"})
     assert frame.startswith(b"event: response.output_text.delta\ndata: ")
+
+
+def test_reasoning_without_an_answer_fails_retryably() -> None:
+    end = terminal(run([chunk({"reasoning_content": "I should answer hi."}), finish()]))
+    assert end["type"] == "response.failed" and end["response"]["error"]["code"] == "server_error"
+
+
+def test_openai_style_content_filter_finish_reason() -> None:
+    end = terminal(run([chunk({"content": "partial"}), finish("content_filter")]))
+    assert end["response"]["error"]["code"] == "invalid_prompt"
+    assert "content_filter" in end["response"]["error"]["message"]

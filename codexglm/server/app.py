@@ -140,7 +140,7 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
         try:
             answer = await responses.complete(proxy, chat_request, payload, record)
         except UpstreamFailure as failure:
-            raise _upstream_error(failure) from None
+            raise _upstream_error(proxy, failure) from None
         proxy.log_body(record, "response", answer)
         return _json(200, answer)
 
@@ -158,7 +158,7 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
                 return _event_stream(await chat.open_stream(proxy, payload, record))
             return _json(200, await chat.complete(proxy, payload, record))
         except UpstreamFailure as failure:
-            raise _upstream_error(failure) from None
+            raise _upstream_error(proxy, failure) from None
 
     @app.get("/v1/models")
     @app.get("/models")
@@ -233,11 +233,11 @@ def _event_stream(body: EventStream, extra_headers: dict[str, str] | None = None
     return response
 
 
-def _upstream_error(failure: UpstreamFailure) -> ApiError:
+def _upstream_error(proxy: Proxy, failure: UpstreamFailure) -> ApiError:
     error = failure.error
     # Clients that honour Retry-After (Codex among them) wait for rate limits, not quota resets.
     hint = error.retry_after if error.retryable else None
-    return ApiError(error.http_status, error.to_error_body(), outcome="failed", retry_after=hint)
+    return ApiError(error.http_status, proxy.error_body(error), outcome="failed", retry_after=hint)
 
 
 def _http_error_text(status: int, exc: HTTPException, settings: Settings) -> tuple[str, str]:

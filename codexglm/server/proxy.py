@@ -15,7 +15,7 @@ import trio
 
 from .. import __version__
 from ..settings import Settings
-from ..translate import TranslateOptions
+from ..translate import TranslateOptions, UpstreamError
 from .lifecycle import Lifecycle
 from .quota import QuotaMonitor
 from .reqlog import Redactor, RequestLog
@@ -125,6 +125,12 @@ class Proxy:
                 "error": self.reqlog.error if self.reqlog else None,
             },
         }
+
+    def error_body(self, error: UpstreamError) -> dict:
+        """The OpenAI error body for a client, with any secret GLM echoed back masked."""
+        body = error.to_error_body()
+        body["error"]["message"] = self.redact(body["error"]["message"])
+        return body
 
     def log_body(self, record: RequestRecord, name: str, body: bytes | dict) -> None:
         if self.reqlog is None or not self.settings.log_bodies:

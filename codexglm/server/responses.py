@@ -32,6 +32,8 @@ from .streaming import EventStream
 from .upstream import Call, UpstreamFailure, describe_transport_error, drain, json_document, raw_chunks
 
 CHAT_PATH = "/chat/completions"
+# Bound on delivering the terminal event during shutdown (the client may be gone).
+_FINAL_SEND_SECONDS = 1.0
 Events = list[dict]
 
 
@@ -173,9 +175,19 @@ class ResponsesStream:
         self._sent = True
         if self._record.first_output is None and self._translator.emitted_output:
             self._record.first_output = trio.current_time()
-        if self._translator.finished and "response" in events[-1]:
-            self._proxy.log_body(self._record, "response", events[-1]["response"])
-        await send.send(self._encode(events))
+        if not self._translator.finished:
+            await send.send(self._encode(events))
+            return
+        response = events[-1].get("response")
+        if isinstance(response, dict):
+            error = response.get("error")
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                error["message"] = self._proxy.redact(error["message"])  # GLM may echo a key
+            self._proxy.log_body(self._record, "response", response)
+        # The terminal event must reach Codex even when the proxy is shutting down.
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + _FINAL_SEND_SECONDS
+            await send.send(self._encode(events))
 
     async def _finish(self, completed: bool) -> None:
         record = self._record

@@ -14,7 +14,7 @@ import contextlib
 import json
 import random
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -81,7 +81,8 @@ class Upstream:
                 max_keepalive_connections=settings.max_concurrency,
                 keepalive_expiry=60.0,
             ),
-            headers={"User-Agent": f"codexglm/{__version__}", "Accept-Language": "en-US,en"},
+            # identity: bodies are relayed as raw bytes, so they must not arrive compressed.
+            headers={"User-Agent": f"codexglm/{__version__}", "Accept-Language": "en-US,en", "Accept-Encoding": "identity"},
         )
 
     def call(self, path: str, payload: bytes, *, stream: bool) -> Call:
@@ -295,11 +296,8 @@ async def _read_error(response: httpx.Response) -> UpstreamError:
         pass  # classify what arrived; the status alone is informative
     finally:
         await response.aclose()
-    error = classify_error(response.status_code, bytes(body), now=datetime.now(timezone.utc))
     hint = _retry_after(response.headers.get("retry-after"))
-    if hint is not None:
-        error = replace(error, retry_after=hint)
-    return error
+    return classify_error(response.status_code, bytes(body), now=datetime.now(timezone.utc), retry_after=hint)
 
 
 def _retry_after(value: str | None) -> float | None:

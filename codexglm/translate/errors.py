@@ -209,18 +209,23 @@ class UpstreamError:
 
 
 def classify_error(
-    status: int | None, body: bytes | str | dict | None, *, now: datetime | None = None
+    status: int | None,
+    body: bytes | str | dict | None,
+    *,
+    now: datetime | None = None,
+    retry_after: float | None = None,
 ) -> UpstreamError:
     """Classify an HTTP error response or an in-stream error frame from GLM.
 
     `status` is None (or 200) for an error frame inside a stream.  `now` lets quota errors
-    say how long until the reset and fill `retry_after`.
+    say how long until the reset and fill `retry_after`; `retry_after` is a server hint
+    (a Retry-After header), which the message then quotes.
     """
     code, text, flagged = _parse_body(body)
     entry = _CODES.get(code or "") or _Code(_kind_for_status(status, text))
     policy = _POLICIES[entry.kind]
     notes: list[str] = []
-    retry_after: float | None = None
+    hint, retry_after = retry_after, None
     reset_at: datetime | None = None
     if entry.kind == QUOTA:
         reset_at = _reset_time(text)
@@ -228,10 +233,12 @@ def classify_error(
             retry_after = _seconds_until(reset_at, now)
             notes.append(_reset_note(reset_at, retry_after))
     elif entry.kind == RATE_LIMIT:
-        retry_after = RATE_LIMIT_RETRY_SECONDS
+        retry_after = hint if hint is not None else RATE_LIMIT_RETRY_SECONDS
         notes.append(f"Please try again in {retry_after:g} s.")
-    elif entry.kind == CONTENT_FILTER and flagged:
-        notes.append(f"It flagged {' and '.join(flagged)}.")
+    else:
+        retry_after = hint
+        if entry.kind == CONTENT_FILTER and flagged:
+            notes.append(f"It flagged {' and '.join(flagged)}.")
     fix = entry.fix or policy.fix
     message = " ".join(
         [f"{entry.cause or policy.cause} ({_detail(code, status, text)})."] + notes + ([fix] if fix else [])

@@ -296,7 +296,6 @@ class _MessageBuilder:
         # Tool calls of the open assistant message still waiting for their outputs.
         self._awaiting: list[str] = []
         self._outputs: dict[str, dict] = {}
-        self._seen_calls: set[str] = set()
         self._answered: set[str] = set()
         self.chars = 0
 
@@ -356,7 +355,14 @@ class _MessageBuilder:
 
     def _reasoning(self, item: dict) -> None:
         text = reasoning_item_text(item)
-        # A reasoning item starts a new model response.
+        if self._open_assistant is not None and self._calls_pending():
+            # Thinking GLM did after a call, within the same response: part of that message.
+            if text.strip():
+                field = self._provider.reasoning_replay_field
+                before = self._open_assistant.get(field)
+                self._open_assistant[field] = f"{before}\n\n{text}" if before else text
+            return
+        # Otherwise a reasoning item starts a new model response.
         self._close_assistant()
         if text.strip():
             self._pending_reasoning.append(text)
@@ -390,14 +396,17 @@ class _MessageBuilder:
 
     def _tool_output(self, item: dict) -> None:
         call_id = item.get("call_id")
-        if not isinstance(call_id, str) or call_id in self._answered:
+        if not isinstance(call_id, str):
             return
         if call_id in self._awaiting:
-            self._outputs[call_id] = item
-            if all(c in self._outputs for c in self._awaiting):
+            self._outputs.setdefault(call_id, item)
+            if not self._calls_pending():
                 self._close_assistant()
             return
-        # An output whose call is not (or no longer) in history: keep the information.
+        if call_id in self._answered:
+            return  # the same output replayed
+        # An output whose call is not in history, or was already closed with a placeholder
+        # (a late output): keep the information.
         self._close_assistant()
         text, images = self._output_content(item)
         self._answered.add(call_id)
@@ -469,7 +478,9 @@ class _MessageBuilder:
         if not text.strip():
             return
         message = self._open_assistant
-        if message is None or message.get("tool_calls"):
+        if message is not None and self._calls_pending():
+            pass  # text GLM gave after a call, within the same response, stays with it
+        elif message is None or message.get("tool_calls"):
             self._close_assistant()
             previous = self._messages[-1] if self._messages else None
             if previous is not None and previous["role"] == "assistant" and previous.get("content") == text and "tool_calls" not in previous:
@@ -477,6 +488,8 @@ class _MessageBuilder:
                 self._pending_reasoning.clear()
                 return
             message = self._new_assistant()
+        elif message.get("content") == text or str(message.get("content")).endswith("\n\n" + text):
+            return  # the same message twice in a row (replayed after a failed stream)
         message["content"] = f"{message['content']}\n\n{text}" if message.get("content") else text
         self.chars += len(text)
 
@@ -491,9 +504,8 @@ class _MessageBuilder:
 
     def _tool_call(self, item: dict, flat: str, arguments: str) -> None:
         call_id = item.get("call_id") or item.get("id")
-        if not isinstance(call_id, str) or call_id in self._seen_calls:
-            return  # unanswerable, or a duplicate replayed after a retried stream
-        self._seen_calls.add(call_id)
+        if not isinstance(call_id, str) or call_id in self._awaiting:
+            return  # unanswerable, or the same call replayed within one response
         message = self._open_assistant
         if message is None or self._outputs:
             self._close_assistant()
@@ -503,6 +515,10 @@ class _MessageBuilder:
         )
         self._awaiting.append(call_id)
         self.chars += len(arguments)
+
+    def _calls_pending(self) -> bool:
+        """Calls of the open assistant message still wait for their outputs."""
+        return any(call_id not in self._outputs for call_id in self._awaiting)
 
     def _close_assistant(self) -> None:
         """End the open assistant message: answer every call, in call order."""
@@ -515,9 +531,9 @@ class _MessageBuilder:
                 text, images = _MISSING_TOOL_OUTPUT, []
             else:
                 text, images = self._output_content(output)
+                self._answered.add(call_id)
             self._messages.append({"role": "tool", "tool_call_id": call_id, "content": text})
             self.chars += len(text)
-            self._answered.add(call_id)
             images_after.extend(images)
         if images_after:
             # GLM tool messages are text only; a vision model sees the images right after.

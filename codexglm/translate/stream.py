@@ -38,12 +38,14 @@ class State(enum.Enum):
 
 
 # finish_reason -> (codex error code, message) for answers GLM did not finish properly.
+_CONTENT_FILTERED = (
+    "invalid_prompt",
+    "GLM stopped the answer because its content filter flagged it (finish_reason={reason}). "
+    "Rephrase the request or remove the flagged content.",
+)
 _FAILED_FINISH = {
-    "sensitive": (
-        "invalid_prompt",
-        "GLM stopped the answer because its content filter flagged it (finish_reason=sensitive). "
-        "Rephrase the request or remove the flagged content.",
-    ),
+    "sensitive": _CONTENT_FILTERED,
+    "content_filter": _CONTENT_FILTERED,  # the OpenAI name, from OpenAI-style upstreams
     "network_error": (
         "server_error",
         "GLM reported a model inference error in the middle of the answer (finish_reason=network_error).",
@@ -53,7 +55,7 @@ _FAILED_FINISH = {
         "The conversation no longer fits in the model's context window (finish_reason=model_context_window_exceeded).",
     ),
 }
-_EMPTY_ANSWER = "GLM ended the response without any text or tool call."
+_EMPTY_ANSWER = "GLM ended the response without any answer text or tool call."
 _CUT_SHORT = "GLM closed the stream before finishing the answer."
 
 # The safely decodable head of a JSON string body: escapes complete, and a UTF-16 high
@@ -341,13 +343,14 @@ class StreamTranslator:
     def _finish(self, reason: str) -> list[Event]:
         if reason in _FAILED_FINISH:
             code, message = _FAILED_FINISH[reason]
-            return self._fail(code, message)
+            return self._fail(code, message.format(reason=reason))
         if reason == "length":
             return self._incomplete("max_output_tokens")
         items = [i for i in self._items if i.kind != "call" or i.added]
         if self._ctx.compaction:
             return self._complete_compaction()
-        if not any(i.kind != "reasoning" for i in items) and not any(i.text.strip() for i in items):
+        if not any(i.kind != "reasoning" for i in items):
+            # Thinking alone would end Codex's turn with no answer; a retry usually answers.
             return self._fail("server_error", _EMPTY_ANSWER)
         events: list[Event] = []
         output = []
