@@ -88,10 +88,14 @@ def config_path(env: Mapping[str, str] | None = None) -> Path:
     return config_dir(env) / CONFIG_FILE
 
 
+_PATH_KEYS = frozenset({"key_file", "log_dir"})
+
+
 def coerce(key: str, value: Any) -> Any:
     """Turn a raw value (from TOML, env, a flag or the command line) into the key's type."""
-    if key == "key_file":
-        return _coerce_str(key, value)
+    if key in _PATH_KEYS:
+        # `~/logs` in config.toml means the home directory, as it would in a shell.
+        return os.path.expanduser(_coerce_str(key, value))
     kind = SETTING_TYPES.get(key)
     if kind is None:
         raise ConfigError(f"unknown setting {key!r} (known: {', '.join(CONFIG_KEYS)})")

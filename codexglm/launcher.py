@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .config import KEY_ENV
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -192,7 +193,10 @@ def codex_overrides(port: int, settings: Settings, *, catalog: Path | None, mode
             "supports_websockets=false",
         )
     )
-    args = ["-c", f"model_provider={_toml_string(PROVIDER_ID)}", "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
+    # --no-daemon: the TUI's shared background server would outlive this launch (and the
+    # proxy it points at); -c overrides already rule it out, this also silences the warning.
+    args = ["--no-daemon", "-c", f"model_provider={_toml_string(PROVIDER_ID)}",
+            "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
     if catalog is not None:
         args += ["-c", f"model_catalog_json={_toml_string(str(catalog))}"]
     if model is not None:
@@ -255,7 +259,7 @@ def _child_setup() -> Callable[[], None]:
 
 
 # Codex commands and flags that never ask the model anything: they run without a key.
-_OFFLINE_COMMANDS = frozenset({"help", "login", "logout", "completion", "features", "debug", "apply", "sandbox"})
+_OFFLINE_COMMANDS = frozenset({"help", "login", "logout", "completion", "features", "debug", "apply", "sandbox", "mcp"})
 _OFFLINE_FLAGS = frozenset({"-h", "--help", "-V", "--version"})
 # Root options of codex that take a separate value (the value is not a subcommand).
 _VALUE_OPTIONS = frozenset({"-c", "--config", "-m", "--model", "-p", "--profile", "-C", "--cd", "-s", "--sandbox",
@@ -332,7 +336,9 @@ def launch(
     bound_port = sock.getsockname()[1]
     model = None if chosen_model(args) else settings.default_model
     argv = [codex.path, *codex_overrides(bound_port, settings, catalog=catalog, model=model), *args]
-    env = {**os.environ, TOKEN_ENV: token}
+    # Codex needs only the per-launch token; the Z.ai key would leak into every shell
+    # command the agent runs (and Codex's session logs).
+    env = {**{k: v for k, v in os.environ.items() if k != KEY_ENV}, TOKEN_ENV: token}
     previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the TUI owns Ctrl-C
     try:
         try:

@@ -250,3 +250,10 @@ def test_serve_runs_the_proxy_until_sigterm(home: Path, given_token: str | None)
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert KEY not in err
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    env = {**os.environ, "CODEXGLM_CONFIG_DIR": str(tmp_path), "ZAI_API_KEY": ""}
+    result = subprocess.run(f"{sys.executable} -m codexglm models | head -c 10 >/dev/null", shell=True, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.stderr == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -226,3 +227,8 @@ def test_platform_dirs_are_used_without_overrides() -> None:
     assert config.config_dir({}).name == "codexglm"
     assert config.cache_dir({}).name == "codexglm"
     assert config.cache_dir({"CODEXGLM_CACHE_DIR": "/x/y"}) == Path("/x/y")
+
+
+def test_paths_expand_the_home_directory() -> None:
+    assert config.coerce("log_dir", "~/codexglm-logs") == os.path.expanduser("~/codexglm-logs")
+    assert config.coerce("key_file", "~/.zai-key") == os.path.expanduser("~/.zai-key")

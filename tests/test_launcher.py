@@ -149,7 +149,10 @@ def test_chosen_model(args: list[str], model: str | None) -> None:
 
 
 def parse_overrides(args: list[str]) -> dict[str, Any]:
-    """Apply -c KEY=VALUE options the way Codex does (VALUE is TOML)."""
+    """codexglm's root options: --no-daemon, then -c KEY=VALUE applied the way Codex does
+    (VALUE is TOML)."""
+    assert args[0] == "--no-daemon"
+    args = args[1:]
     assert args[::2] == ["-c"] * (len(args) // 2)
     merged: dict[str, Any] = {}
     for override in args[1::2]:
@@ -160,7 +163,7 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
 
 def profile(argv: list[str]) -> dict[str, Any]:
     """The leading -c overrides codexglm put before the user's arguments."""
-    count = 0
+    count = 1  # --no-daemon
     while argv[count : count + 1] == ["-c"]:
         count += 2
     return parse_overrides(argv[:count])
@@ -323,7 +326,8 @@ class Rig:
         assert not any(alive(pid) for pid in pids)
         assert session_members(codexglm_pid) == []
         for event in start:
-            port = int(event["argv"][3].split("127.0.0.1:")[1].split("/")[0])
+            provider = next(arg for arg in event["argv"] if arg.startswith(f"model_providers.{PROVIDER_ID}="))
+            port = int(provider.split("127.0.0.1:")[1].split("/")[0])
             with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
                 probe.connect(("127.0.0.1", port))
         assert list(self.temp.iterdir()) == []
@@ -373,6 +377,8 @@ def test_codex_gets_the_users_arguments_after_the_profile(rig: Rig) -> None:
     assert Path(values["model_catalog_json"]).parent == rig.tmp / "cache"
     token = start["env"][TOKEN_ENV]
     assert len(token) >= 32 and token not in json.dumps(values)
+    # The Z.ai key stays with codexglm: shell commands the agent runs inherit codex's env.
+    assert "ZAI_API_KEY" not in start["env"]
     rig.assert_clean(proc.pid)
 
 

@@ -19,7 +19,7 @@ from trio.testing import MockClock
 
 from codexglm.server import app as app_module
 from codexglm.server import create_app
-from codexglm.server.app import ProxyApp, allowed_hosts
+from codexglm.server.app import ANY_HOST, ProxyApp, _host_allowed, allowed_hosts
 from codexglm.server.reqlog import log_path
 from codexglm.settings import Settings
 from codexglm.translate import MODELS
@@ -96,10 +96,13 @@ async def test_host_header_must_name_the_loopback_address(tmp_path: Path) -> Non
         assert body["error"]["code"] == "invalid_host"
 
 
-def test_allowed_hosts_add_an_explicit_non_loopback_host() -> None:
-    assert "192.168.1.5:9000" in allowed_hosts("192.168.1.5", 9000)
-    assert "[fd00::5]:9000" in allowed_hosts("fd00::5", 9000)
+def test_allowed_hosts_on_loopback_are_exact_and_on_a_network_address_any() -> None:
     assert allowed_hosts("127.0.0.1", 9000) == {"127.0.0.1:9000", "localhost:9000", "[::1]:9000"}
+    # A team box behind a load balancer is reached by names it cannot know; the token guards it.
+    for host in ("192.168.1.5", "fd00::5", "0.0.0.0"):
+        assert allowed_hosts(host, 9000) is ANY_HOST
+        assert _host_allowed(allowed_hosts(host, 9000), "codex.corp.example")
+    assert not _host_allowed(allowed_hosts("127.0.0.1", 9000), "codex.corp.example:9000")
 
 
 # --------------------------------------------------------------------------- errors

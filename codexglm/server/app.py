@@ -30,6 +30,7 @@ from .streaming import EventStream
 from .upstream import UpstreamFailure
 
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+ANY_HOST: frozenset[str] = frozenset({"*"})
 _BAD_HOST = error_body(
     "Host header not allowed: this proxy only answers on its loopback address.", "permission_error", "invalid_host"
 )
@@ -254,16 +255,22 @@ def _http_error_text(status: int, exc: HTTPException, settings: Settings) -> tup
 
 
 def allowed_hosts(host: str, port: int) -> frozenset[str]:
-    """Host headers the proxy answers to once bound: loopback names, plus an explicitly
-    chosen non-loopback host.  Anything else is DNS rebinding or a misdirected request."""
-    names = set(_LOOPBACK_NAMES)
+    """Host headers the proxy answers to once bound.
+
+    On loopback only its own loopback names: anything else is DNS rebinding (a web page
+    steering a browser at the local proxy).  Bound to a network address (a team box, which
+    requires a token), clients reach it by any name a load balancer or DNS gives it, and
+    the token is the guard.
+    """
     if host and host not in ("127.0.0.1", "::1", "localhost"):
-        names.add(f"[{host}]" if ":" in host else host)
-    return frozenset(f"{name}:{port}".lower() for name in names)
+        return ANY_HOST
+    return frozenset(f"{name}:{port}".lower() for name in _LOOPBACK_NAMES)
 
 
 def _host_allowed(allowed: frozenset[str] | None, host: str) -> bool:
     host = host.strip().lower()
+    if allowed is ANY_HOST:
+        return True
     if allowed is not None:
         return host in allowed
     # Not bound by serve() (tests on create_app): any port, loopback names only.
