@@ -27,7 +27,7 @@ from ..translate import MODELS, RequestError, build_chat_request, error_body
 from . import chat, responses
 from .proxy import HEALTH_PATH, Proxy, RequestRecord, log
 from .streaming import EventStream
-from .upstream import UpstreamFailure
+from .upstream import UpstreamFailure, upstream_json
 
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 ANY_HOST: frozenset[str] = frozenset({"*"})
@@ -37,6 +37,7 @@ _BAD_HOST = error_body(
 _BAD_TOKEN = error_body(
     "Missing or wrong bearer token for the codexglm proxy.", "authentication_error", "invalid_api_key"
 )
+_TOO_DEEP = error_body("The request body is nested too deeply.", code="invalid_json")
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -124,14 +125,16 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
         body = await _json_body(proxy, record)
         try:
             chat_request = build_chat_request(body, proxy.options)
+            payload = upstream_json(chat_request.body)
         except RequestError as exc:
             raise ApiError(400, error_body(exc.message, param=exc.param)) from None
+        except RecursionError:
+            raise ApiError(400, _TOO_DEEP) from None
         record.model_in, record.model_out, record.stream = (
             chat_request.requested_model,
             chat_request.model,
             chat_request.stream,
         )
-        payload = json.dumps(chat_request.body, ensure_ascii=False, separators=(",", ":")).encode()
         proxy.log_body(record, "upstream_request", payload)
         if chat_request.stream:
             stream = responses.ResponsesStream(proxy, chat_request, payload, record)
@@ -215,12 +218,19 @@ async def _json_body(proxy: Proxy, record: RequestRecord) -> Any:
     raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
     proxy.log_body(record, "request", raw)
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_reject_constant)
     except ValueError as exc:
         raise ApiError(400, error_body(f"The request body is not valid JSON ({exc}).", code="invalid_json")) from None
+    except RecursionError:
+        raise ApiError(400, _TOO_DEEP) from None
     if not isinstance(body, dict):
         raise ApiError(400, error_body("The request body must be a JSON object.", code="invalid_json"))
     return body
+
+
+def _reject_constant(name: str) -> None:
+    # Python's json accepts NaN and Infinity; JSON (and GLM) do not.
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _json(status: int, body: dict) -> Response:

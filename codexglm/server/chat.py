@@ -20,7 +20,7 @@ from .failures import shutdown_error
 from .proxy import Proxy, RequestRecord
 from .responses import CHAT_PATH, fetch_json
 from .streaming import EventStream
-from .upstream import Call, UpstreamFailure, describe_transport_error
+from .upstream import Call, UpstreamFailure, describe_transport_error, upstream_json
 
 KEEPALIVE = b": keep-alive\n\n"
 
@@ -45,7 +45,7 @@ def prepare(proxy: Proxy, body: dict, record: RequestRecord) -> tuple[bytes, boo
     settings = proxy.settings
     body["model"] = resolve_model(model, settings.default_model, settings.model_map)
     record.model_in, record.model_out, record.stream = model, body["model"], stream
-    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    payload = upstream_json(body)
     proxy.log_body(record, "upstream_request", payload)
     return payload, stream
 

@@ -79,7 +79,8 @@ class RequestLog:
     def write(self, record: dict[str, Any]) -> None:
         """Append one record.  Never raises: a broken log must not break the proxy."""
         record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **record}
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode()
+        # "replace": a lone surrogate from a hostile client must not break the log.
+        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode("utf-8", "replace")
         try:
             if self._fd is None:
                 self._open()

@@ -39,6 +39,11 @@ _DRAIN_SECONDS = 0.5
 _DRAIN_BYTES = 64 * 1024
 
 
+def upstream_json(body: dict) -> bytes:
+    """The body GLM gets: compact UTF-8 JSON; a lone surrogate from the client becomes U+FFFD."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+
+
 class UpstreamFailure(Exception):
     """GLM could not serve the request; `error` says why and what Codex should see."""
 

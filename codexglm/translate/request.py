@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,10 +153,15 @@ def _input_items(raw: object) -> list[dict]:
     return items
 
 
+def _list(value: object) -> list:
+    """VALUE if it is a list; Codex always sends lists, hostile clients might not."""
+    return value if isinstance(value, list) else []
+
+
 def _copy_sampling(body: dict, chat: dict, spec: ModelSpec, provider: Provider) -> None:
     for key, (low, high) in (("temperature", provider.temperature_range), ("top_p", provider.top_p_range)):
         value = body.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             chat[key] = min(max(float(value), low), high)
     limit = body.get("max_output_tokens")
     if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
@@ -202,7 +208,7 @@ class _ToolConverter:
         # Responses-Lite ships tools inside the input; tool_search loads deferred ones there.
         for item in items:
             if item.get("type") in ("additional_tools", "tool_search_output"):
-                for spec in item.get("tools") or []:
+                for spec in _list(item.get("tools")):
                     self._add(spec, None)
         limit = self._provider.max_tools
         if len(self._tools) > limit:
@@ -217,7 +223,7 @@ class _ToolConverter:
         if kind == "namespace" and isinstance(name, str):
             # Responses-Lite wraps plain top-level functions in a namespace called "functions".
             inner_ns = None if name == "functions" else name
-            for inner in spec.get("tools") or []:
+            for inner in _list(spec.get("tools")):
                 self._add(inner, inner_ns)
         elif kind == "function" and isinstance(name, str):
             self._function(self._names.register(name, namespace, "function"), spec.get("description"), spec.get("parameters"))
@@ -321,7 +327,7 @@ class _MessageBuilder:
 
     def add_item(self, item: dict) -> None:
         kind = item.get("type", "message" if "role" in item else None)
-        handler = _HANDLERS.get(kind)  # type: ignore[arg-type]
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
             log.debug("skipping input item of unknown type %r", kind)
             return
@@ -414,7 +420,7 @@ class _MessageBuilder:
         self._append({"role": "user", "content": self._content([note, *images])})
 
     def _tool_search_output(self, item: dict) -> None:
-        tools = item.get("tools") or []
+        tools = _list(item.get("tools"))
         loaded = [t.get("name") for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)]
         self._tool_output({"call_id": item.get("call_id"), "output": "Loaded tools: " + (", ".join(loaded) or "none")})
 

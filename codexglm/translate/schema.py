@@ -42,7 +42,7 @@ def ensure_object_schema(schema: object) -> dict:
     kind = schema.get("type")
     if kind is not None and kind != "object" and not (isinstance(kind, list) and "object" in kind):
         return copy.deepcopy(_EMPTY_OBJECT)
-    ensured = copy.deepcopy(schema)
+    ensured = dict(schema)  # shallow: only the top level changes (and nesting can be deep)
     ensured["type"] = "object"
     if not isinstance(ensured.get("properties"), dict):
         ensured["properties"] = {}
