@@ -42,7 +42,10 @@ def ensure_object_schema(schema: object) -> dict:
     kind = schema.get("type")
     if kind is not None and kind != "object" and not (isinstance(kind, list) and "object" in kind):
         return copy.deepcopy(_EMPTY_OBJECT)
-    ensured = dict(schema)  # shallow: only the top level changes (and nesting can be deep)
+    try:
+        ensured = copy.deepcopy(schema)
+    except RecursionError:  # nesting no real tool has: treat as no schema
+        return copy.deepcopy(_EMPTY_OBJECT)
     ensured["type"] = "object"
     if not isinstance(ensured.get("properties"), dict):
         ensured["properties"] = {}
