@@ -280,6 +280,12 @@ def talks_to_model(args: Sequence[str]) -> bool:
     return True
 
 
+def codex_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """ENV without the Z.ai key: codex never needs it, and it would leak into every shell
+    command the agent runs (and Codex's session logs)."""
+    return {name: value for name, value in env.items() if name != KEY_ENV}
+
+
 def exit_status(returncode: int) -> int:
     """Codex's exit status as a shell reports it: a signal N becomes 128 + N."""
     return 128 - returncode if returncode < 0 else returncode
@@ -336,9 +342,7 @@ def launch(
     bound_port = sock.getsockname()[1]
     model = None if chosen_model(args) else settings.default_model
     argv = [codex.path, *codex_overrides(bound_port, settings, catalog=catalog, model=model), *args]
-    # Codex needs only the per-launch token; the Z.ai key would leak into every shell
-    # command the agent runs (and Codex's session logs).
-    env = {**{k: v for k, v in os.environ.items() if k != KEY_ENV}, TOKEN_ENV: token}
+    env = {**codex_environment(os.environ), TOKEN_ENV: token}
     previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the TUI owns Ctrl-C
     try:
         try:

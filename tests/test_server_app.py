@@ -24,7 +24,7 @@ from codexglm.server.reqlog import log_path
 from codexglm.settings import Settings
 from codexglm.translate import MODELS
 from tests.mockglm import text_reply
-from tests.test_server_support import (
+from tests.server_support import (
     AUTH,
     KEY,
     TOKEN,

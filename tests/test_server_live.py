@@ -26,7 +26,7 @@ from codexglm.server.reqlog import SERVER_LOG_NAME, log_path
 from codexglm.server.upstream import raw_chunks
 from codexglm.settings import Settings
 from tests.mockglm import DEFAULT_KEY, Hang, InStreamError, MockGLM, Stream, open_mock_glm, overloaded, quota_data, text_reply
-from tests.test_server_support import AUTH, TOKEN, codex_body, running_proxy, sse_events, types
+from tests.server_support import AUTH, TOKEN, codex_body, running_proxy, sse_events, types
 
 
 def _settings(mock: MockGLM, tmp_path: Path, **overrides: Any) -> Settings:

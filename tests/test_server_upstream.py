@@ -16,7 +16,7 @@ import trio.testing
 from trio.testing import MockClock
 
 from codexglm.server.upstream import Upstream, UpstreamFailure
-from tests.test_server_support import (
+from tests.server_support import (
     CODING,
     GENERAL,
     KEY,

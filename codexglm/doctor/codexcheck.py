@@ -28,6 +28,7 @@ from ..launcher import (
     CodexInfo,
     LaunchError,
     ScratchDir,
+    codex_environment,
     codex_overrides,
     find_codex,
     format_version,
@@ -247,7 +248,7 @@ async def _codex_models(info: CodexInfo, args: list[str], env: Mapping[str, str]
         try:
             done = await trio.run_process(
                 [info.path, *args, "debug", "models"],
-                env=dict(env),
+                env=codex_environment(env),
                 stdin=subprocess.DEVNULL,
                 capture_stdout=True,
                 capture_stderr=True,

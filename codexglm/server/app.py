@@ -20,7 +20,7 @@ from quart import Response, g, request
 from quart.typing import ResponseTypes
 from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIHTTPConnection
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadHost, HTTPException
 
 from ..settings import Settings
 from ..translate import MODELS, RequestError, build_chat_request, error_body
@@ -78,6 +78,14 @@ class _Connection(TrioASGIHTTPConnection):
 class ProxyApp(QuartTrio):
     asgi_http_class = _Connection
     proxy: Proxy
+
+    def create_url_adapter(self, request: Any) -> Any:
+        try:
+            return super().create_url_adapter(request)
+        except BadHost:
+            # A Host werkzeug cannot even encode (`a..b`): route on a placeholder name so
+            # the host guard answers 403 like for any other foreign Host, not a bare 500.
+            return self.url_map.bind("invalid.host", path_info=request.path, default_method=request.method)
 
 
 def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTransport | None = None) -> ProxyApp:

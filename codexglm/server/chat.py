@@ -110,6 +110,7 @@ class _Relay:
                 self._done = True
             elif '"usage"' in payload or '"error"' in payload:
                 self._note(payload)
+                payload = self._proxy.redact(payload)  # GLM may echo a key in an error
             if self._record.first_output is None and '"delta"' in payload:
                 self._record.first_output = trio.current_time()
             out.append(b"data: " + payload.replace("\n", "\ndata: ").encode() + b"\n\n")

@@ -34,7 +34,8 @@ class ToolEntry:
 
 
 def _hashed(name: str, namespace: str | None) -> str:
-    digest = hashlib.sha1(f"{namespace or ''}\0{name}".encode()).hexdigest()[:10]
+    # surrogatepass: a hostile name may hold a lone surrogate; it still needs a stable hash.
+    digest = hashlib.sha1(f"{namespace or ''}\0{name}".encode("utf-8", "surrogatepass")).hexdigest()[:10]
     joined = f"{namespace}{_SEPARATOR}{name}" if namespace else name
     cleaned = _INVALID_CHARS.sub("_", joined)
     return f"{cleaned[: _MAX - len(digest) - 1]}_{digest}"
