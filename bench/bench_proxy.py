@@ -11,7 +11,7 @@ its own), then measures over loopback:
 * throughput of one long stream (chunks/s), direct and through /v1/responses;
 * the proxy's RSS after a soak of --soak requests.
 
-    .venv/bin/python bench/bench_proxy.py [--requests 500] [--soak 1000] [--chunks 20000]
+    .venv/bin/python bench/bench_proxy.py [--requests 500] [--soak 2000] [--chunks 20000]
 
 Targets: p50 added TTFB under 2 ms (for /v1/responses the first *token*: its first byte,
 `response.created`, goes out before GLM is even called); RSS under 80 MB.
@@ -20,6 +20,7 @@ Targets: p50 added TTFB under 2 ms (for /v1/responses the first *token*: its fir
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import subprocess
 import sys
@@ -84,6 +85,10 @@ def _child(config: str) -> None:
     trio.run(main)
 
 
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -145,7 +150,8 @@ async def _throughput(client: httpx.AsyncClient, target: tuple, chunks: int) -> 
     return chunks / elapsed
 
 
-async def _soak(client: httpx.AsyncClient, target: tuple, n: int, concurrency: int = 16) -> None:
+async def _soak(client: httpx.AsyncClient, target: tuple, n: int, concurrency: int = 50) -> None:
+    """N requests from CONCURRENCY clients at once (as many as sub-agents make)."""
     url, body, headers, codex = target
 
     async def worker(count: int) -> None:
@@ -227,8 +233,10 @@ async def _measure(args: argparse.Namespace, mock: MockGLM, port: int, pid: int)
             client, (responses[0], {**responses[1], "input": long_input}, auth, True), args.chunks
         )
         rss_before = _rss_mb(pid)
+        fds_before = _fds(pid)
         await _soak(client, responses, args.soak)
         rss_after = _rss_mb(pid)
+        fds_after = _fds(pid)
 
     print(
         f"\n{args.requests} sequential streamed requests each; milliseconds, p50 / p99 "
@@ -249,7 +257,8 @@ async def _measure(args: argparse.Namespace, mock: MockGLM, port: int, pid: int)
         f"\nthroughput, one {args.chunks}-chunk stream: direct {direct_rate:,.0f} chunks/s, "
         f"through /v1/responses {proxy_rate:,.0f} chunks/s ({proxy_rate / direct_rate:.2f}x)"
     )
-    print(f"proxy RSS: {rss_before:.1f} MB before, {rss_after:.1f} MB after a {args.soak}-request soak")
+    print(f"proxy RSS: {rss_before:.1f} MB before, {rss_after:.1f} MB after a {args.soak}-request soak "
+          f"({rss_after / rss_before:.2f}x); open descriptors {fds_before} -> {fds_after}")
     ok = added < 2.0 and rss_after < 80
     print(
         f"\ntargets: added p50 latency to GLM's first byte {added:.2f} ms (< 2 ms), "
@@ -262,7 +271,7 @@ async def _measure(args: argparse.Namespace, mock: MockGLM, port: int, pid: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=500, help="requests per latency series (default 500)")
-    parser.add_argument("--soak", type=int, default=1000, help="requests in the RSS soak (default 1000)")
+    parser.add_argument("--soak", type=int, default=2000, help="requests in the RSS soak (default 2000)")
     parser.add_argument("--chunks", type=int, default=20000, help="text chunks in the long stream (default 20000)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
