@@ -52,7 +52,6 @@ class Command:
     options: tuple[Option, ...] = ()
     arguments: tuple[tuple[str, str], ...] = ()  # (metavar, completion source)
     actions: tuple[Command, ...] = ()  # sub-commands (config show/set/...)
-    passthrough: bool = False  # arguments go to another parser (doctor)
 
 
 GLM_OPTIONS: tuple[Option, ...] = (
@@ -98,10 +97,21 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command("models", "list the GLM models with context window, reasoning and price"),
-    Command("doctor", "check the key, endpoints, Codex install and proxy", passthrough=True),
+    Command(
+        "doctor",
+        "check the key, endpoints, Codex install and proxy",
+        options=(
+            Option("--json", "print one JSON object instead of the report"),
+            Option("--offline", "run only the checks that need no network"),
+        ),
+    ),
     Command("completion", "print a shell completion script", arguments=(("SHELL", "shell"),)),
 )
 _COMMANDS = {command.name: command for command in COMMANDS}
+
+
+def command_named(name: str) -> Command:
+    return _COMMANDS[name]
 SHELLS = ("bash", "zsh", "fish")
 SERVE_PORT = 8787
 

@@ -138,8 +138,6 @@ complete -F _codexglm -o bashdefault -o default codexglm
 def _bash_own(command: Command) -> list[str]:
     """The `case` branch completing one codexglm command."""
     lines = [f"        {command.name})"]
-    if command.passthrough:
-        return [*lines, "            ;;"]
     if command.actions:
         lines.append(f'            if (( $# == 0 )); then COMPREPLY=($(compgen -W "{_words([a.name for a in command.actions])}" -- "$cur")); return; fi')
         lines.append("            case $1 in")
@@ -284,8 +282,6 @@ def _zsh_pairs(pairs: list[tuple[str, str]]) -> str:
 
 def _zsh_own(command: Command) -> list[str]:
     lines = [f"        ({command.name})"]
-    if command.passthrough:
-        return [*lines, "            _message 'doctor arguments' ;;"]
     if command.actions:
         lines.append("            if (( $# == 0 )); then")
         lines.append(f"                local -a actions=({_zsh_pairs([(a.name, a.help) for a in command.actions])})")
@@ -458,8 +454,6 @@ def _fish_arguments(condition: str, source: str, words: dict[str, tuple[str, ...
 
 
 def _fish_own(command: Command, words: dict[str, tuple[str, ...]]) -> list[str]:
-    if command.passthrough:
-        return []
     lines = []
     for option in command.options:
         lines.append(_fish_option(option, f"__codexglm_own {command.name}", words))

@@ -57,7 +57,7 @@ _codexglm_own() {  # $1: codexglm command, $2: current word, then the words in b
         models)
             COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
         doctor)
-            ;;
+            COMPREPLY=($(compgen -W "--json --offline --help" -- "$cur")) ;;
         completion)
             case $# in
                 0) _codexglm_values shell "$cur"; return ;;

@@ -229,8 +229,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Check the Codex install, the Z.ai key and endpoints, the models, the quota and the proxy. "
         "--glm-* options apply as for a launch.",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
-    parser.add_argument("--offline", action="store_true", help="run only the checks that need no network")
+    from ..cli import command_named
+
+    for option in command_named("doctor").options:  # one table for the CLI and its completions
+        parser.add_argument(option.flag, action="store_true", help=option.help)
     return parser
 
 
