@@ -378,6 +378,7 @@ def _config_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
 def _store_key(key_file: Any, value: str) -> int:
     from . import config
 
+    given_inline = value != "-"
     if value == "-":
         if sys.stdin.isatty():
             import getpass
@@ -388,6 +389,8 @@ def _store_key(key_file: Any, value: str) -> int:
     keys = config.store_api_key(key_file, value)
     masked = ", ".join(mask_secret(k) for k in keys)
     print(f"stored {masked} in {key_file} (mode 0600)")
+    if given_inline:
+        _warn("the key is now in your shell history; next time use `codexglm config set api_key -`")
     if os.environ.get(config.KEY_ENV, "").strip():
         _warn(f"{config.KEY_ENV} is set and wins over the key file")
     return 0

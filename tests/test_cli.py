@@ -194,6 +194,13 @@ def test_config_stores_the_api_key_from_stdin(home: Path, monkeypatch: pytest.Mo
     assert not key_file.exists()
 
 
+def test_a_key_given_on_the_command_line_is_stored_with_a_warning(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "set", "api_key", KEY]) == 0
+    captured = capsys.readouterr()
+    assert (home / "config" / "api_key").read_text().strip() == KEY
+    assert "shell history" in captured.err and KEY not in captured.out + captured.err
+
+
 # --- models and completion ------------------------------------------------------------------------
 
 

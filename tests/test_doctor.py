@@ -720,3 +720,15 @@ def test_run_doctor_offline_json(env: dict[str, str], monkeypatch: pytest.Monkey
     monkeypatch.delenv("ZAI_API_KEY")
     assert run_doctor(["--offline"]) == 1
     assert "✗ API key" in capsys.readouterr().out
+
+
+def test_auto_mode_whose_first_endpoint_works_does_not_claim_a_fallback() -> None:
+    settings = Settings(endpoint_mode="auto")
+    coding = Endpoint("coding", _outcome(), in_use=True)
+    general = Endpoint("general", _outcome(network="connection refused"), in_use=True)
+    check = mode_check([coding, general], settings, {})
+    assert check.status is Status.OK
+    assert check.message == "auto uses the Coding Plan endpoint first, which accepts this key"
+    plan = {"error": {"code": "1113", "message": "Insufficient balance"}}
+    refused_first = mode_check([Endpoint("coding", _outcome(429, plan), True), Endpoint("general", _outcome(), True)], settings, {})
+    assert "falls back to the pay-as-you-go endpoint" in refused_first.message

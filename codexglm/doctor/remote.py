@@ -184,6 +184,9 @@ def mode_check(endpoints: Sequence[Endpoint], settings: Settings, sources: Mappi
         verb = "accepts" if len(in_use) == 1 else "accept"
         return Check("endpoint.mode", title, Status.OK, f"{mode} uses {_names(in_use)}, which {verb} this key")
     best = _MODE_FOR[accepting[0].label] if len(accepting) == 1 else "auto"
+    if in_use[0].accepts_key:
+        # auto, and the endpoint tried first works: the other one is never needed.
+        return Check("endpoint.mode", title, Status.OK, f"{mode} uses {_names(in_use[:1])} first, which accepts this key")
     if any(e.accepts_key for e in in_use):
         # auto: the proxy moves to the endpoint that works after the first refusal.
         return Check(
