@@ -264,10 +264,18 @@ def _dispatch(argv: list[str]) -> int:
 
 
 def _launch(parsed: GlmArgs) -> int:
-    from .config import load_config
-    from .launcher import run
+    from .config import ConfigError, load_config
+    from .launcher import run, talks_to_model
 
-    return run(parsed.rest, load_config(parsed.flags), port=parsed.port, warn=_warn)
+    try:
+        loaded = load_config(parsed.flags)
+    except ConfigError as exc:
+        if talks_to_model(parsed.rest):
+            raise
+        # `codexglm --help` or `login` must not be blocked by a broken config.toml.
+        _warn(f"{exc}; ignoring the config file for this command")
+        loaded = load_config(parsed.flags, read_file=False)
+    return run(parsed.rest, loaded, port=parsed.port, warn=_warn)
 
 
 def _show_version() -> int:

@@ -199,14 +199,16 @@ def _parse_toml(text: str) -> dict[str, Any]:
     return tomlkit.parse(text).unwrap()
 
 
-def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Merge defaults, config.toml, the environment and flags into Settings."""
+def load_config(
+    flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None, *, read_file: bool = True
+) -> LoadedConfig:
+    """Merge defaults, config.toml (unless READ_FILE is false), the environment and flags into Settings."""
     environ = _env(env)
     path = config_path(environ)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {key: "default" for key in SETTING_TYPES}
 
-    file_values = read_config_file(path)
+    file_values = read_config_file(path) if read_file else {}
     key_file = config_dir(environ) / KEY_FILE
     for key, raw in file_values.items():
         if key == "api_key":

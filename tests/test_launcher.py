@@ -470,3 +470,12 @@ def test_help_runs_without_a_key(rig: Rig) -> None:
     done = rig.run("--help", ZAI_API_KEY="", FAKE_CODEX_SCRIPT="exit:0")
     assert done.returncode == 0, done.stderr
     assert "--help" in rig.wait_for("start")["argv"]
+
+
+def test_a_broken_config_file_does_not_block_codex_help(rig: Rig) -> None:
+    (rig.tmp / "config").mkdir(exist_ok=True)
+    (rig.tmp / "config" / "config.toml").write_text('region = "mars"\n')
+    done = rig.run("--help", FAKE_CODEX_SCRIPT="exit:0")
+    assert done.returncode == 0 and "ignoring the config file" in done.stderr
+    broken = rig.run("exec", "hi", FAKE_CODEX_SCRIPT="exit:0")
+    assert broken.returncode == 1 and "region must be one of" in broken.stderr
