@@ -71,7 +71,7 @@ class Settings:
             fields.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(fields)})"
 
-    def replace(self, **changes: object) -> "Settings":
+    def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     @property

@@ -81,7 +81,8 @@ async def _guarded(check_id: str, out: list[Check], run: Callable[..., Awaitable
     """A bug in one group of checks becomes a failed check, not a traceback over the report."""
     try:
         await run(*args)
-    except Exception as exc:
+    except Exception as caught:
+        exc: BaseException = caught
         while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
             exc = exc.exceptions[0]
         out.append(Check(check_id, "doctor", Status.FAIL, f"this check crashed: {type(exc).__name__}: {exc}",

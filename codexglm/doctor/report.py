@@ -83,7 +83,7 @@ class Report:
     def ordered(self) -> list[Check]:
         return sorted(self.checks, key=_rank)
 
-    def redacted(self, secrets: Iterable[str]) -> "Report":
+    def redacted(self, secrets: Iterable[str]) -> Report:
         """The report with every secret masked: a last line of defence, since every
         message is already built without keys."""
         found = sorted({s for s in secrets if s}, key=len, reverse=True)

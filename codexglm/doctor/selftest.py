@@ -129,7 +129,8 @@ def _inspect_item(item: Any, found: Findings) -> None:
         return
     kind = item.get("type")
     if kind == "message":
-        parts = item.get("content") if isinstance(item.get("content"), list) else []
+        content = item.get("content")
+        parts = content if isinstance(content, list) else []
         found.text = found.text or any(isinstance(p, dict) and p.get("text") for p in parts)
     elif kind == "reasoning":
         texts = [p for key in ("summary", "content") for p in (item.get(key) or []) if isinstance(p, dict)]

@@ -361,7 +361,8 @@ def _reset_time(text: str) -> datetime | None:
     if match is None:
         return None
     try:
-        local = datetime(*(int(part) for part in match.groups()), tzinfo=_BEIJING)
+        year, month, day, hour, minute, second = (int(part) for part in match.groups())
+        local = datetime(year, month, day, hour, minute, second, tzinfo=_BEIJING)
     except ValueError:
         return None
     return local.astimezone(timezone.utc)

@@ -8,7 +8,7 @@ is described by a `Provider`.  GLM is the first; others are a new instance, not 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from .models import ModelSpec
 

@@ -46,7 +46,7 @@ class TranslateOptions:
     provider: Provider = GLM
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "TranslateOptions":
+    def from_settings(cls, settings: Any) -> TranslateOptions:
         return cls(
             default_model=settings.default_model,
             model_map=dict(settings.model_map),
@@ -254,7 +254,8 @@ _CUSTOM_PARAMETERS = {
 
 
 def _custom_description(spec: dict) -> str:
-    text = spec.get("description") if isinstance(spec.get("description"), str) else ""
+    description = spec.get("description")
+    text = description if isinstance(description, str) else ""
     fmt = spec.get("format")
     if isinstance(fmt, dict) and isinstance(fmt.get("definition"), str):
         syntax = fmt.get("syntax") or "grammar"
@@ -421,7 +422,7 @@ class _MessageBuilder:
 
     def _tool_search_output(self, item: dict) -> None:
         tools = _list(item.get("tools"))
-        loaded = [t.get("name") for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)]
+        loaded = [t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)]
         self._tool_output({"call_id": item.get("call_id"), "output": "Loaded tools: " + (", ".join(loaded) or "none")})
 
     def _compaction(self, item: dict) -> None:
@@ -534,13 +535,13 @@ class _MessageBuilder:
         for call_id in self._awaiting:
             output = self._outputs.get(call_id)
             if output is None:
-                text, images = _MISSING_TOOL_OUTPUT, []
+                text = _MISSING_TOOL_OUTPUT
             else:
                 text, images = self._output_content(output)
+                images_after.extend(images)
                 self._answered.add(call_id)
             self._messages.append({"role": "tool", "tool_call_id": call_id, "content": text})
             self.chars += len(text)
-            images_after.extend(images)
         if images_after:
             # GLM tool messages are text only; a vision model sees the images right after.
             intro = {"type": "text", "text": "Images returned by the tools above:"}

@@ -120,6 +120,7 @@ class _Simplifier:
         target = self._resolve(ref) if isinstance(ref, str) else None
         if target is None:
             return {}, seen  # remote or broken reference: accept anything
+        assert isinstance(ref, str)  # target is None otherwise
         if ref in seen:  # recursive definition: stop with its bare type
             return {"type": _type_of(target) or "object"}, seen
         return self._flatten(target, seen | {ref}, hops + 1)
@@ -189,10 +190,10 @@ def _merge(parts: list[dict], union: bool = False) -> dict:
                     props[name] = _union_enum(props[name], sub) if union and name in props else props.get(name, sub)
             elif key != "required":
                 out.setdefault(key, value)
-    lists = [part["required"] for part in parts if isinstance(part.get("required"), list)]
+    lists = [_required(part) for part in parts if isinstance(part.get("required"), list)]
     if lists:
         if union:
-            every = [part.get("required") if isinstance(part.get("required"), list) else [] for part in parts]
+            every: list[list] = [_required(part) for part in parts]
             out["required"] = [name for name in _unique_names(every[0]) if all(name in req for req in every)]
         else:
             out["required"] = _unique_names([name for req in lists for name in req])
@@ -299,3 +300,8 @@ def _unique(values: list) -> list:
         if value not in out:
             out.append(value)
     return out
+
+
+def _required(part: dict) -> list:
+    required = part.get("required")
+    return required if isinstance(required, list) else []

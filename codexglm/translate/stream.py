@@ -18,7 +18,7 @@ import json
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import UpstreamError, classify_error
@@ -80,8 +80,7 @@ class _Item:
     flat_name: str = ""
     entry: ToolEntry | None = None
     added: bool = False
-    input_stream: "_StringValueStream | None" = None
-    extra: dict = field(default_factory=dict)
+    input_stream: _StringValueStream | None = None
 
 
 class _StringValueStream:
@@ -182,10 +181,7 @@ class StreamTranslator:
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) not in (0, None):
                 continue
-            delta = choice.get("delta")
-            if not isinstance(delta, dict):
-                delta = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-            self._feed_delta(delta, events)
+            self._feed_delta(_object(choice.get("delta")) or _object(choice.get("message")), events)
             reason = choice.get("finish_reason")
             if isinstance(reason, str) and reason:
                 self._finish_reason = reason
@@ -275,7 +271,7 @@ class StreamTranslator:
                                       output_index=item.output_index, content_index=0, delta=text))
 
     def _call_delta(self, call: dict, position: int, events: list[Event]) -> None:
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        function = _object(call.get("function"))
         name = function.get("name") if isinstance(function.get("name"), str) else ""
         arguments = function.get("arguments")
         if isinstance(arguments, (dict, list)):
@@ -407,8 +403,8 @@ class StreamTranslator:
             return {**base, "type": "custom_tool_call", "name": entry.name, "input": raw,
                     **({"namespace": entry.namespace} if entry.namespace else {})}
         if entry is not None and entry.kind == "tool_search":
-            arguments = {} if partial else _json_object(item.text)
-            return {**base, "type": "tool_search_call", "execution": "client", "arguments": arguments}
+            search = {} if partial else _json_object(item.text)
+            return {**base, "type": "tool_search_call", "execution": "client", "arguments": search}
         name = entry.name if entry is not None else item.flat_name
         arguments = "" if partial else (item.text.strip() or "{}")
         call = {**base, "type": "function_call", "name": name, "arguments": arguments}
@@ -417,7 +413,8 @@ class StreamTranslator:
         return call
 
     def _closing_events(self, item: _Item, final: dict) -> list[Event]:
-        common = {"item_id": item.item_id, "output_index": item.output_index}
+        common: dict[str, Any] = {"item_id": item.item_id, "output_index": item.output_index}
+        part: dict[str, Any]
         if item.kind == "reasoning" and self._ctx.show_reasoning:
             part = {"type": "summary_text", "text": item.text}
             return [self._event("response.reasoning_summary_text.done", **common, summary_index=0, text=item.text),
@@ -495,8 +492,8 @@ def _usage_from_chat(usage: dict) -> dict:
 
     prompt = number(usage.get("prompt_tokens"))
     completion = number(usage.get("completion_tokens"))
-    prompt_details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
-    completion_details = usage.get("completion_tokens_details") if isinstance(usage.get("completion_tokens_details"), dict) else {}
+    prompt_details = _object(usage.get("prompt_tokens_details"))
+    completion_details = _object(usage.get("completion_tokens_details"))
     total = number(usage.get("total_tokens")) or prompt + completion
     return {
         "input_tokens": prompt,
@@ -505,6 +502,11 @@ def _usage_from_chat(usage: dict) -> dict:
         "output_tokens_details": {"reasoning_tokens": number(completion_details.get("reasoning_tokens"))},
         "total_tokens": total,
     }
+
+
+def _object(value: object) -> dict:
+    """VALUE if it is a JSON object, else an empty one (upstreams omit or null fields)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _json_object(text: str) -> dict:
