@@ -239,7 +239,10 @@ def load_config(
         sources[key] = "flag"
 
     # The proxy logs beside codexglm's other state unless told otherwise.
-    values.setdefault("log_dir", str(state_dir(environ)))
+    if "log_dir" not in values:
+        values["log_dir"] = str(state_dir(environ))
+        if environ.get("CODEXGLM_STATE_DIR"):
+            sources["log_dir"] = "env CODEXGLM_STATE_DIR"
     keys, sources["api_keys"], key_source, warnings = _load_keys(environ, key_file)
     settings = Settings(api_keys=keys, **values)
     return LoadedConfig(settings, sources, path, key_file, key_source, tuple(warnings))

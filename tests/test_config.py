@@ -232,3 +232,9 @@ def test_platform_dirs_are_used_without_overrides() -> None:
 def test_paths_expand_the_home_directory() -> None:
     assert config.coerce("log_dir", "~/codexglm-logs") == os.path.expanduser("~/codexglm-logs")
     assert config.coerce("key_file", "~/.zai-key") == os.path.expanduser("~/.zai-key")
+
+
+def test_log_dir_from_the_state_dir_variable_says_so(tmp_path: Path) -> None:
+    loaded = load_config(env={"CODEXGLM_CONFIG_DIR": str(tmp_path), "CODEXGLM_STATE_DIR": str(tmp_path / "state")})
+    assert loaded.settings.log_dir == str(tmp_path / "state")
+    assert loaded.sources["log_dir"] == "env CODEXGLM_STATE_DIR"
