@@ -18,7 +18,7 @@ import json
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UpstreamError, classify_error
@@ -65,6 +65,8 @@ _JSON_STRING_HEAD = re.compile(
     r'|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2})*'
 )
 _JSON_FIRST_STRING_VALUE = re.compile(r'\s*\{\s*"(?:[^"\\]|\\.)*"\s*:\s*"')
+# How much of a freeform call's arguments may pass before its string value must have begun.
+_MAX_HEAD = 4096
 
 
 @dataclass
@@ -72,7 +74,8 @@ class _Item:
     kind: str  # reasoning | message | call
     item_id: str
     output_index: int
-    text: str = ""
+    # Deltas as they came: joining once beats `text += delta` (quadratic on long answers).
+    parts: list[str] = field(default_factory=list)
     open: bool = True
     # Calls only.
     key: str = ""
@@ -81,6 +84,12 @@ class _Item:
     entry: ToolEntry | None = None
     added: bool = False
     input_stream: _StringValueStream | None = None
+
+    @property
+    def text(self) -> str:
+        if len(self.parts) > 1:
+            self.parts[:] = ["".join(self.parts)]
+        return self.parts[0] if self.parts else ""
 
 
 class _StringValueStream:
@@ -91,26 +100,28 @@ class _StringValueStream:
     """
 
     def __init__(self) -> None:
-        self._raw = ""
-        self._start = -1
-        self._pos = 0
+        self._pending = ""  # text not decoded yet: the object's head, or a split escape
+        self._started = False
         self._closed = False
 
     def feed(self, fragment: str) -> str:
-        self._raw += fragment
         if self._closed:
             return ""
-        if self._start < 0:
-            match = _JSON_FIRST_STRING_VALUE.match(self._raw)
+        self._pending += fragment
+        if not self._started:
+            match = _JSON_FIRST_STRING_VALUE.match(self._pending)
             if match is None:
+                if len(self._pending) > _MAX_HEAD:
+                    self._closed = True  # not `{"key": "...`: nothing to show live
                 return ""
-            self._start = self._pos = match.end()
-        head = _JSON_STRING_HEAD.match(self._raw, self._pos)
+            self._started = True
+            self._pending = self._pending[match.end() :]
+        head = _JSON_STRING_HEAD.match(self._pending)
         assert head is not None  # the pattern also matches the empty string
         chunk = head.group(0)
-        self._pos = head.end()
-        if self._raw[self._pos : self._pos + 1] == '"':
-            self._closed = True
+        rest = self._pending[head.end() :]
+        self._closed = rest.startswith('"')
+        self._pending = "" if self._closed else rest
         if not chunk:
             return ""
         try:
@@ -243,7 +254,7 @@ class StreamTranslator:
                                               output_index=self._reasoning.output_index, summary_index=0,
                                               part={"type": "summary_text", "text": ""}))
         item = self._reasoning
-        item.text += text
+        item.parts.append(text)
         if self._show_items and self._ctx.show_reasoning:
             self.emitted_output = True
             events.append(self._event("response.reasoning_summary_text.delta", item_id=item.item_id,
@@ -264,7 +275,7 @@ class StreamTranslator:
                                           output_index=self._message.output_index, content_index=0,
                                           part={"type": "output_text", "text": "", "annotations": []}))
         item = self._message
-        item.text += text
+        item.parts.append(text)
         if self._show_items:
             self.emitted_output = True
             events.append(self._event("response.output_text.delta", item_id=item.item_id,
@@ -282,7 +293,7 @@ class StreamTranslator:
             return
         if name and not item.flat_name:
             item.flat_name = name
-        item.text += fragment
+        item.parts.append(fragment)
         if not item.added and item.flat_name:
             self._announce_call(item, events)
         elif item.added and fragment:
