@@ -16,6 +16,7 @@ from codexglm.translate.errors import (
     UpstreamError,
     classify_error,
     error_body,
+    is_error_document,
     transport_error,
 )
 
@@ -395,3 +396,13 @@ def test_classify_never_raises(status: int | None, body: object) -> None:
     assert err.message and err.kind in POLICY
     assert err.to_error_body()["error"]["message"] == err.message
     json.dumps(err.to_error_body())
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [({"error": {"code": "1305", "message": "busy"}}, True), ({"error": "[1302][Rate limit]"}, True),
+     ({"error": None, "choices": []}, False), ({"error": {}}, False), ({"error": {"code": "1"}, "choices": [{}]}, False),
+     ({"choices": []}, False), ([], False), ("error", False)],
+)
+def test_is_error_document(document: object, expected: bool) -> None:
+    assert is_error_document(document) is expected

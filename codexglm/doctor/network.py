@@ -22,7 +22,7 @@ import trio
 
 from .. import __version__
 from ..settings import Settings
-from ..translate import TranslateOptions, UpstreamError, build_chat_request, classify_error
+from ..translate import TranslateOptions, UpstreamError, build_chat_request, classify_error, is_error_document
 
 PROBE_PROMPT = "Reply with one word: ready"
 # Enough of an error body for any GLM message; bounded for HTML error pages.
@@ -157,7 +157,7 @@ async def probe_chat(
     document = _json(raw)
     if response.status_code != 200:
         return Outcome(url, latency, error=classify_error(response.status_code, raw, now=now))
-    if isinstance(document, dict) and "error" in document and not document.get("choices"):
+    if is_error_document(document):
         return Outcome(url, latency, error=classify_error(200, document, now=now))
     if not isinstance(document, dict) or not isinstance(document.get("choices"), list):
         return Outcome(url, latency, malformed=_what_answered(response, raw))

@@ -14,7 +14,7 @@ import json
 import httpx
 import trio
 
-from ..translate import UpstreamError, error_body, resolve_model, transport_error
+from ..translate import UpstreamError, error_body, is_error_document, resolve_model, transport_error
 from ..translate.sse import SSEDecoder, SSEError
 from .failures import shutdown_error
 from .proxy import Proxy, RequestRecord
@@ -123,7 +123,7 @@ class _Relay:
             return
         if isinstance(chunk, dict) and isinstance(chunk.get("usage"), dict):
             self._record.usage = chunk["usage"]
-        if isinstance(chunk, dict) and chunk.get("error") and not chunk.get("choices"):
+        if is_error_document(chunk):
             error = chunk["error"]
             code = error.get("code") if isinstance(error, dict) else None
             self._record.error = str(code) if code is not None else "upstream_error"

@@ -22,6 +22,7 @@ from ..translate import (
     UpstreamError,
     classify_error,
     encode_sse,
+    is_error_document,
     translate_completion,
     transport_error,
 )
@@ -164,7 +165,7 @@ class ResponsesStream:
             return None  # like Codex: an unparseable data line is skipped
         if not isinstance(chunk, dict):
             return None
-        if not self._sent and not events and "error" in chunk and not chunk.get("choices"):
+        if not self._sent and not events and is_error_document(chunk):
             return classify_error(200, chunk, now=datetime.now(timezone.utc))
         events += translator.feed(chunk)
         return None

@@ -25,7 +25,7 @@ import trio
 
 from .. import __version__
 from ..settings import Settings
-from ..translate import UpstreamError, classify_error, transport_error
+from ..translate import UpstreamError, classify_error, is_error_document, transport_error
 from .failures import no_key_error
 from .keys import KeyPool
 
@@ -330,7 +330,7 @@ def json_document(raw: bytes) -> dict[str, Any] | UpstreamError:
         return transport_error("GLM answered with a body that is not JSON")
     if not isinstance(document, dict):
         return transport_error("GLM answered with JSON that is not an object")
-    if "error" in document and not document.get("choices"):
+    if is_error_document(document):
         return classify_error(200, document, now=datetime.now(timezone.utc))
     return document
 

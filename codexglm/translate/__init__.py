@@ -4,7 +4,7 @@ Nothing in this package imports trio, httpx, quart or hypercorn, or touches the 
 the file system: plain data in, plain data out.
 """
 
-from .errors import RequestError, UpstreamError, classify_error, error_body, transport_error
+from .errors import RequestError, UpstreamError, classify_error, error_body, is_error_document, transport_error
 from .models import MODELS, ModelSpec, lookup, resolve_model, spec_for
 from .names import ToolNames, flat_name
 from .provider import GLM, Provider
@@ -31,6 +31,7 @@ __all__ = [
     "encode_sse",
     "error_body",
     "flat_name",
+    "is_error_document",
     "lookup",
     "resolve_model",
     "spec_for",

@@ -208,6 +208,17 @@ class UpstreamError:
         return error_body(self.message, self.openai_type, policy.body_code if policy else None)
 
 
+def is_error_document(document: object) -> bool:
+    """A GLM answer that is an error, not a completion: `{"error": {...}}` without choices
+    (an HTTP error body, or an error frame inside a 200 stream)."""
+    return (
+        isinstance(document, dict)
+        and isinstance(document.get("error"), (dict, str))
+        and bool(document["error"])
+        and not document.get("choices")
+    )
+
+
 def classify_error(
     status: int | None,
     body: bytes | str | dict | None,

@@ -7,6 +7,7 @@ blobs, finish reasons, usage).
 
 from __future__ import annotations
 
+from .errors import is_error_document
 from .request import TurnContext
 from .stream import StreamTranslator
 
@@ -19,7 +20,7 @@ def translate_completion(completion: dict, context: TurnContext, *, response_id:
         "choices": [{"index": 0, "delta": message, "finish_reason": choice.get("finish_reason") or "stop"}],
         "usage": completion.get("usage"),
     }
-    if "error" in completion and not choices:
+    if is_error_document(completion):
         chunk = {"error": completion["error"]}
     translator = StreamTranslator(context, response_id=response_id)
     events = translator.start() + translator.feed(chunk) + translator.feed_done()

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UpstreamError, classify_error
+from .errors import UpstreamError, classify_error, is_error_document
 from .names import ToolEntry
 from .reasoning import encode_compaction, encode_reasoning
 from .request import TurnContext
@@ -183,7 +183,7 @@ class StreamTranslator:
     def feed(self, chunk: dict) -> list[Event]:
         if self._state is not State.STREAMING:
             return self.start() + self.feed(chunk) if self._state is State.NEW else []
-        if isinstance(chunk.get("error"), (dict, str)) and not chunk.get("choices"):
+        if is_error_document(chunk):
             return self.fail(classify_error(200, chunk))
         events: list[Event] = []
         usage = chunk.get("usage")
