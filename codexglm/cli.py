@@ -467,15 +467,13 @@ def _serve_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
     if not token and not loopback:
         raise UsageError(f"refusing to serve on {host} without a token: pass --token or set CODEXGLM_TOKEN")
     settings = load_config(parsed.flags).settings
-    if not settings.api_keys:
-        from .launcher import LaunchError
+    from .launcher import NO_KEY, LaunchError, new_token
 
-        raise LaunchError("no Z.ai API key: set ZAI_API_KEY or store one with `codexglm config set api_key -`")
+    if not settings.api_keys:
+        raise LaunchError(NO_KEY)
     generated = not token
     if generated:
-        import secrets
-
-        token = secrets.token_urlsafe(32)
+        token = new_token()
     import functools
     import signal
 

@@ -41,6 +41,7 @@ INSTALL_COMMAND = "npm install -g @openai/codex"
 PROVIDER_ID = "codexglm"
 PROVIDER_NAME = "codexglm (GLM)"
 TOKEN_ENV = "CODEXGLM_PROXY_TOKEN"
+NO_KEY = "no Z.ai API key: set ZAI_API_KEY or store one with `codexglm config set api_key -`"
 # The proxy already retries upstream failures with backoff and key rotation; Codex adds
 # one transport retry for a lost connection and two stream retries for a stream that
 # broke after its first byte (the proxy cannot replay those).
@@ -307,7 +308,7 @@ def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Calla
     for line in loaded.warnings:
         warn(line)
     if not settings.api_keys and talks_to_model(args):
-        raise LaunchError("no Z.ai API key: set ZAI_API_KEY or store one with `codexglm config set api_key -`")
+        raise LaunchError(NO_KEY)
     codex = find_codex()
     note = untested_warning(codex)
     if note:
@@ -338,7 +339,7 @@ def launch(
 
     CLEANUP removes temporary files; it also runs if the proxy has to be abandoned."""
     sock = bind_loopback(port)
-    token = _new_token()
+    token = new_token()
     bound_port = sock.getsockname()[1]
     model = None if chosen_model(args) else settings.default_model
     argv = [codex.path, *codex_overrides(bound_port, settings, catalog=catalog, model=model), *args]
@@ -361,7 +362,7 @@ def launch(
         signal.signal(signal.SIGINT, previous_sigint)
 
 
-def _new_token() -> str:
+def new_token() -> str:
     import secrets
 
     return secrets.token_urlsafe(32)

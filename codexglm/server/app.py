@@ -25,6 +25,7 @@ from werkzeug.exceptions import BadHost, HTTPException
 from ..settings import Settings
 from ..translate import MODELS, RequestError, build_chat_request, error_body
 from . import chat, responses
+from .failures import internal_error
 from .proxy import HEALTH_PATH, Proxy, RequestRecord, log
 from .streaming import EventStream
 from .upstream import UpstreamFailure, upstream_json
@@ -204,14 +205,7 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
         log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
-        return _json(
-            500,
-            error_body(
-                f"codexglm proxy internal error ({type(exc).__name__}); details are in the proxy's server log.",
-                "server_error",
-                "internal_error",
-            ),
-        )
+        return _json(500, error_body(internal_error(exc).message, "server_error", "internal_error"))
 
     @app.after_serving
     async def _close() -> None:

@@ -77,7 +77,6 @@ def _ms(seconds: float | None) -> float | None:
 class Proxy:
     def __init__(self, settings: Settings, token: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
-        self.token = token
         self.options = TranslateOptions.from_settings(settings)
         self.upstream = Upstream(settings, transport=transport)
         self.quota = QuotaMonitor(settings, self.upstream.client)
