@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import re
 import subprocess
 from collections.abc import Callable, Iterable
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import cache_dir as default_cache_dir
+from .config import write_atomic
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -244,28 +244,18 @@ def build_catalog(
     slugs = catalog_slugs(settings, extras)
     text = json.dumps(catalog_document(bundled_catalog(codex), slugs), ensure_ascii=False)
     try:
-        _write(path, text)
+        write_atomic(path, text)
     except OSError as exc:
         if scratch is None:
             raise CatalogError(f"cannot write the model catalog to {directory}: {exc.strerror or exc}") from None
         path = scratch() / name
         try:
-            _write(path, text)
+            write_atomic(path, text)
         except OSError as exc:
             raise CatalogError(f"cannot write the model catalog to {path.parent}: {exc.strerror or exc}") from None
         return path
     _prune(directory, keep=_version_tag(codex))
     return path
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _prune(directory: Path, *, keep: str) -> None:

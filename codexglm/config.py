@@ -377,9 +377,16 @@ def remove_api_key(path: Path) -> bool:
 
 
 def _write_atomic(path: Path, text: str, *, mode: int) -> None:
-    """Replace PATH in one step.  The temporary file is created with MODE (a fresh file,
-    so a key is never readable by others, even briefly); an existing file keeps its mode
-    unless MODE is the key file's 0600."""
+    try:
+        write_atomic(path, text, mode=mode)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """Replace PATH in one step (readers never see half a file).  The temporary file is
+    created with MODE (a fresh file, so a key is never readable by others, even briefly);
+    an existing file keeps its mode unless MODE is the key file's 0600."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -391,6 +398,5 @@ def _write_atomic(path: Path, text: str, *, mode: int) -> None:
         if keep is not None:
             os.chmod(tmp, keep)
         os.replace(tmp, path)
-    except OSError as exc:
+    finally:
         tmp.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -38,6 +38,11 @@ _FINAL_SEND_SECONDS = 1.0
 Events = list[dict]
 
 
+def response_id(record: RequestRecord) -> str:
+    """The Responses id of a request's answer: its log id, so the two can be matched."""
+    return f"resp_{record.id.removeprefix('req_')}"
+
+
 class ResponsesStream:
     """One streamed answer.  Each upstream attempt gets a fresh translator; the proxy
     numbers the events itself so the sequence stays continuous across attempts."""
@@ -47,8 +52,7 @@ class ResponsesStream:
         self._chat = chat
         self._payload = payload
         self._record = record
-        self._response_id = f"resp_{record.id.removeprefix('req_')}"
-        self._translator = StreamTranslator(chat.context, response_id=self._response_id)
+        self._translator = self._new_translator()
         self._seq = 0
         self._sent = False  # whether the current attempt has sent the client anything
 
@@ -61,9 +65,12 @@ class ResponsesStream:
             finish=self._finish,
         )
 
+    def _new_translator(self) -> StreamTranslator:
+        return StreamTranslator(self._chat.context, response_id=response_id(self._record))
+
     def _restart(self) -> None:
         """A fresh translator for the next attempt (the failed one may hold partial state)."""
-        self._translator = StreamTranslator(self._chat.context, response_id=self._response_id)
+        self._translator = self._new_translator()
         self._translator.start()  # the client already has created/in_progress
 
     def _encode(self, events: Events) -> bytes:
@@ -208,7 +215,7 @@ class ResponsesStream:
 async def complete(proxy: Proxy, chat: ChatRequest, payload: bytes, record: RequestRecord) -> dict:
     """A non-streaming answer: the Responses `response` object."""
     completion = await fetch_json(proxy, proxy.upstream.call(CHAT_PATH, payload, stream=False), record)
-    response = translate_completion(completion, chat.context, response_id=f"resp_{record.id.removeprefix('req_')}")
+    response = translate_completion(completion, chat.context, response_id=response_id(record))
     record.usage = response.get("usage")
     record.outcome = str(response.get("status") or "")
     error = response.get("error")
