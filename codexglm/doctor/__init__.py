@@ -161,7 +161,7 @@ async def _remote_checks(
             elif budget < 1.0:
                 out.append(Check("proxy.selftest", "self-test", Status.SKIP, "not run: no time left"))
             else:
-                nursery.start_soon(_selftest, settings, env, budget, out)
+                nursery.start_soon(_selftest, settings, budget, out)
 
 
 async def _model_checks(
@@ -193,10 +193,10 @@ async def _model_checks(
     out += [remote.model_check(use, listed, probes[use.model], sources) for use in uses]
 
 
-async def _selftest(settings: Settings, env: Mapping[str, str], timeout: float, out: list[Check]) -> None:
+async def _selftest(settings: Settings, timeout: float, out: list[Check]) -> None:
     from .selftest import selftest
 
-    out.append(await selftest(settings, env, timeout))
+    out.append(await selftest(settings, timeout))
 
 
 def _quota_checks(outcome: network.Outcome, now: datetime) -> list[Check]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..config import ConfigError, LoadedConfig, cache_dir, config_dir, config_path, state_dir
 from ..launcher import LaunchError, bind_loopback
+from ..server.reqlog import log_dir
 from ..settings import Settings, mask_secret
 from .report import Check, Status
 
@@ -88,15 +89,10 @@ def directories(settings: Settings, env: Mapping[str, str]) -> list[tuple[str, P
         ("state", state, "set CODEXGLM_STATE_DIR to a writable directory"),
         ("cache", cache_dir(env), "set CODEXGLM_CACHE_DIR to a writable directory"),
     ]
-    logs = log_dir(settings, env)
+    logs = log_dir(settings)
     if logs != state:
         dirs.append(("logs", logs, "codexglm config set log_dir <writable dir>"))
     return dirs
-
-
-def log_dir(settings: Settings, env: Mapping[str, str]) -> Path:
-    """Where the proxy logs: the configured log_dir, else the state directory."""
-    return Path(settings.log_dir).expanduser() if settings.log_dir else state_dir(env)
 
 
 def dirs_check(settings: Settings, env: Mapping[str, str]) -> Check:

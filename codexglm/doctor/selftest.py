@@ -20,7 +20,6 @@ import trio
 from ..settings import Settings
 from ..translate import SSEDecoder
 from ..translate.sse import SSEError
-from .local import log_dir
 from .report import Check, Status, ms
 
 FUNCTION = "report_status"
@@ -221,7 +220,7 @@ def _join(parts: list[str]) -> str:
 # --------------------------------------------------------------------------- running
 
 
-async def selftest(settings: Settings, env: Mapping[str, str], timeout: float) -> Check:
+async def selftest(settings: Settings, timeout: float) -> Check:
     """Start the proxy on a free loopback port, send the request, stop the proxy."""
     try:
         from ..server import serve
@@ -234,7 +233,7 @@ async def selftest(settings: Settings, env: Mapping[str, str], timeout: float) -
 
     async def run_proxy(task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED) -> None:
         try:
-            await serve(settings.replace(log_dir=str(log_dir(settings, env))), token, task_status=task_status)
+            await serve(settings, token, task_status=task_status)
         except Exception as exc:  # reported as the check's result, not as a traceback
             crashed.append(exc)
 
