@@ -20,8 +20,8 @@ Targets: p50 added TTFB under 2 ms (for /v1/responses the first *token*: its fir
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import subprocess
 import sys
 import tempfile

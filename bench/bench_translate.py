@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from codexglm.translate import SSEDecoder, StreamTranslator, TranslateOptions, build_chat_request, encode_sse  # noqa: E402
+from codexglm.translate import SSEDecoder, StreamTranslator, build_chat_request, encode_sse  # noqa: E402
 from tests import codex_fixtures as cf  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def _best(fn, repeat: int) -> float:
 def main() -> None:
     body = _big_body()
     raw = json.dumps(body).encode()
-    options = TranslateOptions()
+    options = cf.options()
     parse = _best(lambda: json.loads(raw), 30)
     translate = _best(lambda: build_chat_request(json.loads(raw), options), 30)
     print(f"request: {len(raw) / 1e6:.2f} MB, {len(body['input'])} items")

@@ -18,21 +18,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .settings import ENDPOINT_MODES, REGIONS, Settings, mask_secret
+from .providers import (
+    DEFAULT_PROVIDER,
+    Provider,
+    UnknownProvider,
+    get_provider,
+    provider_names,
+)
+from .settings import Settings, mask_secret
 
 APP_NAME = "codexglm"
 CONFIG_FILE = "config.toml"
 KEY_FILE = "api_key"
 
-# Environment variables that feed settings (besides ZAI_API_KEY).
-ENV_SETTINGS: dict[str, str] = {
-    "ZAI_BASE_URL": "base_url",
-    "ZAI_CODING_BASE_URL": "coding_base_url",
-    "GLM_ZAI_ENDPOINT_MODE": "endpoint_mode",
-    "GLM_DEFAULT_MODEL": "default_model",
-    "GLM_MODEL_MAP_JSON": "model_map",
-}
-KEY_ENV = "ZAI_API_KEY"
+# Selects the provider (also a config.toml key and a setting).
+PROVIDER_ENV = "CODEXGLM_PROVIDER"
+
+
+def key_env(provider: str = DEFAULT_PROVIDER) -> str:
+    """The environment variable that holds PROVIDER's API key."""
+    return get_provider(provider).key_env
+
+
+def no_key_message(provider: Provider) -> str:
+    """What to do when there is no key: said the same way by the launcher, serve and the proxy."""
+    return f"no {provider.vendor} API key: set {provider.key_env} or store one with `codexglm config set api_key -`"
 
 
 class ConfigError(Exception):
@@ -45,8 +55,8 @@ def _setting_types() -> dict[str, type]:
     for f in dataclasses.fields(Settings):
         if f.name == "api_keys":
             continue
-        if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            types[f.name] = type(f.default_factory())  # type: ignore[misc]
+        if f.default_factory is not dataclasses.MISSING:
+            types[f.name] = type(f.default_factory())
         elif f.default is None:
             types[f.name] = str  # optional string (None = built-in default)
         else:
@@ -128,7 +138,7 @@ def _coerce_number(key: str, value: Any, kind: type) -> int | float:
     if kind is int and isinstance(value, float) and not value.is_integer():
         raise ConfigError(f"{key} must be an integer, not {value!r}")
     try:
-        number = kind(value)
+        number: int | float = kind(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{key} must be a{'n integer' if kind is int else ' number'}, not {value!r}") from None
     if number < 0:
@@ -155,11 +165,21 @@ def _coerce_str(key: str, value: Any) -> str:
     return value.strip()
 
 
+def _registered(attribute: str) -> tuple[str, ...]:
+    """Every value of a provider's ATTRIBUTE (regions, endpoint modes) over all providers."""
+    values: dict[str, None] = {}
+    for name in provider_names():
+        values.update(dict.fromkeys(getattr(get_provider(name), attribute)))
+    return tuple(values)
+
+
 def _validate(key: str, value: Any) -> None:
-    if key == "region" and value not in REGIONS:
-        raise ConfigError(f"region must be one of {', '.join(REGIONS)}, not {value!r}")
-    if key == "endpoint_mode" and value not in ENDPOINT_MODES:
-        raise ConfigError(f"endpoint_mode must be one of {', '.join(ENDPOINT_MODES)}, not {value!r}")
+    if key == "provider" and value not in provider_names():
+        raise ConfigError(f"provider must be one of {', '.join(provider_names())}, not {value!r}")
+    for name, attribute in (("region", "regions"), ("endpoint_mode", "endpoint_modes")):
+        known = _registered(attribute)
+        if key == name and value not in known:
+            raise ConfigError(f"{name} must be one of {', '.join(known)}, not {value!r}")
     if key == "default_model" and not value:
         raise ConfigError("default_model must not be empty")
 
@@ -223,7 +243,8 @@ def load_config(
         values[key] = value
         sources[key] = "config file"
 
-    for name, key in ENV_SETTINGS.items():
+    provider = _provider(flags or {}, environ, values)
+    for name, key in {PROVIDER_ENV: "provider", **provider.env_settings}.items():
         raw = environ.get(name, "").strip()
         if raw:
             try:
@@ -243,7 +264,8 @@ def load_config(
         values["log_dir"] = str(state_dir(environ))
         if environ.get("CODEXGLM_STATE_DIR"):
             sources["log_dir"] = "env CODEXGLM_STATE_DIR"
-    keys, sources["api_keys"], key_source, warnings = _load_keys(environ, key_file)
+    provider = get_provider(values.get("provider", DEFAULT_PROVIDER))
+    keys, sources["api_keys"], key_source, warnings = _load_keys(environ, key_file, provider.key_env)
     settings = Settings(api_keys=keys, **values)
     return LoadedConfig(settings, sources, path, key_file, key_source, tuple(warnings))
 
@@ -254,11 +276,22 @@ def split_keys(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(key for key in pool if key))
 
 
-def _load_keys(environ: Mapping[str, str], key_file: Path) -> tuple[tuple[str, ...], str, str, list[str]]:
+def _provider(flags: Mapping[str, Any], environ: Mapping[str, str], file_values: Mapping[str, Any]) -> Provider:
+    """The provider whose environment variables apply: flag, then environment, then file."""
+    name = flags.get("provider") or environ.get(PROVIDER_ENV, "").strip() or file_values.get("provider") or DEFAULT_PROVIDER
+    try:
+        return get_provider(str(name))
+    except UnknownProvider as exc:
+        raise ConfigError(str(exc.args[0])) from None
+
+
+def _load_keys(
+    environ: Mapping[str, str], key_file: Path, key_variable: str
+) -> tuple[tuple[str, ...], str, str, list[str]]:
     """(keys, source label, description, warnings); the environment wins over the file."""
-    env_keys = split_keys(environ.get(KEY_ENV, ""))
+    env_keys = split_keys(environ.get(key_variable, ""))
     if env_keys:
-        return env_keys, f"env {KEY_ENV}", f"env {KEY_ENV} ({_count(env_keys)})", []
+        return env_keys, f"env {key_variable}", f"env {key_variable} ({_count(env_keys)})", []
     try:
         text = key_file.read_text(encoding="utf-8")
         mode = key_file.stat().st_mode
@@ -311,7 +344,7 @@ def set_value(path: Path, key: str, raw: str) -> Any:
         value = coerce("model_map", {entry: raw})[entry]
         if "model_map" not in doc:
             doc["model_map"] = tomlkit.table()
-        doc["model_map"][entry] = value  # type: ignore[index]
+        doc["model_map"][entry] = value
     else:
         value = coerce(key, raw)
         if isinstance(value, dict):

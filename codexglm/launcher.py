@@ -1,16 +1,15 @@
-"""Run Codex with GLM behind it: find codex, point it at an in-process proxy, clean up.
+"""Process supervision: run codex against an in-process proxy, relay signals, clean up.
 
 Order matters for speed and safety.  The launcher binds the loopback socket, starts codex
 at once (inheriting the terminal), and only then imports trio and the proxy and serves on
 the socket it already holds: codex's first request waits in the kernel's listen backlog
 instead of failing.  The proxy lives in this process, so it can never outlive it; codex
 gets PR_SET_PDEATHSIG on Linux, so it cannot outlive a SIGKILLed launcher either.
-Codex is configured purely with `-c` overrides: nothing in the user's files changes.
+What Codex is (its versions, its flags, its overrides, its catalog) lives in `codex/`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -19,11 +18,14 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import KEY_ENV
+from .codex.argv import chosen_model, talks_to_model
+from .codex.overrides import TOKEN_ENV, codex_overrides
+from .codex.version import CodexError, CodexInfo, find_codex, untested_warning
+from .config import no_key_message
+from .providers import get_provider, provider_names
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -31,22 +33,7 @@ if TYPE_CHECKING:
 
     from .config import LoadedConfig
 
-SUPPORTED_CODEX = ">=0.169.0,<0.170"
-MIN_CODEX = (0, 169, 0)
-FIRST_UNTESTED_CODEX = (0, 170, 0)
-INSTALL_COMMAND = "npm install -g @openai/codex"
 
-# Not a reserved id (openai, ollama, lmstudio), and a display name other than "OpenAI",
-# which would switch Codex to remote compaction (protocol.md §5.2).
-PROVIDER_ID = "codexglm"
-PROVIDER_NAME = "codexglm (GLM)"
-TOKEN_ENV = "CODEXGLM_PROXY_TOKEN"
-NO_KEY = "no Z.ai API key: set ZAI_API_KEY or store one with `codexglm config set api_key -`"
-# The proxy already retries upstream failures with backoff and key rotation; Codex adds
-# one transport retry for a lost connection and two stream retries for a stream that
-# broke after its first byte (the proxy cannot replay those).
-REQUEST_MAX_RETRIES = 1
-STREAM_MAX_RETRIES = 2
 # Signals that, sent to codexglm, are meant for the session: codex gets them, and is
 # killed if it has not exited after KILL_GRACE seconds.
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -55,154 +42,11 @@ KILL_GRACE = 3.0
 TEARDOWN_BOUND = 1.5
 
 
-class LaunchError(Exception):
+class LaunchError(CodexError):
     """Codex cannot be started (missing, too old, no key, port in use, proxy failure)."""
 
 
-@dataclass(frozen=True)
-class CodexInfo:
-    path: str
-    version: tuple[int, int, int]
-
-
-def parse_version(text: str) -> tuple[int, int, int] | None:
-    """`codex-cli 0.169.0` (or `0.170.0-alpha.2`) -> (0, 169, 0)."""
-    for word in text.split():
-        parts = word.split("-", 1)[0].split(".")
-        if len(parts) == 3 and all(p.isdigit() for p in parts):
-            return int(parts[0]), int(parts[1]), int(parts[2])
-    return None
-
-
-def format_version(version: tuple[int, int, int]) -> str:
-    return ".".join(map(str, version))
-
-
-def find_codex(env: Mapping[str, str] | None = None) -> CodexInfo:
-    """The codex executable (CODEXGLM_CODEX, else PATH) and its version.
-
-    Raises LaunchError with the install command when codex is missing or too old.
-    """
-    environ = os.environ if env is None else env
-    wanted = environ.get("CODEXGLM_CODEX", "").strip()
-    if wanted:
-        path = shutil.which(wanted, path=environ.get("PATH")) if os.sep not in wanted else wanted
-        if not path or not os.access(path, os.X_OK) or os.path.isdir(path):
-            raise LaunchError(f"CODEXGLM_CODEX={wanted} is not an executable")
-    else:
-        path = shutil.which("codex", path=environ.get("PATH"))
-        if not path:
-            raise LaunchError(f"Codex CLI not found on PATH; install it with: {INSTALL_COMMAND}")
-    version = _package_version(path) or _reported_version(path)
-    if version < MIN_CODEX:
-        raise LaunchError(
-            f"Codex {format_version(version)} at {path} is too old (supported: {SUPPORTED_CODEX}); "
-            f"update it with: {INSTALL_COMMAND}"
-        )
-    return CodexInfo(path, version)
-
-
-def untested_warning(codex: CodexInfo) -> str | None:
-    """A one-line note when codex is newer than the versions codexglm was tested with."""
-    if codex.version < FIRST_UNTESTED_CODEX:
-        return None
-    return f"Codex {format_version(codex.version)} is newer than the tested versions ({SUPPORTED_CODEX}); carrying on"
-
-
-def _package_version(path: str) -> tuple[int, int, int] | None:
-    """Read the npm package's version instead of running node (saves ~100 ms a launch)."""
-    real = Path(os.path.realpath(path))
-    if real.name != "codex.js" or real.parent.name != "bin":
-        return None
-    try:
-        package = json.loads((real.parent.parent / "package.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(package, dict) or package.get("name") != "@openai/codex":
-        return None
-    return parse_version(str(package.get("version", "")))
-
-
-def _reported_version(path: str) -> tuple[int, int, int]:
-    try:
-        done = subprocess.run(
-            [path, "--version"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise LaunchError(f"cannot run {path} --version: {exc}") from None
-    version = parse_version(done.stdout) if done.returncode == 0 else None
-    if version is None:
-        raise LaunchError(f"cannot tell the Codex version of {path}; reinstall it with: {INSTALL_COMMAND}")
-    return version
-
-
 # --- the codex command line ----------------------------------------------------------------
-
-
-def chosen_model(args: Sequence[str]) -> str | None:
-    """The model the user picked on codex's command line (-m, --model, -c model=...)."""
-    model = None
-    items = iter(args)
-    for arg in items:
-        if arg == "--":
-            break
-        if arg in ("-m", "--model"):
-            model = next(items, None) or model
-        elif arg.startswith("--model="):
-            model = arg.split("=", 1)[1]
-        elif arg.startswith("-m") and not arg.startswith("--"):
-            model = arg[2:]
-        elif arg in ("-c", "--config"):
-            model = _config_model(next(items, "")) or model
-        elif arg.startswith("--config="):
-            model = _config_model(arg.split("=", 1)[1]) or model
-        elif arg.startswith("-c") and not arg.startswith("--"):
-            model = _config_model(arg[2:]) or model
-    return model
-
-
-def _config_model(override: str) -> str | None:
-    key, sep, value = override.partition("=")
-    if not sep or key.strip() != "model":
-        return None
-    return value.strip().strip("\"'") or None
-
-
-def _toml_string(text: str) -> str:
-    # A JSON string is a valid TOML basic string (same escapes, \uXXXX for the rest).
-    return json.dumps(text)
-
-
-def stream_idle_timeout_ms(settings: Settings) -> int:
-    """How long Codex waits between events: the proxy sends a keep-alive event every
-    keepalive_interval seconds, so several missed ones mean it is wedged."""
-    return int(max(60.0, settings.keepalive_interval * 6) * 1000)
-
-
-def codex_overrides(port: int, settings: Settings, *, catalog: Path | None, model: str | None) -> list[str]:
-    """Root-level `-c` options that point codex at the proxy; they go before the user's
-    subcommand (Codex 0.169 merges them with a subcommand's own `-c`)."""
-    provider = ", ".join(
-        (
-            f"name={_toml_string(PROVIDER_NAME)}",
-            f"base_url={_toml_string(f'http://127.0.0.1:{port}/v1')}",
-            f"env_key={_toml_string(TOKEN_ENV)}",
-            'wire_api="responses"',
-            f"request_max_retries={REQUEST_MAX_RETRIES}",
-            f"stream_max_retries={STREAM_MAX_RETRIES}",
-            f"stream_idle_timeout_ms={stream_idle_timeout_ms(settings)}",
-            "supports_websockets=false",
-        )
-    )
-    # --no-daemon: the TUI's shared background server would outlive this launch (and the
-    # proxy it points at); -c overrides already rule it out, this also silences the warning.
-    args = ["--no-daemon", "-c", f"model_provider={_toml_string(PROVIDER_ID)}",
-            "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
-    if catalog is not None:
-        args += ["-c", f"model_catalog_json={_toml_string(str(catalog))}"]
-    if model is not None:
-        args += ["-c", f"model={_toml_string(model)}"]
-    return args
 
 
 # --- process lifecycle ----------------------------------------------------------------------
@@ -259,32 +103,11 @@ def _child_setup() -> Callable[[], None]:
     return setup
 
 
-# Codex commands and flags that never ask the model anything: they run without a key.
-_OFFLINE_COMMANDS = frozenset({"help", "login", "logout", "completion", "features", "debug", "apply", "sandbox", "mcp"})
-_OFFLINE_FLAGS = frozenset({"-h", "--help", "-V", "--version"})
-# Root options of codex that take a separate value (the value is not a subcommand).
-_VALUE_OPTIONS = frozenset({"-c", "--config", "-m", "--model", "-p", "--profile", "-C", "--cd", "-s", "--sandbox",
-                            "-a", "--ask-for-approval", "-i", "--image", "--enable", "--disable", "--local-provider",
-                            "--add-dir"})
-
-
-def talks_to_model(args: Sequence[str]) -> bool:
-    """Whether this codex invocation may send requests to the model (and so needs a key)."""
-    if any(arg in _OFFLINE_FLAGS for arg in args):
-        return False
-    words = iter(args)
-    for arg in words:
-        if arg in _VALUE_OPTIONS:
-            next(words, None)
-        elif not arg.startswith("-"):
-            return arg not in _OFFLINE_COMMANDS
-    return True
-
-
 def codex_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """ENV without the Z.ai key: codex never needs it, and it would leak into every shell
-    command the agent runs (and Codex's session logs)."""
-    return {name: value for name, value in env.items() if name != KEY_ENV}
+    """ENV without any provider's API key: codex never needs one, and it would leak into
+    every shell command the agent runs (and Codex's session logs)."""
+    secret = {get_provider(name).key_env for name in provider_names()}
+    return {name: value for name, value in env.items() if name not in secret}
 
 
 def exit_status(returncode: int) -> int:
@@ -302,13 +125,13 @@ def _send(proc: subprocess.Popen[bytes], signum: int) -> None:
 
 def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Callable[[str], None]) -> int:
     """`codexglm [codex args]`: check the setup, build the catalog, run codex."""
-    from .catalog import CatalogError, build_catalog
+    from .codex.catalog import CatalogError, build_catalog
 
     settings = loaded.settings
     for line in loaded.warnings:
         warn(line)
     if not settings.api_keys and talks_to_model(args):
-        raise LaunchError(NO_KEY)
+        raise LaunchError(no_key_message(settings.upstream))
     codex = find_codex()
     note = untested_warning(codex)
     if note:

@@ -9,17 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-REGIONS: dict[str, str] = {
-    "international": "https://api.z.ai",
-    "china": "https://open.bigmodel.cn",
-}
-CODING_PATH = "/api/coding/paas/v4"
-GENERAL_PATH = "/api/paas/v4"
-# Z.ai's (undocumented) monitor API for the Coding Plan's usage windows, on the host root.
-QUOTA_PATH = "/api/monitor/usage/quota/limit"
-ENDPOINT_MODES = ("coding-only", "base-only", "auto")
+from .providers import DEFAULT_PROVIDER, Provider, get_provider
+from .translate.options import TranslateOptions
 
 
 def mask_secret(secret: str) -> str:
@@ -34,6 +26,8 @@ class Settings:
     """Everything the proxy needs to talk to GLM and to Codex."""
 
     api_keys: tuple[str, ...] = ()
+    # The registered provider every request goes to.
+    provider: str = DEFAULT_PROVIDER
     region: str = "international"
     # Explicit endpoint overrides (full URL up to the version, without /chat/completions).
     base_url: str | None = None
@@ -74,33 +68,25 @@ class Settings:
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
-    @property
-    def host_url(self) -> str:
-        return REGIONS.get(self.region, REGIONS["international"])
+    def translate_options(self) -> TranslateOptions:
+        return TranslateOptions(
+            provider=self.upstream,
+            default_model=self.default_model,
+            model_map=dict(self.model_map),
+            web_search=self.web_search,
+            show_reasoning=self.show_reasoning,
+        )
 
     @property
-    def coding_url(self) -> str:
-        return (self.coding_base_url or self.host_url + CODING_PATH).rstrip("/")
-
-    @property
-    def general_url(self) -> str:
-        return (self.base_url or self.host_url + GENERAL_PATH).rstrip("/")
-
-    @property
-    def quota_url(self) -> str:
-        """The monitor API on the region's host, or on the host of an overridden base URL."""
-        override = self.coding_base_url or self.base_url
-        if override:
-            parts = urlsplit(override)
-            return f"{parts.scheme}://{parts.netloc}{QUOTA_PATH}"
-        return self.host_url + QUOTA_PATH
+    def upstream(self) -> Provider:
+        return get_provider(self.provider)
 
     def endpoints(self) -> list[tuple[str, str]]:
         """Upstream base URLs in the order they are tried: (label, url)."""
-        coding = ("coding", self.coding_url)
-        general = ("general", self.general_url)
-        if self.endpoint_mode == "base-only":
-            return [general]
-        if self.endpoint_mode == "auto":
-            return [coding, general]
-        return [coding]
+        return self.upstream.endpoints(self)
+
+    @property
+    def quota_url(self) -> str | None:
+        """Where the provider reports plan usage, if it does."""
+        hook = self.upstream.quota_url
+        return hook(self) if hook is not None else None

@@ -14,7 +14,9 @@ import sys
 
 import platformdirs
 
-CODEX_VERSION = "0.169.0"
+from codexglm.codex.version import VERIFIED_CODEX, format_version
+
+CODEX_VERSION = format_version(VERIFIED_CODEX)
 _PACKAGE = f"@openai/codex@{CODEX_VERSION}"
 
 

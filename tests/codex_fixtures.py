@@ -11,6 +11,9 @@ import copy
 import json
 from typing import Any
 
+from codexglm.providers import GLM
+from codexglm.translate import TranslateOptions
+
 APPLY_PATCH_GRAMMAR = (
     'start: begin_patch hunk+ end_patch\nbegin_patch: "*** Begin Patch" LF\nend_patch: "*** End Patch" LF?\n\n'
     'hunk: add_hunk | delete_hunk | update_hunk\nadd_hunk: "*** Add File: " filename LF add_line+\n'
@@ -126,3 +129,9 @@ def body(*history: dict, prompt: str = "Do the task", tools: list | None = None,
     }
     request.update(fields)
     return request
+
+
+def options(**fields: Any) -> TranslateOptions:
+    """Translation options as a default GLM launch has them, with FIELDS changed."""
+    values: dict[str, Any] = {"provider": GLM, "default_model": GLM.default_model, **fields}
+    return TranslateOptions(**values)

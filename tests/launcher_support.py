@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from codexglm.launcher import PROVIDER_ID
+from codexglm.codex.overrides import PROVIDER_ID
 from tests import fake_codex
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -41,8 +41,10 @@ from typing import Any
 import h11
 import trio
 
-from codexglm.settings import CODING_PATH, GENERAL_PATH, mask_secret
-from codexglm.translate.models import MODELS, ModelSpec
+from codexglm.providers.base import ModelSpec
+from codexglm.providers.glm.endpoints import CODING_PATH, GENERAL_PATH
+from codexglm.providers.glm.models import MODELS
+from codexglm.settings import mask_secret
 
 DEFAULT_KEY = "test-key-1234"
 QUOTA_PATH = "/api/monitor/usage/quota/limit"

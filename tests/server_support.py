@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import trio
 
+from codexglm.providers.glm.endpoints import QUOTA_PATH
 from codexglm.server import serve
-from codexglm.settings import QUOTA_PATH, Settings
+from codexglm.settings import Settings
 from tests.mockglm import text_reply
 
 KEY = "zai-test-key-0001-abcdef"

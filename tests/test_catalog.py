@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from codexglm import catalog
-from codexglm.catalog import CatalogError, build_catalog, catalog_entry, catalog_slugs, pick_template
-from codexglm.launcher import CodexInfo, find_codex
+from codexglm.codex import catalog
+from codexglm.codex.catalog import CatalogError, build_catalog, catalog_entry, catalog_slugs, pick_template
+from codexglm.codex.version import CodexInfo, find_codex
+from codexglm.providers.base import ModelSpec
+from codexglm.providers.glm.models import MODELS
 from codexglm.settings import Settings
-from codexglm.translate.models import MODELS, ModelSpec
 from tests import fake_codex
 from tests.codex_cli import codex_binary
 
@@ -56,8 +57,8 @@ def test_entry_carries_glm_facts_and_codex_prompt() -> None:
     assert entry["context_window"] == entry["max_context_window"] == spec.context_window
     assert entry["auto_compact_token_limit"] <= 0.9 * spec.context_window
     assert entry["input_modalities"] == ["text", "image"]
-    assert [level["effort"] for level in entry["supported_reasoning_levels"]] == list(spec.reasoning_levels)
-    assert entry["default_reasoning_level"] in spec.reasoning_levels
+    assert [level["effort"] for level in entry["supported_reasoning_levels"]] == list(catalog.reasoning_levels(spec))
+    assert entry["default_reasoning_level"] in catalog.reasoning_levels(spec)
     assert entry["apply_patch_tool_type"] == "freeform"
     assert entry["shell_type"] == "unified_exec"
     assert entry["use_responses_lite"] is False and entry["support_verbosity"] is False
@@ -85,7 +86,7 @@ def test_entry_for_text_model_without_thinking() -> None:
 def test_default_reasoning_level_follows_glm_defaults() -> None:
     assert catalog.default_reasoning_level(MODELS["glm-5.1"]) == "medium"  # thinking on
     forced = MODELS["glm-5.3"]
-    assert catalog.default_reasoning_level(forced) == forced.reasoning_levels[-1]  # GLM's max
+    assert catalog.default_reasoning_level(forced) == catalog.reasoning_levels(forced)[-1]  # GLM's max
 
 
 def test_entry_from_base_instructions_only() -> None:

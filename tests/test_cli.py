@@ -17,7 +17,8 @@ import pytest
 
 from codexglm import __version__, cli
 from codexglm.cli import COMMANDS, GLM_OPTIONS, UsageError, main, parse_glm_args
-from codexglm.translate.models import MODELS
+from codexglm.cli.table import command_named
+from codexglm.providers.glm.models import MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-cli-test-abcdefgh5678"
@@ -58,7 +59,7 @@ def test_a_separator_after_only_glm_options_is_dropped() -> None:
 
 
 def test_codexglm_commands_are_only_the_first_word() -> None:
-    assert parse_glm_args(["--glm-region", "china", "config", "show"]).command is cli._COMMANDS["config"]
+    assert parse_glm_args(["--glm-region", "china", "config", "show"]).command is command_named("config")
     assert parse_glm_args(["exec", "config"]).command is None
     assert parse_glm_args(["-m", "glm-5", "models"]).command is None
     assert parse_glm_args([]).command is None
@@ -131,13 +132,13 @@ def test_unexpected_errors_are_one_line(home: Path, monkeypatch: pytest.MonkeyPa
         main(["models"])
 
 
-def test_doctor_gets_the_arguments_without_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[list[str]] = []
+def test_doctor_gets_its_options_parsed_from_the_one_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[object, ...]] = []
     stub = types.ModuleType("codexglm.doctor")
-    stub.run_doctor = lambda argv: seen.append(argv) or 7  # type: ignore[attr-defined]
+    stub.run_doctor = lambda flags, **options: seen.append((flags, options)) or 7  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "codexglm.doctor", stub)
-    assert main(["--glm-region", "china", "doctor", "--json", "doctor"]) == 7
-    assert seen == [["--glm-region", "china", "--json", "doctor"]]
+    assert main(["--glm-region", "china", "doctor", "--json"]) == 7
+    assert seen == [({"region": "china"}, {"json_output": True, "offline": False})]
 
 
 # --- config ---------------------------------------------------------------------------------------

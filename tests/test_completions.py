@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from codexglm.cli import COMMANDS, GLM_OPTIONS, main
-from codexglm.completions import completion_script, value_words
+from codexglm.cli.completions import completion_script, value_words
 from codexglm.config import CONFIG_KEYS
-from codexglm.translate.models import MODELS
+from codexglm.providers.glm.models import MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = {"bash": "codexglm.bash", "zsh": "_codexglm", "fish": "codexglm.fish"}

@@ -1,4 +1,4 @@
-"""The translation core must stay pure: no event loop, no HTTP, no server imports."""
+"""The house rules: a pure, provider-neutral core, data-only providers, and no import circles."""
 
 from __future__ import annotations
 
@@ -7,26 +7,98 @@ import pathlib
 import subprocess
 import sys
 
-import codexglm.translate
+import codexglm
 
 _FORBIDDEN = {"trio", "httpx", "quart", "quart_trio", "hypercorn", "socket", "subprocess", "asyncio", "anyio"}
-_CORE = pathlib.Path(codexglm.translate.__file__).parent
+_PACKAGE = pathlib.Path(codexglm.__file__).parent
 
 
-def test_core_source_imports_nothing_forbidden() -> None:
-    for path in sorted(_CORE.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                modules = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                modules = [node.module]
+def _module_name(path: pathlib.Path) -> str:
+    parts = list(path.relative_to(_PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: pathlib.Path) -> list[str]:
+    """Every module PATH imports, anywhere in the file, relative imports resolved."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                stem = ".".join(base + ([node.module] if node.module else []))
             else:
-                continue
-            for module in modules:
-                assert module.split(".")[0] not in _FORBIDDEN, f"{path.name} imports {module}"
-                assert not module.startswith("codexglm") or module.startswith("codexglm.translate"), (
-                    f"{path.name} reaches outside the core: {module}"
+                stem = node.module or ""
+            found.append(stem)
+            # `from . import x` may name a submodule.
+            found += [f"{stem}.{alias.name}" for alias in node.names if _is_module(f"{stem}.{alias.name}")]
+    return found
+
+
+def _is_module(name: str) -> bool:
+    relative = pathlib.Path(*name.split(".")[1:])
+    return (_PACKAGE / relative).with_suffix(".py").is_file() or (_PACKAGE / relative / "__init__.py").is_file()
+
+
+def _files(subpackage: str) -> list[pathlib.Path]:
+    return sorted((_PACKAGE / subpackage).rglob("*.py"))
+
+
+def test_relative_imports_are_resolved() -> None:
+    # The check below must see `from ..settings import Settings` as codexglm.settings.
+    assert "codexglm.settings" in imports(_PACKAGE / "codex" / "catalog.py")
+    assert "codexglm.providers.base" in imports(_PACKAGE / "translate" / "tools.py")
+
+
+def test_core_imports_no_io_and_only_the_core_and_providers() -> None:
+    for path in _files("translate"):
+        for module in imports(path):
+            assert module.split(".")[0] not in _FORBIDDEN, f"{path.name} imports {module}"
+            if module.startswith("codexglm"):
+                assert module.startswith(("codexglm.translate", "codexglm.providers")), (
+                    f"translate/{path.name} reaches outside the core: {module}"
                 )
+
+
+def test_providers_are_the_bottom_floor() -> None:
+    for path in _files("providers"):
+        for module in imports(path):
+            assert module.split(".")[0] not in _FORBIDDEN, f"{path} imports {module}"
+            if module.startswith("codexglm"):
+                assert module.startswith("codexglm.providers"), f"{path} imports {module}"
+
+
+def test_the_core_never_names_a_provider() -> None:
+    for path in _files("translate"):
+        for module in imports(path):
+            assert not module.startswith("codexglm.providers.glm"), f"{path.name} imports {module}"
+        assert "api.z.ai" not in path.read_text() and "ZAI_" not in path.read_text(), f"{path.name} names Z.ai facts"
+
+
+def test_no_import_circles() -> None:
+    graph: dict[str, set[str]] = {}
+    for path in sorted(_PACKAGE.rglob("*.py")):
+        graph[_module_name(path)] = {m for m in imports(path) if m.startswith("codexglm.") and _is_module(m)}
+    done: set[str] = set()
+
+    def visit(module: str, trail: list[str]) -> None:
+        if module in trail:
+            cycle = trail[trail.index(module):] + [module]
+            raise AssertionError("import circle: " + " -> ".join(cycle))
+        if module in done:
+            return
+        for target in sorted(graph.get(module, ())):
+            # A package importing its own submodules is how packages re-export, not a circle.
+            if target != module and not target.startswith(module + "."):
+                visit(target, [*trail, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
 
 
 def test_importing_the_core_loads_no_io_library() -> None:

@@ -7,9 +7,10 @@ Each test builds a private environment (codexglm dirs, CODEX_HOME, HOME) and run
 
 from __future__ import annotations
 
+import functools
 import json
-import re
 import os
+import re
 import socket
 import ssl
 import sys
@@ -23,14 +24,21 @@ import httpx
 import pytest
 import trio
 
+from codexglm.cli import main
 from codexglm.doctor import Limits, diagnose, run_doctor
 from codexglm.doctor.codexcheck import lint_config
-from codexglm.doctor.network import Outcome, describe_network_error
+from codexglm.doctor.network import Outcome
 from codexglm.doctor.remote import Endpoint, mode_check, quota_checks
 from codexglm.doctor.report import Check, Report, Status, Style, exit_code, render_json, render_text, terminal_style
 from codexglm.doctor.selftest import CUSTOM, FUNCTION, NAMESPACE, NAMESPACED, inspect_events, verdict
+from codexglm.providers import GLM
+from codexglm.providers.glm.quota import parse_quota
+from codexglm.server.upstream import describe_transport_error
 from codexglm.settings import Settings
-from codexglm.translate import classify_error, flat_name
+from codexglm.translate import flat_name
+from codexglm.translate.errors import classify_error as classify
+
+classify_error = functools.partial(classify, GLM)
 from tests.mockglm import DEFAULT_KEY, Error, Hang, MockGLM, open_mock_glm, quota_data, text_reply, tool_reply
 
 if sys.version_info < (3, 11):
@@ -250,7 +258,7 @@ async def test_quota_reached_shows_the_reset_time(env: dict[str, str]) -> None:
     checks = by_id(report)
     coding = checks["endpoint.coding"]
     assert coding.status is Status.FAIL
-    assert "usage limit is used up" in coding.message and "resets" in coding.message and re.search(r"\(in (1h 59m|2h 00m)\)", coding.message)
+    assert "usage limit is used up" in coding.message and "resets" in coding.message and re.search(r"\(in (1h 59m|2h 0m)\)", coding.message)
     assert coding.fix == "Wait for the reset or use a key with quota left."
     window = checks["quota.0"]
     assert window.status is Status.FAIL and window.message.startswith("used up: 100% used, resets ")
@@ -363,7 +371,7 @@ async def test_offline_runs_only_local_checks(env: dict[str, str]) -> None:
 
 
 async def test_a_crashing_check_is_reported_not_raised(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(data: Any, now: datetime) -> list[Check]:
+    def broken(document: Any, windows: Any, now: datetime) -> list[Check]:
         raise KeyError("limits")
 
     monkeypatch.setattr("codexglm.doctor.remote.quota_checks", broken)
@@ -566,7 +574,8 @@ def test_quota_windows() -> None:
         ],
         "level": "pro",
     }
-    tokens, tools, weekly = quota_checks(data, now)
+    answer = {"success": True, "data": data}
+    tokens, tools, weekly = quota_checks(answer, parse_quota(answer), now)
     assert tokens.title == "5-hour tokens" and tokens.status is Status.WARN
     assert "85% used, resets " in tokens.message and "(in 2h 30m)" in tokens.message and tokens.message.endswith("; pro plan")
     assert tools.title == "monthly MCP tool calls" and tools.status is Status.WARN and "100 / 100 used" in tools.message
@@ -579,16 +588,16 @@ def test_network_failures_are_named() -> None:
         error.__cause__ = cause
         return error
 
-    assert describe_network_error(wrapped(socket.gaierror(-2, "Name or service not known"))) == "DNS lookup failed"
+    assert describe_transport_error(wrapped(socket.gaierror(-2, "Name or service not known"))) == "connection failed (DNS lookup failed)"
     cert = ssl.SSLCertVerificationError("verify failed")
     cert.verify_message = "self-signed certificate"
-    assert describe_network_error(wrapped(cert)) == "TLS certificate not trusted (self-signed certificate)"
-    assert describe_network_error(wrapped(ssl.SSLError("handshake"))) == "TLS handshake failed"
+    assert describe_transport_error(wrapped(cert)) == "connection failed (TLS certificate not trusted (self-signed certificate))"
+    assert describe_transport_error(wrapped(ssl.SSLError("handshake"))) == "connection failed (TLS handshake failed)"
     group = OSError("all attempts failed")
     group.__cause__ = ExceptionGroup("attempts", [ConnectionRefusedError(111, "refused")])
-    assert describe_network_error(wrapped(group)) == "connection refused"
-    assert describe_network_error(httpx.ConnectTimeout("slow")) == "connection timed out"
-    assert describe_network_error(httpx.ReadTimeout("slow")) == "timed out waiting for an answer"
+    assert describe_transport_error(wrapped(group)) == "connection failed (connection refused)"
+    assert describe_transport_error(httpx.ConnectTimeout("slow")) == "connection timed out (slow)"
+    assert describe_transport_error(httpx.ReadTimeout("slow"), "GLM") == "no data from GLM within the read timeout (slow)"
 
 
 def _stream(*items: dict[str, Any], completed: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -602,7 +611,7 @@ def _stream(*items: dict[str, Any], completed: dict[str, Any] | None = None) -> 
 def test_stream_shape_rules() -> None:
     ping = {"type": "function_call", "call_id": "c1", "name": NAMESPACED, "namespace": NAMESPACE, "arguments": '{"text":"ok"}'}
     good = inspect_events(_stream(ping, {"type": "message", "content": [{"type": "output_text", "text": "Ready."}]}))
-    assert good.problems == [] and good.calls == ["namespaced"] and good.text
+    assert good.problems == [] and [call.namespace for call in good.calls] == [NAMESPACE] and good.text
     status, message, _ = verdict(good, {"proxy_ms": 3.2})
     assert status is Status.OK and message == "text and 1 tool call (namespaced) came back in Codex's shape; the proxy adds 3 ms"
 
@@ -612,8 +621,8 @@ def test_stream_shape_rules() -> None:
     no_id = inspect_events(_stream(completed={"status": "completed"}))
     assert no_id.problems == ["response.completed has no response.id (Codex fails to parse it)"]
     early = inspect_events([{"type": "response.created", "response": {}}, {"type": "response.output_text.delta", "delta": "x"}])
-    assert early.problems == ["a text delta came before its output_item.added (Codex drops it)",
-                              "the stream ended without response.completed"]
+    assert early.problems == ["a response.output_text.delta came before any output_item.added (Codex drops it)",
+                              "the stream ended without a terminal event (response.completed)"]
     failed = [{"type": "response.created", "response": {}},
               {"type": "response.failed", "response": {"error": {"code": "invalid_prompt", "message": "Z.ai rejected the API key"}}}]
     status, message, _ = verdict(inspect_events(failed), {})
@@ -704,21 +713,21 @@ def _use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
         monkeypatch.setenv(name, value)
 
 
-def test_run_doctor_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_doctor(["--bogus"]) == 2
+def test_doctor_usage_errors_come_from_the_cli_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["doctor", "--bogus"]) == 2
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
-    assert run_doctor(["--glm-region", "mars"]) == 2
+    assert main(["doctor", "--glm-region", "mars"]) == 2
 
 
 def test_run_doctor_offline_json(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     _use_env(monkeypatch, env)
     monkeypatch.setenv("NO_COLOR", "1")
-    assert run_doctor(["--offline", "--json", "--glm-endpoint-mode", "auto"]) == 0
+    assert main(["doctor", "--offline", "--json", "--glm-endpoint-mode", "auto"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["offline"] is True and document["ok"] is True
     assert "endpoint_mode auto" in next(c for c in document["checks"] if c["id"] == "config")["message"]
     monkeypatch.delenv("ZAI_API_KEY")
-    assert run_doctor(["--offline"]) == 1
+    assert run_doctor({}, json_output=False, offline=True) == 1
     assert "✗ API key" in capsys.readouterr().out
 
 

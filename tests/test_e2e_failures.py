@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from codexglm.launcher import STREAM_MAX_RETRIES
-from codexglm.settings import CODING_PATH, GENERAL_PATH
+from codexglm.codex.overrides import STREAM_MAX_RETRIES
+from codexglm.providers.glm.endpoints import CODING_PATH, GENERAL_PATH
 from tests.e2e_harness import CodexRun, Sandbox, make_sandbox
 from tests.mockglm import (
     DEFAULT_KEY,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -10,15 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codexglm.translate import errors
-from codexglm.translate.errors import (
-    RequestError,
-    UpstreamError,
-    classify_error,
-    error_body,
-    is_error_document,
-    transport_error,
-)
+from codexglm.providers import GLM
+from codexglm.providers import base as errors
+from codexglm.translate import errors as translate_errors
+from codexglm.translate.errors import RequestError, UpstreamError, error_body, is_error_document
+
+classify_error = functools.partial(translate_errors.classify_error, GLM)
+transport_error = functools.partial(translate_errors.transport_error, GLM)
 
 # Codex 0.169 parses the delay of a rate_limit_exceeded error with this expression.
 CODEX_RETRY_RE = re.compile(r"(?i)try again in\s*(\d+(?:\.\d+)?)\s*(s|ms|seconds?)")
@@ -255,7 +254,7 @@ def test_rate_limit_message_is_parsed_by_codex() -> None:
     err = classify_error(*RATE_1302)
     match = CODEX_RETRY_RE.search(err.message)
     assert match is not None
-    assert float(match[1]) == err.retry_after == errors.RATE_LIMIT_RETRY_SECONDS
+    assert float(match[1]) == err.retry_after == GLM.rate_limit_retry_seconds
     assert "Rate limit reached for requests" in err.message
 
 

@@ -25,20 +25,11 @@ import tomlkit
 import trio
 
 from codexglm import launcher
-from codexglm.launcher import (
-    INSTALL_COMMAND,
-    PROVIDER_ID,
-    TOKEN_ENV,
-    CodexInfo,
-    LaunchError,
-    bind_loopback,
-    chosen_model,
-    codex_overrides,
-    exit_status,
-    find_codex,
-    parse_version,
-    talks_to_model,
-)
+from codexglm.codex import version
+from codexglm.codex.argv import chosen_model, talks_to_model
+from codexglm.codex.overrides import PROVIDER_ID, TOKEN_ENV, codex_overrides
+from codexglm.codex.version import INSTALL_COMMAND, CodexError, CodexInfo, find_codex, parse_version
+from codexglm.launcher import LaunchError, bind_loopback, exit_status
 from codexglm.settings import Settings
 from tests.launcher_support import ROOT, ZYGOTE, Rig, alive, install_npm_layout, read_line, session_members, write_fake
 from tests.mockglm import DEFAULT_KEY, open_mock_glm, text_reply
@@ -69,19 +60,19 @@ def test_codexglm_codex_overrides_path(tmp_path: Path) -> None:
     fake = write_fake(tmp_path / "elsewhere" / "my-codex")
     assert find_codex({"PATH": "", "CODEXGLM_CODEX": str(fake)}).path == str(fake)
     assert find_codex({"PATH": str(fake.parent), "CODEXGLM_CODEX": "my-codex"}).path == str(fake)
-    with pytest.raises(LaunchError, match="CODEXGLM_CODEX=/nonexistent is not an executable"):
+    with pytest.raises(CodexError, match="CODEXGLM_CODEX=/nonexistent is not an executable"):
         find_codex({"CODEXGLM_CODEX": "/nonexistent"})
 
 
 def test_missing_codex_names_the_install_command(tmp_path: Path) -> None:
-    with pytest.raises(LaunchError) as caught:
+    with pytest.raises(CodexError) as caught:
         find_codex({"PATH": str(tmp_path)})
     assert INSTALL_COMMAND in str(caught.value)
 
 
 def test_old_codex_is_refused_with_the_install_command(tmp_path: Path) -> None:
     link = install_npm_layout(tmp_path, version="0.160.2")
-    with pytest.raises(LaunchError) as caught:
+    with pytest.raises(CodexError) as caught:
         find_codex({"PATH": str(link.parent)})
     assert "0.160.2" in str(caught.value) and INSTALL_COMMAND in str(caught.value)
 
@@ -91,13 +82,13 @@ def test_unreadable_version_is_an_error(tmp_path: Path) -> None:
     broken.parent.mkdir()
     broken.write_text("#!/bin/sh\necho oops\n")
     broken.chmod(0o755)
-    with pytest.raises(LaunchError, match="cannot tell the Codex version"):
+    with pytest.raises(CodexError, match="cannot tell the Codex version"):
         find_codex({"PATH": str(broken.parent)})
 
 
 def test_newer_codex_only_warns() -> None:
-    assert launcher.untested_warning(CodexInfo("codex", (0, 169, 9))) is None
-    note = launcher.untested_warning(CodexInfo("codex", (0, 171, 0)))
+    assert version.untested_warning(CodexInfo("codex", (0, 169, 9))) is None
+    note = version.untested_warning(CodexInfo("codex", (0, 171, 0)))
     assert note is not None and "0.171.0" in note
 
 

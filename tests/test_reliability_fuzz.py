@@ -31,10 +31,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trio.testing import MockClock
 
+from codexglm.codex.contract import judge
+from codexglm.providers.glm.models import MODELS
 from codexglm.server import create_app
 from codexglm.server.app import ProxyApp, allowed_hosts
 from codexglm.settings import Settings
-from codexglm.translate import MODELS
 from codexglm.translate.reasoning import encode_compaction, encode_reasoning
 from tests import codex_fixtures as cf
 from tests.mockglm import DEFAULT_KEY, open_mock_glm
@@ -170,6 +171,8 @@ def _stream(data: bytes) -> list[dict[str, Any]]:
     assert final["status"] == TERMINAL[kinds[-1]]
     if final["status"] == "failed":
         assert "internal error" not in final["error"]["message"], final["error"]
+    verdict = judge(events)
+    assert verdict.ok, verdict.problems
     return events
 
 

@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 import trio
 
-from tests.mockglm import DEFAULT_KEY, MockGLM, Stream, open_mock_glm, text_reply
 from tests.launcher_support import ROOT, ZYGOTE, Rig, alive, read_line
+from tests.mockglm import DEFAULT_KEY, MockGLM, Stream, open_mock_glm, text_reply
 
 RUNS = 200
 LANES = 3
@@ -163,8 +163,10 @@ class Lane:
             assert signals == [SIGNALS[plan.ending].name], context  # forwarded to codex, once
         elif plan.ending == "kill":
             # PR_SET_PDEATHSIG sends SIGTERM, unless the fake first dies of the connection the
-            # dead proxy dropped; either way assert_clean saw it gone.
-            assert signals in ([], ["SIGTERM"]), context
+            # dead proxy dropped; either way assert_clean saw it gone.  Linux delivers it again
+            # at each reparenting (the launcher's worker thread dies after its main thread), so
+            # it may come more than once; it is never another signal.
+            assert set(signals) <= {"SIGTERM"}, context
         else:
             assert signals == [], context
 
@@ -204,6 +206,7 @@ async def _lane(root: Path) -> AsyncIterator[Lane]:
             lane.close()
 
 
+@pytest.mark.slow
 async def test_200_sessions_ended_mid_stream_leave_nothing_behind(tmp_path: Path) -> None:
     plans = _plans()
     send, receive = trio.open_memory_channel[Plan](len(plans))

@@ -29,8 +29,8 @@ import trio
 
 from codexglm.server import create_app
 from codexglm.settings import mask_secret
-from tests.mockglm import MockGLM, open_mock_glm
 from tests.launcher_support import ROOT, install_npm_layout
+from tests.mockglm import MockGLM, open_mock_glm
 from tests.server_support import (
     AUTH,
     TOKEN,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codexglm.translate import RequestError, TranslateOptions, build_chat_request
+from codexglm.translate import RequestError, build_chat_request
 from codexglm.translate.reasoning import encode_compaction, encode_reasoning
 from tests import codex_fixtures as cf
 
@@ -48,7 +48,7 @@ def check_glm_sequence(messages: list[dict]) -> None:
 
 
 def chat(body: dict, **options) -> dict:
-    request = build_chat_request(body, TranslateOptions(**options))
+    request = build_chat_request(body, cf.options(**options))
     check_glm_sequence(request.body["messages"])
     return request.body
 
@@ -379,7 +379,7 @@ def test_output_schema_becomes_json_mode_and_instruction() -> None:
 )
 def test_invalid_bodies_raise_request_error(body: object, param: str | None) -> None:
     with pytest.raises(RequestError) as caught:
-        build_chat_request(body)
+        build_chat_request(body, cf.options())
     assert caught.value.param == param
 
 
@@ -449,3 +449,10 @@ def test_identical_consecutive_assistant_messages_collapse() -> None:
     history = [cf.text_message("assistant", "Hello no completed"), cf.text_message("assistant", "Hello no completed")]
     messages = chat(cf.body(*history))["messages"]
     assert messages[-1] == {"role": "assistant", "content": "Hello no completed"}
+
+
+def test_a_call_without_a_call_id_is_dropped_not_sent_with_an_empty_id() -> None:
+    call = {"type": "function_call", "call_id": "", "name": "exec_command", "arguments": "{}"}
+    messages = chat(cf.body(call))["messages"]
+    check_glm_sequence(messages)
+    assert not any(m.get("tool_calls") for m in messages)

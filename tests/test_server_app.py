@@ -17,12 +17,12 @@ import pytest
 import trio
 from trio.testing import MockClock
 
+from codexglm.providers.glm.models import MODELS
 from codexglm.server import app as app_module
 from codexglm.server import create_app
 from codexglm.server.app import ANY_HOST, ProxyApp, _host_allowed, allowed_hosts
 from codexglm.server.reqlog import log_path
 from codexglm.settings import Settings
-from codexglm.translate import MODELS
 from tests.mockglm import text_reply
 from tests.server_support import (
     AUTH,

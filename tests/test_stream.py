@@ -1,4 +1,4 @@
-"""GLM chunks -> Responses events: the stream state machine."""
+"""Chat chunks -> Responses events: the stream state machine, every stream judged by Codex's contract."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codexglm.translate import StreamTranslator, TranslateOptions, build_chat_request, classify_error, translate_completion
+from codexglm.codex.contract import judge
+from codexglm.providers import GLM
+from codexglm.translate import StreamTranslator, build_chat_request, classify_error, translate_completion
 from codexglm.translate.reasoning import decode_compaction, decode_reasoning
 from tests import codex_fixtures as cf
 
@@ -37,7 +39,7 @@ def whole_call(call_id: str, name: str, arguments: str, index: int = 0) -> dict:
 
 
 def context(**fields):
-    return build_chat_request(cf.body(**fields), TranslateOptions()).context
+    return build_chat_request(cf.body(**fields), cf.options()).context
 
 
 def run(chunks: list[dict], *, done: bool = True, ctx=None) -> list[dict]:
@@ -47,6 +49,8 @@ def run(chunks: list[dict], *, done: bool = True, ctx=None) -> list[dict]:
         events += translator.feed(c)
     events += translator.feed_done() if done else translator.end_of_stream()
     events += translator.end_of_stream()  # idempotent after the end
+    verdict = judge(events)
+    assert verdict.ok, verdict.problems
     return events
 
 
@@ -240,9 +244,9 @@ def test_in_stream_error_frame() -> None:
 
 def test_fail_after_finish_is_a_no_op_and_fail_before_start_starts() -> None:
     translator = StreamTranslator(context())
-    events = translator.fail(classify_error(429, {"error": {"code": "1302", "message": "Rate limit reached for requests"}}))
+    events = translator.fail(classify_error(GLM, 429, {"error": {"code": "1302", "message": "Rate limit reached for requests"}}))
     assert types(events) == ["response.created", "response.in_progress", "response.failed"]
-    assert translator.fail(classify_error(500, b"oops")) == []
+    assert translator.fail(classify_error(GLM, 500, b"oops")) == []
     assert translator.heartbeat() == []
 
 
@@ -254,7 +258,7 @@ def test_heartbeat_is_a_real_event() -> None:
 
 
 def test_hidden_reasoning_keeps_the_blob_but_no_summary() -> None:
-    ctx = build_chat_request(cf.body(), TranslateOptions(show_reasoning=False)).context
+    ctx = build_chat_request(cf.body(), cf.options(show_reasoning=False)).context
     events = run([chunk({"reasoning_content": "secret plan"}), chunk({"content": "done"}), finish()], ctx=ctx)
     reasoning = done_items(events)[0]
     assert reasoning["summary"] == [] and decode_reasoning(reasoning["encrypted_content"]) == "secret plan"
@@ -262,7 +266,7 @@ def test_hidden_reasoning_keeps_the_blob_but_no_summary() -> None:
 
 
 def test_compaction_request_yields_exactly_one_compaction_item() -> None:
-    ctx = build_chat_request(cf.body({"type": "compaction_trigger"}), TranslateOptions()).context
+    ctx = build_chat_request(cf.body({"type": "compaction_trigger"}), cf.options()).context
     events = run([chunk({"reasoning_content": "summarising"}), chunk({"content": "We fixed the parser."}), finish()], ctx=ctx)
     (item,) = done_items(events)
     assert item["type"] == "compaction" and decode_compaction(item["encrypted_content"]) == "We fixed the parser."
@@ -367,3 +371,21 @@ def test_openai_style_content_filter_finish_reason() -> None:
     end = terminal(run([chunk({"content": "partial"}), finish("content_filter")]))
     assert end["response"]["error"]["code"] == "invalid_prompt"
     assert "content_filter" in end["response"]["error"]["message"]
+
+
+def test_a_nameless_call_fragment_leaves_no_output_index_gap() -> None:
+    nameless = chunk({"tool_calls": [{"id": "c0", "index": 3, "function": {"arguments": "{}"}}]})
+    events = run([nameless, chunk({"content": "Done."}), whole_call("c1", "exec_command", '{"cmd":"ls"}', index=1), finish()])
+    assert [item["type"] for item in done_items(events)] == ["message", "function_call"]
+    assert [e["output_index"] for e in events if e["type"] == "response.output_item.done"] == [0, 1]
+
+
+def test_the_judge_catches_what_codex_would_trip_over() -> None:
+    events = run([chunk({"content": "Hi"}), finish()])
+    gap = [dict(e, output_index=5) if e["type"] == "response.output_item.done" else e for e in events]
+    assert any("gaps" in problem for problem in judge(gap).problems)
+    half = [e for e in events if e["type"] != "response.completed"]
+    half.append({"type": "response.failed", "response": {"id": "r", "error": {"code": "server_error"}}})
+    assert any("half an answer" in problem for problem in judge(half).problems)
+    early = [events[0], {"type": "response.output_text.delta", "output_index": 0, "delta": "x"}, *events[1:]]
+    assert any("before its output_item.added" in problem for problem in judge(early).problems)

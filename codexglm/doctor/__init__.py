@@ -8,7 +8,6 @@ network costs seconds and every failure is a line of the report, never a traceba
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -16,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 import trio
@@ -24,10 +23,22 @@ import trio
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
-from ..config import KEY_ENV, ConfigError, LoadedConfig, load_config, split_keys
+from ..config import ConfigError, LoadedConfig, load_config, split_keys
+from ..providers import get_provider, provider_names
+from ..providers.glm import endpoints as glm_endpoints
+from ..providers.glm.quota import parse_quota
 from ..settings import Settings
 from . import codexcheck, local, network, remote
-from .report import Check, Report, Status, exit_code, ms, render_json, render_text, terminal_style
+from .report import (
+    Check,
+    Report,
+    Status,
+    exit_code,
+    ms,
+    render_json,
+    render_text,
+    terminal_style,
+)
 
 __all__ = ["Limits", "diagnose", "run_doctor"]
 
@@ -74,7 +85,8 @@ async def diagnose(
                             f"some checks did not finish within {limits.total:g} s", "Run the doctor again."))
     report = Report(tuple(checks), elapsed=trio.current_time() - started, offline=offline)
     # Also the raw variable: when the config fails to load, settings hold no keys.
-    return report.redacted((*settings.api_keys, *split_keys(environ.get(KEY_ENV, ""))))
+    raw_keys = [key for name in provider_names() for key in split_keys(environ.get(get_provider(name).key_env, ""))]
+    return report.redacted((*settings.api_keys, *raw_keys))
 
 
 async def _guarded(check_id: str, out: list[Check], run: Callable[..., Awaitable[None]], *args: Any) -> None:
@@ -117,7 +129,7 @@ async def _remote_checks(
     settings, sources = loaded.settings, loaded.sources
     key = settings.api_keys[0]
     in_use = {label for label, _ in settings.endpoints()}
-    bases = {"coding": settings.coding_url, "general": settings.general_url}
+    bases = {"coding": glm_endpoints.coding_url(settings), "general": glm_endpoints.general_url(settings)}
     probe = network.probe_body(settings, settings.default_model)
     chats: dict[str, network.Outcome] = {}
     listings: dict[str, network.Outcome] = {}
@@ -131,7 +143,7 @@ async def _remote_checks(
             listings[label] = await network.list_models(http, bases[label], key, timeout=limits.probe)
 
         async def usage() -> None:
-            quota.append(await network.fetch_quota(http, settings.quota_url, key, timeout=limits.probe))
+            quota.append(await network.fetch_quota(http, glm_endpoints.quota_url(settings), key, timeout=limits.probe))
 
         async with trio.open_nursery() as nursery:
             for label in bases:
@@ -190,7 +202,7 @@ async def _model_checks(
             async with trio.open_nursery() as nursery:
                 for use in uses[1:]:
                     nursery.start_soon(ask, use.model)
-    out += [remote.model_check(use, listed, probes[use.model], sources) for use in uses]
+    out += [remote.model_check(use, listed, probes[use.model], sources, settings) for use in uses]
 
 
 async def _selftest(settings: Settings, timeout: float, out: list[Check]) -> None:
@@ -204,7 +216,8 @@ def _quota_checks(outcome: network.Outcome, now: datetime) -> list[Check]:
     title = "usage windows"
     if outcome.ok:
         timings = {"latency_ms": ms(outcome.latency)} if outcome.latency is not None else {}
-        checks = [replace(check, timings=timings) for check in remote.quota_checks(outcome.document, now)]
+        windows = parse_quota(outcome.document)
+        checks = [replace(check, timings=timings) for check in remote.quota_checks(outcome.document, windows, now)]
         return checks or [Check("quota", title, Status.SKIP, "this key reports no usage windows")]
     host = network.host_of(outcome.url)
     if outcome.network is not None:
@@ -215,44 +228,15 @@ def _quota_checks(outcome: network.Outcome, now: datetime) -> list[Check]:
 # --------------------------------------------------------------------------- command line
 
 
-class _UsageError(Exception):
-    pass
+def run_doctor(flags: Mapping[str, Any], *, json_output: bool, offline: bool) -> int:
+    """`codexglm doctor [--json] [--offline] [--glm-* options]`: 0 healthy, 1 a check failed.
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="codexglm doctor",
-        description="Check the Codex install, the Z.ai key and endpoints, the models, the quota and the proxy. "
-        "--glm-* options apply as for a launch.",
-    )
-    from ..cli import command_named
-
-    for option in command_named("doctor").options:  # one table for the CLI and its completions
-        parser.add_argument(option.flag, action="store_true", help=option.help)
-    return parser
-
-
-def run_doctor(argv: list[str]) -> int:
-    """`codexglm doctor [--json] [--offline] [--glm-* options]`: 0 healthy, 1 a check failed, 2 usage."""
-    from ..cli import UsageError, parse_glm_args
-
-    try:
-        glm = parse_glm_args(argv)
-        options = _parser().parse_args(glm.rest)
-    except (UsageError, _UsageError) as exc:
-        print(f"codexglm doctor: {exc}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # --help
-        return exc.code if isinstance(exc.code, int) else 0
+    The command line is parsed by the CLI from its one command table; FLAGS are the
+    `--glm-` settings, which apply as for a launch."""
     # The self-test's proxy logs to files; nothing of it belongs on the terminal.
     logging.getLogger("codexglm").addHandler(logging.NullHandler())
-    report = trio.run(partial(diagnose, os.environ, flags=glm.flags, offline=options.offline))
-    if options.json:
+    report = trio.run(partial(diagnose, os.environ, flags=dict(flags), offline=offline))
+    if json_output:
         print(render_json(report))
     else:
         print(render_text(report, terminal_style(sys.stdout, os.environ)))

@@ -19,20 +19,19 @@ from typing import Any
 
 import trio
 
-from ..config import ConfigError, cache_dir, read_config_file
-from ..launcher import (
+from ..codex.overrides import codex_overrides
+from ..codex.version import (
     FIRST_UNTESTED_CODEX,
     INSTALL_COMMAND,
     MIN_CODEX,
     SUPPORTED_CODEX,
+    CodexError,
     CodexInfo,
-    LaunchError,
-    ScratchDir,
-    codex_environment,
-    codex_overrides,
     find_codex,
     format_version,
 )
+from ..config import ConfigError, cache_dir, read_config_file
+from ..launcher import ScratchDir, codex_environment
 from ..settings import Settings
 from .report import Check, Status, ms
 
@@ -58,7 +57,7 @@ async def find(env: Mapping[str, str], timeout: float) -> tuple[CodexInfo | None
     with trio.move_on_after(timeout):
         try:
             info = await trio.to_thread.run_sync(find_codex, env, abandon_on_cancel=True)
-        except LaunchError as exc:
+        except CodexError as exc:
             fix = (
                 "Point CODEXGLM_CODEX at the codex executable, or unset it to use the one on PATH."
                 if str(exc).startswith("CODEXGLM_CODEX=")
@@ -204,7 +203,7 @@ async def config_check(info: CodexInfo | None, settings: Settings, env: Mapping[
 
 
 async def catalog_check(info: CodexInfo, settings: Settings, env: Mapping[str, str], timeout: float) -> Check:
-    from ..catalog import CatalogError, build_catalog
+    from ..codex.catalog import CatalogError, build_catalog
 
     started = trio.current_time()
     title = "model catalog"

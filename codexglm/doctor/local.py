@@ -9,7 +9,14 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..config import ConfigError, LoadedConfig, cache_dir, config_dir, config_path, state_dir
+from ..config import (
+    ConfigError,
+    LoadedConfig,
+    cache_dir,
+    config_dir,
+    config_path,
+    state_dir,
+)
 from ..launcher import LaunchError, bind_loopback
 from ..server.reqlog import log_dir
 from ..settings import Settings, mask_secret

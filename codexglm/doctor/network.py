@@ -7,11 +7,7 @@ a classified GLM error, a named network failure, or a malformed answer.
 
 from __future__ import annotations
 
-import errno
 import json
-import socket
-import ssl
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -21,8 +17,15 @@ import httpx
 import trio
 
 from .. import __version__
+from ..providers import GLM
+from ..server.upstream import describe_transport_error, transport_root_cause
 from ..settings import Settings
-from ..translate import TranslateOptions, UpstreamError, build_chat_request, classify_error, is_error_document
+from ..translate import (
+    UpstreamError,
+    build_chat_request,
+    classify_error,
+    is_error_document,
+)
 
 PROBE_PROMPT = "Reply with one word: ready"
 # Enough of an error body for any GLM message; bounded for HTML error pages.
@@ -44,45 +47,6 @@ def host_of(url: str) -> str:
 
 
 # --------------------------------------------------------------------------- failures
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception, its causes and contexts, and members of exception groups."""
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        stack += [e for e in (current.__cause__, current.__context__) if e is not None]
-        stack += list(getattr(current, "exceptions", ()) or ())
-
-
-def describe_network_error(exc: BaseException) -> str:
-    """What went wrong below HTTP, named the way a user can act on: DNS, TLS, refused, timeout."""
-    for cause in _chain(exc):
-        if isinstance(cause, socket.gaierror):
-            return "DNS lookup failed"
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return f"TLS certificate not trusted ({cause.verify_message or 'verification failed'})"
-        if isinstance(cause, ssl.SSLError):
-            return "TLS handshake failed"
-        if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == errno.ECONNREFUSED:
-            return "connection refused"
-        if getattr(cause, "errno", None) in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-            return "network unreachable"
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "connection timed out"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out waiting for an answer"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "the server closed the connection without answering"
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return "the URL is not http(s)"
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- results
@@ -120,7 +84,7 @@ async def _request(
                         break
                 return response, bytes(body), latency, None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            return None, b"", None, describe_network_error(exc)
+            return None, b"", None, transport_root_cause(exc) or describe_transport_error(exc)
     return None, b"", None, f"no answer within {timeout:g} s"
 
 
@@ -141,7 +105,7 @@ def probe_body(settings: Settings, model: str) -> dict[str, Any]:
     """The smallest real completion for `model`, built by the same translation as Codex's
     requests (so per-model thinking switches are right): one word in, at most one token out."""
     request = {"model": model, "input": PROBE_PROMPT, "max_output_tokens": 1, "reasoning": {"effort": "none"}}
-    return build_chat_request(request, TranslateOptions.from_settings(settings)).body
+    return build_chat_request(request, settings.translate_options()).body
 
 
 async def probe_chat(
@@ -156,9 +120,9 @@ async def probe_chat(
     now = datetime.now(timezone.utc)
     document = _json(raw)
     if response.status_code != 200:
-        return Outcome(url, latency, error=classify_error(response.status_code, raw, now=now))
+        return Outcome(url, latency, error=classify_error(GLM, response.status_code, raw, now=now))
     if is_error_document(document):
-        return Outcome(url, latency, error=classify_error(200, document, now=now))
+        return Outcome(url, latency, error=classify_error(GLM, 200, document, now=now))
     if not isinstance(document, dict) or not isinstance(document.get("choices"), list):
         return Outcome(url, latency, malformed=_what_answered(response, raw))
     return Outcome(url, latency, document=document)
@@ -173,7 +137,7 @@ async def list_models(http: httpx.AsyncClient, base: str, key: str, *, timeout: 
     if response is None:
         return Outcome(url, network=network)
     if response.status_code != 200:
-        return Outcome(url, latency, error=classify_error(response.status_code, raw))
+        return Outcome(url, latency, error=classify_error(GLM, response.status_code, raw))
     document = _json(raw)
     entries = document.get("data") if isinstance(document, dict) else None
     if not isinstance(entries, list):
@@ -183,7 +147,7 @@ async def list_models(http: httpx.AsyncClient, base: str, key: str, *, timeout: 
 
 
 async def fetch_quota(http: httpx.AsyncClient, url: str, key: str, *, timeout: float) -> Outcome:
-    """The coding plan's usage windows; `document` is the `data` object on success.
+    """The coding plan's usage windows; `document` is the whole answer on success.
 
     The monitor API answers HTTP 200 even when it refuses the key, with its own
     `{"code", "msg", "success": false}` envelope; that comes back as `malformed`, which
@@ -201,4 +165,4 @@ async def fetch_quota(http: httpx.AsyncClient, url: str, key: str, *, timeout: f
         refused = document.get("success") is False
         reason = f"refused the request (code {document.get('code')})" if refused else "answered in an unknown shape"
         return Outcome(url, latency, malformed=reason)
-    return Outcome(url, latency, document=data)
+    return Outcome(url, latency, document=document)

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..settings import Settings
-from ..translate import UpstreamError, lookup, resolve_model, spec_for
-from ..translate.errors import (
+from ..providers.base import (
     ACCOUNT,
     AUTH,
     NOT_FOUND,
@@ -26,10 +24,14 @@ from ..translate.errors import (
     PLAN,
     QUOTA,
     RATE_LIMIT,
+    TOKENS_WINDOW,
     UNKNOWN_MODEL,
+    QuotaWindow,
 )
-from ..translate.models import MODELS
-from ..translate.quota import TOKENS, QuotaWindow, parse_quota
+from ..providers.glm.errors import PLAN_MISMATCH
+from ..settings import Settings
+from ..translate import UpstreamError
+from ..translate.errors import format_duration
 from .network import Outcome, host_of
 from .report import Check, Status, ms
 
@@ -37,7 +39,6 @@ ENDPOINT_TITLES = {"coding": "Coding Plan", "general": "pay-as-you-go"}
 _MODE_FOR = {"coding": "coding-only", "general": "base-only"}
 _URL_SETTING = {"coding": ("coding_base_url", "ZAI_CODING_BASE_URL"), "general": ("base_url", "ZAI_BASE_URL")}
 _REGION_HINT = "Keys are per region: a bigmodel.cn key needs `codexglm config set region china` (and a z.ai key, international)."
-_PLAN_MISMATCH = "1113"
 _PLAN_LACKS_MODEL = "1311"
 # classify_error's reset sentence (UTC); the doctor shows the reset in local time instead.
 _RESET_NOTE = re.compile(r"^It resets at [^.]*\.\s*")
@@ -148,7 +149,7 @@ def _endpoint_verdict(
         return Status.OK, f"reachable, key accepted, {latency} (the model was refused: see Models)", ""
     if error.kind == AUTH:
         return Status.FAIL, why, f"{fix} {_REGION_HINT}".strip()
-    if error.glm_code == _PLAN_MISMATCH:
+    if error.glm_code == PLAN_MISMATCH:
         better = [o for o in others if o.accepts_key]
         if better:
             mode = _MODE_FOR[better[0].label]
@@ -218,7 +219,7 @@ class ModelUse:
 
 
 def models_in_use(settings: Settings) -> list[ModelUse]:
-    default = resolve_model(settings.default_model, settings.default_model, settings.model_map)
+    default = settings.upstream.resolve_model(settings.default_model, settings.default_model, settings.model_map)
     uses = [ModelUse(default, "default", "default_model")]
     for name, target in settings.model_map.items():
         role = "for other names" if name == "*" else f"for {name}"
@@ -230,13 +231,14 @@ def models_in_use(settings: Settings) -> list[ModelUse]:
 
 
 def model_check(
-    use: ModelUse, listed: Outcome | None, probe: Outcome | None, sources: Mapping[str, str]
+    use: ModelUse, listed: Outcome | None, probe: Outcome | None, sources: Mapping[str, str], settings: Settings
 ) -> Check:
     """LISTED: GET /models of a working endpoint; PROBE: a completion with this model (or None)."""
     check_id, title = f"model.{use.model}", f"model {use.model}"
     listing = listed if listed is not None and listed.ok else None
     offered: set[str] | None = listing.document if listing is not None else None
-    fix = setting_hint(sources, use.setting, _suggest(use.model, offered))
+    provider = settings.upstream
+    fix = setting_hint(sources, use.setting, _suggest(use.model, offered, list(provider.models)))
     error = probe.error if probe is not None else None
     if error is not None and error.kind == UNKNOWN_MODEL:
         return Check(check_id, title, Status.FAIL, f"{use.role}: {split_message(error)[0]}", fix)
@@ -246,8 +248,8 @@ def model_check(
         return Check(check_id, title, Status.FAIL, f"{use.role}: Z.ai does not list this model at {host_of(listing.url)}", fix)
     if offered is None and (probe is None or not probe.ok):
         return Check(check_id, title, Status.SKIP, f"{use.role}: could not be checked (no working endpoint lists or serves it)")
-    spec = spec_for(use.model)
-    if lookup(use.model) is None:
+    spec = provider.spec_for(use.model)
+    if provider.lookup(use.model) is None:
         return Check(
             check_id, title, Status.WARN,
             f"{use.role}; offered by Z.ai but not in codexglm's table: assuming a {spec.context_window:,}-token context",
@@ -256,10 +258,10 @@ def model_check(
     return Check(check_id, title, Status.OK, f"{use.role}; {spec.display_name}, {spec.context_window:,}-token context")
 
 
-def _suggest(model: str, offered: set[str] | None) -> str:
+def _suggest(model: str, offered: set[str] | None, known: list[str]) -> str:
     """The model Z.ai offers (or we know) that is closest to MODEL, for the fix line:
     the longest shared prefix first (glm-4.20 -> a glm-4.x), then overall similarity."""
-    candidates = sorted((offered or set()) & set(MODELS)) or list(MODELS)
+    candidates = sorted((offered or set()) & set(known)) or known
 
     def closeness(candidate: str) -> tuple[int, float]:
         shared = len(os.path.commonprefix([model, candidate]))
@@ -270,14 +272,15 @@ def _suggest(model: str, offered: set[str] | None) -> str:
 
 # --------------------------------------------------------------------------- quota
 
-_KINDS = {"TOKENS_LIMIT": "tokens", "TIME_LIMIT": "MCP tool calls"}
+_KINDS = {TOKENS_WINDOW: "tokens", "TIME_LIMIT": "MCP tool calls"}
 _WARN_AT = 80
 
 
-def quota_checks(data: Mapping[str, Any], now: datetime) -> list[Check]:
+def quota_checks(document: Any, windows: list[QuotaWindow], now: datetime) -> list[Check]:
     """One check per usage window of the coding plan (5-hour tokens, weekly, monthly MCP)."""
-    checks = [_window_check(index, window, now) for index, window in enumerate(parse_quota(data))]
-    level = data.get("level")
+    checks = [_window_check(index, window, now) for index, window in enumerate(windows)]
+    data = document.get("data") if isinstance(document, Mapping) else None
+    level = data.get("level") if isinstance(data, Mapping) else None
     if checks and isinstance(level, str) and level:
         first = checks[0]
         checks[0] = Check(first.id, first.title, first.status, f"{first.message}; {level} plan", first.fix, first.timings)
@@ -297,7 +300,7 @@ def _window_check(index: int, window: QuotaWindow, now: datetime) -> Check:
     reset = reset_phrase(datetime.fromtimestamp(stamp, tz=timezone.utc), now) if stamp else ""
     message = f"{amount}{', ' + reset if reset else ''}"
     check_id = f"quota.{index}"
-    tokens = window.kind == TOKENS
+    tokens = window.kind == TOKENS_WINDOW
     if percentage is not None and percentage >= 100:
         status = Status.FAIL if tokens else Status.WARN
         return Check(check_id, title, status, f"used up: {message}", "Wait for the reset or use a key with quota left.")
@@ -311,13 +314,4 @@ def reset_phrase(when: datetime, now: datetime) -> str:
     local = when.astimezone()
     seconds = (when - now).total_seconds()
     shown = f"{local:%H:%M}" if seconds < 20 * 3600 else f"{local:%b %d %H:%M}"
-    return f"resets {shown} (in {duration(seconds)})" if seconds > 0 else f"was due to reset at {shown}"
-
-
-def duration(seconds: float) -> str:
-    minutes = max(1, int(seconds // 60) + (seconds % 60 > 0))
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+    return f"resets {shown} (in {format_duration(seconds)})" if seconds > 0 else f"was due to reset at {shown}"

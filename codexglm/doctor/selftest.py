@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import trio
 
+from ..codex.contract import TERMINAL_EVENTS, Call, Verdict, judge
 from ..settings import Settings
 from ..translate import SSEDecoder
 from ..translate.sse import SSEError
@@ -60,7 +61,6 @@ PROMPT = (
     f'all three tools once, in parallel: {FUNCTION} with status "ok", {CUSTOM} with the text "ok", and '
     f'{NAMESPACED} from the {NAMESPACE} server with text "ok".'
 )
-_TERMINAL = ("response.completed", "response.failed", "response.incomplete")
 _OUTPUT_EVENTS = ("response.output_text.delta", "response.reasoning_summary_text.delta",
                   "response.reasoning_text.delta", "response.output_item.done")
 
@@ -84,102 +84,22 @@ def request_body(model: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- judging
 
 
-@dataclass
-class Findings:
-    """What a stream of Responses events held, and what Codex would trip over."""
-
-    text: bool = False
-    reasoning: bool = False
-    calls: list[str] = field(default_factory=list)  # "function", "freeform", "namespaced"
-    terminal: dict[str, Any] | None = None
-    problems: list[str] = field(default_factory=list)
+# The tools as `judge` names them, and what kind each is.
+DECLARED = {FUNCTION: "function", CUSTOM: "custom", f"{NAMESPACE}.{NAMESPACED}": "function"}
 
 
-def inspect_events(events: list[Any]) -> Findings:
-    found = Findings()
-    active = False  # an output_item.added came first (Codex drops deltas otherwise)
-    for position, event in enumerate(events):
-        kind = event.get("type") if isinstance(event, dict) else None
-        if not isinstance(kind, str):
-            found.problems.append(f"event {position + 1} has no type")
-            continue
-        if position == 0 and (kind != "response.created" or not isinstance(event.get("response"), dict)):
-            found.problems.append(f"the stream starts with {kind}, not response.created")
-        if kind == "response.output_item.added":
-            active = True
-        elif kind == "response.output_text.delta" and not active:
-            found.problems.append("a text delta came before its output_item.added (Codex drops it)")
-        elif kind == "response.reasoning_summary_text.delta" and not isinstance(event.get("summary_index"), int):
-            found.problems.append("a reasoning summary delta has no summary_index")
-        elif kind == "response.reasoning_text.delta" and not isinstance(event.get("content_index"), int):
-            found.problems.append("a reasoning delta has no content_index")
-        elif kind == "response.output_item.done":
-            _inspect_item(event.get("item"), found)
-        elif kind in _TERMINAL:
-            found.terminal = event
-            break
-    _inspect_terminal(found)
-    return found
+def inspect_events(events: list[Any]) -> Verdict:
+    """The self-test's stream judged by Codex's stream contract."""
+    return judge(events, declared=DECLARED)
 
 
-def _inspect_item(item: Any, found: Findings) -> None:
-    if not isinstance(item, dict):
-        found.problems.append("an output_item.done has no item")
-        return
-    kind = item.get("type")
-    if kind == "message":
-        content = item.get("content")
-        parts = content if isinstance(content, list) else []
-        found.text = found.text or any(isinstance(p, dict) and p.get("text") for p in parts)
-    elif kind == "reasoning":
-        texts = [p for key in ("summary", "content") for p in (item.get(key) or []) if isinstance(p, dict)]
-        found.reasoning = found.reasoning or any(p.get("text") for p in texts)
-    elif kind == "function_call":
-        _inspect_function_call(item, found)
-    elif kind == "custom_tool_call":
-        if item.get("name") != CUSTOM or not isinstance(item.get("input"), str) or not item.get("call_id"):
-            found.problems.append(f"a custom tool call lacks name {CUSTOM!r}, call_id or a string input")
-        else:
-            found.calls.append("freeform")
+def _label(call: Call) -> str:
+    if call.type == "custom_tool_call":
+        return "freeform"
+    return "namespaced" if call.namespace else "function"
 
 
-def _inspect_function_call(item: dict[str, Any], found: Findings) -> None:
-    name, namespace = item.get("name"), item.get("namespace")
-    if not item.get("call_id") or not isinstance(item.get("arguments"), str):
-        found.problems.append(f"the {name} call lacks a call_id or string arguments")
-        return
-    try:
-        json.loads(item["arguments"])
-    except ValueError:
-        found.problems.append(f"the {name} call's arguments are not JSON")
-        return
-    if name == NAMESPACED and namespace == NAMESPACE:
-        found.calls.append("namespaced")
-    elif name == FUNCTION and namespace is None:
-        found.calls.append("function")
-    elif name == CUSTOM:
-        found.problems.append(f"the freeform tool came back as a function call (Codex answers 'unsupported call: {CUSTOM}')")
-    else:
-        shown = f"{namespace}.{name}" if namespace else str(name)
-        found.problems.append(f"a call to {shown} matches no declared tool (Codex answers 'unsupported call')")
-
-
-def _inspect_terminal(found: Findings) -> None:
-    terminal = found.terminal
-    if terminal is None:
-        found.problems.append("the stream ended without response.completed")
-        return
-    response = terminal.get("response")
-    if terminal.get("type") != "response.completed" or not isinstance(response, dict):
-        return
-    if not isinstance(response.get("id"), str) or not response["id"]:
-        found.problems.append("response.completed has no response.id (Codex fails to parse it)")
-    usage = response.get("usage")
-    if usage is not None and not all(isinstance(usage.get(k), int) for k in ("input_tokens", "output_tokens", "total_tokens")):
-        found.problems.append("response.completed carries usage without input/output/total tokens")
-
-
-def verdict(found: Findings, timings: Mapping[str, float]) -> tuple[Status, str, str]:
+def verdict(found: Verdict, timings: Mapping[str, float]) -> tuple[Status, str, str]:
     terminal = found.terminal or {}
     if terminal.get("type") == "response.failed":
         error = (terminal.get("response") or {}).get("error") or {}
@@ -199,7 +119,8 @@ def verdict(found: Findings, timings: Mapping[str, float]) -> tuple[Status, str,
         return Status.WARN, f"GLM stopped early ({reason.get('reason', 'no reason given')})", "Run the doctor again."
     came = [what for what, there in (("text", found.text), ("reasoning", found.reasoning)) if there]
     if found.calls:
-        came.append(f"{len(found.calls)} tool call{'s' * (len(found.calls) > 1)} ({', '.join(found.calls)})")
+        labels = ", ".join(_label(call) for call in found.calls)
+        came.append(f"{len(found.calls)} tool call{'s' * (len(found.calls) > 1)} ({labels})")
     latency = ""
     if "proxy_ms" in timings:
         latency = f"; the proxy adds {timings['proxy_ms']:.0f} ms"
@@ -297,7 +218,7 @@ async def _read_events(response: httpx.Response, events: list[Any], timings: dic
             if isinstance(event, dict) and event.get("type") in _OUTPUT_EVENTS and "first_output_ms" not in timings:
                 timings["first_output_ms"] = ms(now)
             events.append(event)
-            if isinstance(event, dict) and event.get("type") in _TERMINAL:
+            if isinstance(event, dict) and event.get("type") in TERMINAL_EVENTS:
                 timings["total_ms"] = ms(now)
                 return
 

@@ -23,7 +23,7 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 from werkzeug.exceptions import BadHost, HTTPException
 
 from ..settings import Settings
-from ..translate import MODELS, RequestError, build_chat_request, error_body
+from ..translate import RequestError, build_chat_request, error_body
 from . import chat, responses
 from .failures import internal_error
 from .proxy import HEALTH_PATH, Proxy, RequestRecord, log
@@ -45,7 +45,7 @@ _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"
 class ApiError(Exception):
     """Answer the current request with an OpenAI error body."""
 
-    def __init__(self, status: int, body: dict, *, outcome: str = "rejected", retry_after: float | None = None) -> None:
+    def __init__(self, status: int, body: dict[str, Any], *, outcome: str = "rejected", retry_after: float | None = None) -> None:
         super().__init__(body["error"]["message"])
         self.status = status
         self.body = body
@@ -148,7 +148,7 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
         if chat_request.stream:
             stream = responses.ResponsesStream(proxy, chat_request, payload, record)
             # The Coding Plan's usage windows, for Codex's /status (last known; never waited for).
-            limits = proxy.quota.headers(proxy.upstream.keys.pick(), getattr(app, "nursery", None))
+            limits = proxy.quota.headers()
             return _event_stream(stream.body(), limits)
         try:
             answer = await responses.complete(proxy, chat_request, payload, record)
@@ -176,8 +176,9 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
     @app.get("/v1/models")
     @app.get("/models")
     async def _models() -> Response:
-        ids = [settings.default_model, *(m for m in MODELS if m != settings.default_model)]
-        data = [{"id": model, "object": "model", "created": 0, "owned_by": "z-ai"} for model in ids]
+        models = proxy.upstream.provider.models
+        ids = [settings.default_model, *(m for m in models if m != settings.default_model)]
+        data = [{"id": model, "object": "model", "created": 0, "owned_by": proxy.upstream.provider.model_owner} for model in ids]
         return _json(200, {"object": "list", "data": data})
 
     @app.get(HEALTH_PATH)
@@ -235,7 +236,7 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _json(status: int, body: dict) -> Response:
+def _json(status: int, body: dict[str, Any]) -> Response:
     data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     return Response(data, status=status, content_type="application/json")
 

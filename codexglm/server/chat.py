@@ -1,20 +1,21 @@
 """POST /v1/chat/completions: a pass-through for other OpenAI-compatible clients.
 
-The body goes to GLM unchanged except for the model name (mapped like Codex's) and the
+The body goes upstream unchanged except for the model name (mapped like Codex's) and the
 key.  Unlike the Responses path, the upstream status is awaited before answering, so
 such clients see real HTTP errors (429, 401, ...) after the proxy's own retries.  Streams
-are re-framed through the SSE decoder, which repairs GLM's merged frames; a failure after
+are re-framed through the SSE decoder, which repairs merged frames; a failure after
 the stream started becomes a final `data: {"error": ...}` frame.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import trio
 
-from ..translate import UpstreamError, error_body, is_error_document, resolve_model, transport_error
+from ..translate import UpstreamError, error_body, is_error_document, transport_error
 from ..translate.sse import SSEDecoder, SSEError
 from .failures import shutdown_error
 from .proxy import Proxy, RequestRecord
@@ -31,7 +32,7 @@ class BadChatRequest(ValueError):
         self.body = error_body(message, param=param)
 
 
-def prepare(proxy: Proxy, body: dict, record: RequestRecord) -> tuple[bytes, bool]:
+def prepare(proxy: Proxy, body: dict[str, Any], record: RequestRecord) -> tuple[bytes, bool]:
     """Validate the little the proxy relies on and map the model; (payload, stream)."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -43,14 +44,14 @@ def prepare(proxy: Proxy, body: dict, record: RequestRecord) -> tuple[bytes, boo
     if not isinstance(stream, bool):
         raise BadChatRequest("`stream` must be a boolean", "stream")
     settings = proxy.settings
-    body["model"] = resolve_model(model, settings.default_model, settings.model_map)
+    body["model"] = proxy.upstream.provider.resolve_model(model, settings.default_model, settings.model_map)
     record.model_in, record.model_out, record.stream = model, body["model"], stream
     payload = upstream_json(body)
     proxy.log_body(record, "upstream_request", payload)
     return payload, stream
 
 
-async def complete(proxy: Proxy, payload: bytes, record: RequestRecord) -> dict:
+async def complete(proxy: Proxy, payload: bytes, record: RequestRecord) -> dict[str, Any]:
     document = await fetch_json(proxy, proxy.upstream.call(CHAT_PATH, payload, stream=False), record)
     usage = document.get("usage")
     record.usage = usage if isinstance(usage, dict) else None
@@ -98,8 +99,8 @@ class _Relay:
                 if tail:
                     await send.send(tail)
             except (httpx.TransportError, SSEError) as exc:
-                reason = describe_transport_error(exc) if isinstance(exc, httpx.TransportError) else str(exc)
-                await self._fail(send, transport_error(reason))
+                reason = describe_transport_error(exc, self._proxy.upstream.provider.model_family) if isinstance(exc, httpx.TransportError) else str(exc)
+                await self._fail(send, transport_error(self._proxy.upstream.provider, reason))
         if scope.cancelled_caught:
             await self._fail(send, shutdown_error())
 

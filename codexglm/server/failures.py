@@ -1,11 +1,13 @@
-"""Failures the proxy itself causes, in the same `UpstreamError` shape as GLM's.
+"""Failures the proxy itself causes, in the same `UpstreamError` shape as the upstream's.
 
 Using one shape means the stream translator turns them into `response.failed` and the
-HTTP path into OpenAI error bodies exactly like classified GLM errors.
+HTTP path into OpenAI error bodies exactly like classified upstream errors.
 """
 
 from __future__ import annotations
 
+from ..config import no_key_message
+from ..providers import Provider
 from ..translate import UpstreamError
 
 
@@ -35,11 +37,12 @@ def shutdown_error() -> UpstreamError:
     )
 
 
-def no_key_error() -> UpstreamError:
+def no_key_error(provider: Provider) -> UpstreamError:
     # invalid_prompt: Codex shows the message as is and does not retry a hopeless request.
+    message = no_key_message(provider)
     return _proxy_error(
         "auth",
-        "No Z.ai API key is configured. Set ZAI_API_KEY or run `codexglm config set api_key <key>`.",
+        message[0].upper() + message[1:] + ".",
         codex_code="invalid_prompt",
         http_status=401,
         openai_type="authentication_error",

@@ -37,11 +37,11 @@ async def serve(
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the proxy until cancelled; `task_status.started((host, port))` once listening."""
-    listener = sock if sock is not None else _bind(host, port)
+    listener = sock if sock is not None else bind(host, port)
     try:
         bound_host, bound_port = listener.getsockname()[:2]
         app = create_app(settings, token)
-        app.proxy.hosts = allowed_hosts(host if sock is None else bound_host, bound_port)
+        app.proxy.hosts = allowed_hosts(bound_host, bound_port)
         handler = _server_log_handler(settings)
         config = Config()
         config.accesslog = None
@@ -58,6 +58,12 @@ async def serve(
             with server_scope:
                 await hypercorn.trio.serve(app, config, shutdown_trigger=stop.wait, task_status=listening)
 
+        quota_scope = trio.CancelScope()
+
+        async def _poll_quota() -> None:
+            with quota_scope:
+                await app.proxy.quota.run()
+
         log.addHandler(handler)
         propagate, log.propagate = log.propagate, False
         log.setLevel(logging.INFO)
@@ -66,6 +72,7 @@ async def serve(
                 # Not nursery.start(): the shielded server must not make a cancellation
                 # that arrives during start-up wait for it.
                 nursery.start_soon(_run)
+                nursery.start_soon(_poll_quota)
                 try:
                     await listening.event.wait()
                     task_status.started((bound_host, bound_port))
@@ -73,6 +80,7 @@ async def serve(
                 finally:
                     # Cancelled (or failed): end streams cleanly, stop accepting, and bound it all.
                     app.proxy.lifecycle.stop()
+                    quota_scope.cancel()
                     stop.set()
                     if listening.event.is_set():
                         server_scope.deadline = trio.current_time() + SHUTDOWN_BOUND
@@ -97,12 +105,14 @@ class _Listening:
         self.event.set()
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on HOST:PORT (raises OSError, e.g. when the port is in use)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((host, port))
+        listener.listen(socket.SOMAXCONN)
     except OSError:
         listener.close()
         raise

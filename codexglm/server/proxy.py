@@ -15,7 +15,7 @@ import trio
 
 from .. import __version__
 from ..settings import Settings
-from ..translate import TranslateOptions, UpstreamError
+from ..translate import UpstreamError
 from .lifecycle import Lifecycle
 from .quota import QuotaMonitor
 from .reqlog import Redactor, RequestLog
@@ -42,7 +42,7 @@ class RequestRecord:
     error: str | None = None  # the error code the client saw
     call: CallStats | None = None
     first_output: float | None = None  # trio.current_time() when output first reached the client
-    usage: dict | None = None
+    usage: dict[str, Any] | None = None
     bodies: dict[str, str] = field(default_factory=dict)
     streaming_handoff: bool = False  # a stream body finishes this record, not the request
 
@@ -77,9 +77,9 @@ def _ms(seconds: float | None) -> float | None:
 class Proxy:
     def __init__(self, settings: Settings, token: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
-        self.options = TranslateOptions.from_settings(settings)
         self.upstream = Upstream(settings, transport=transport)
-        self.quota = QuotaMonitor(settings, self.upstream.client)
+        self.options = settings.translate_options()
+        self.quota = QuotaMonitor(settings, self.upstream.client, self.upstream.keys)
         self.redact = Redactor((*settings.api_keys, token))
         self.reqlog = RequestLog.from_settings(settings, self.redact)
         self.lifecycle = Lifecycle()
@@ -125,13 +125,13 @@ class Proxy:
             },
         }
 
-    def error_body(self, error: UpstreamError) -> dict:
-        """The OpenAI error body for a client, with any secret GLM echoed back masked."""
+    def error_body(self, error: UpstreamError) -> dict[str, Any]:
+        """The OpenAI error body for a client, with any secret the upstream echoed back masked."""
         body = error.to_error_body()
         body["error"]["message"] = self.redact(body["error"]["message"])
         return body
 
-    def log_body(self, record: RequestRecord, name: str, body: bytes | dict) -> None:
+    def log_body(self, record: RequestRecord, name: str, body: bytes | dict[str, Any]) -> None:
         if self.reqlog is None or not self.settings.log_bodies:
             return
         text = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False)

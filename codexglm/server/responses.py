@@ -1,7 +1,7 @@
 """POST /v1/responses: Codex's requests, answered through the translation core.
 
 Streaming answers start at once (`response.created`), so Codex's idle timer is fed with
-real events while the proxy queues, retries or waits for GLM's first token.  Failures
+real events while the proxy queues, retries or waits for the model's first token.  Failures
 before any output reached Codex are retried upstream, transparently; after that, or when
 retrying is pointless, the stream ends with one `response.failed` carrying the mapped
 code, never with a dropped connection.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
+from typing import Any
 
 import httpx
 import trio
@@ -30,12 +31,19 @@ from ..translate.sse import SSEDecoder, SSEError
 from .failures import internal_error, shutdown_error
 from .proxy import Proxy, RequestRecord, log
 from .streaming import EventStream
-from .upstream import Call, UpstreamFailure, describe_transport_error, drain, json_document, raw_chunks
+from .upstream import (
+    Call,
+    UpstreamFailure,
+    describe_transport_error,
+    drain,
+    json_document,
+    raw_chunks,
+)
 
 CHAT_PATH = "/chat/completions"
 # Bound on delivering the terminal event during shutdown (the client may be gone).
 _FINAL_SEND_SECONDS = 1.0
-Events = list[dict]
+Events = list[dict[str, Any]]
 
 
 def response_id(record: RequestRecord) -> str:
@@ -49,6 +57,7 @@ class ResponsesStream:
 
     def __init__(self, proxy: Proxy, chat: ChatRequest, payload: bytes, record: RequestRecord) -> None:
         self._proxy = proxy
+        self._provider = proxy.upstream.provider
         self._chat = chat
         self._payload = payload
         self._record = record
@@ -116,8 +125,8 @@ class ResponsesStream:
         self._sent = False
         try:
             if response.headers.get("content-type", "").startswith("application/json"):
-                # Not a stream after all: GLM can answer 200 with a plain JSON error body.
-                document = json_document(await response.aread())
+                # Not a stream after all: an upstream can answer 200 with a plain JSON error body.
+                document = json_document(self._provider, await response.aread())
                 if not isinstance(document, dict):
                     return document
                 await self._send(send, self._translator.feed(document) + self._translator.feed_done())
@@ -125,8 +134,8 @@ class ResponsesStream:
             async with raw_chunks(response) as chunks:
                 return await self._relay(chunks, send)
         except (httpx.TransportError, SSEError) as exc:
-            reason = describe_transport_error(exc) if isinstance(exc, httpx.TransportError) else str(exc)
-            error = transport_error(reason)
+            reason = describe_transport_error(exc, self._provider.model_family) if isinstance(exc, httpx.TransportError) else str(exc)
+            error = transport_error(self._provider, reason)
             if not self._sent:
                 return error
             await self._send(send, self._translator.fail(error))
@@ -155,7 +164,7 @@ class ResponsesStream:
         events += translator.end_of_stream()
         if nothing_sent and translator.outcome == "failed" and translator.error_code == "server_error":
             # Cut short before anything reached Codex: as good as a failed connection.
-            return transport_error("GLM closed the stream before finishing the answer")
+            return transport_error(self._provider, "the stream closed before the answer was finished")
         await self._send(send, events)
         return None
 
@@ -173,7 +182,7 @@ class ResponsesStream:
         if not isinstance(chunk, dict):
             return None
         if not self._sent and not events and is_error_document(chunk):
-            return classify_error(200, chunk, now=datetime.now(timezone.utc))
+            return classify_error(self._provider, 200, chunk, now=datetime.now(timezone.utc))
         events += translator.feed(chunk)
         return None
 
@@ -190,7 +199,7 @@ class ResponsesStream:
         if isinstance(response, dict):
             error = response.get("error")
             if isinstance(error, dict) and isinstance(error.get("message"), str):
-                error["message"] = self._proxy.redact(error["message"])  # GLM may echo a key
+                error["message"] = self._proxy.redact(error["message"])  # an upstream may echo a key
             self._proxy.log_body(self._record, "response", response)
         # The terminal event must reach Codex even when the proxy is shutting down.
         with trio.CancelScope(shield=True) as scope:
@@ -212,7 +221,7 @@ class ResponsesStream:
         self._proxy.finish(record)
 
 
-async def complete(proxy: Proxy, chat: ChatRequest, payload: bytes, record: RequestRecord) -> dict:
+async def complete(proxy: Proxy, chat: ChatRequest, payload: bytes, record: RequestRecord) -> dict[str, Any]:
     """A non-streaming answer: the Responses `response` object."""
     completion = await fetch_json(proxy, proxy.upstream.call(CHAT_PATH, payload, stream=False), record)
     response = translate_completion(completion, chat.context, response_id=response_id(record))
@@ -223,7 +232,7 @@ async def complete(proxy: Proxy, chat: ChatRequest, payload: bytes, record: Requ
     return response
 
 
-async def fetch_json(proxy: Proxy, call: Call, record: RequestRecord) -> dict:
+async def fetch_json(proxy: Proxy, call: Call, record: RequestRecord) -> dict[str, Any]:
     """The upstream JSON document for a non-streaming request, or UpstreamFailure."""
     async with call:
         record.call = call.stats

@@ -1,9 +1,9 @@
-"""Talking to GLM: one pooled HTTP client, attempts with retries, keys and endpoint choice.
+"""Talking to the provider: one pooled HTTP client, attempts with retries, keys and endpoint choice.
 
 A `Call` is one client request's trip upstream.  `Call.open()` returns a 200 response
 whose body is not read yet; any failure before that (connection errors, HTTP errors) is
-classified and handed to `Call.recover()`, which decides: switch endpoint (auto mode,
-1113), rotate key (rate limit, auth), back off and retry (transient), or give up by
+classified and handed to `Call.recover()`, which decides: switch endpoint (auto mode, a
+plan-mismatch code), rotate key (rate limit, auth), back off and retry (transient), or give up by
 raising `UpstreamFailure`.  Callers that see a failure later but before anything reached
 their client (an error frame as the first event, a read error) call `recover()` too.
 """
@@ -11,9 +11,12 @@ their client (an error frame as the first event, a read error) call `recover()` 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import random
-from collections.abc import AsyncGenerator, AsyncIterator
+import socket
+import ssl
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -24,8 +27,14 @@ import httpx
 import trio
 
 from .. import __version__
+from ..providers import Provider
 from ..settings import Settings
-from ..translate import UpstreamError, classify_error, is_error_document, transport_error
+from ..translate import (
+    UpstreamError,
+    classify_error,
+    is_error_document,
+    transport_error,
+)
 from .failures import no_key_error
 from .keys import KeyPool
 
@@ -39,13 +48,13 @@ _DRAIN_SECONDS = 0.5
 _DRAIN_BYTES = 64 * 1024
 
 
-def upstream_json(body: dict) -> bytes:
-    """The body GLM gets: compact UTF-8 JSON; a lone surrogate from the client becomes U+FFFD."""
+def upstream_json(body: dict[str, Any]) -> bytes:
+    """The body the upstream gets: compact UTF-8 JSON; a lone surrogate from the client becomes U+FFFD."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
 
 
 class UpstreamFailure(Exception):
-    """GLM could not serve the request; `error` says why and what Codex should see."""
+    """The upstream could not serve the request; `error` says why and what Codex should see."""
 
     def __init__(self, error: UpstreamError) -> None:
         super().__init__(error.message)
@@ -60,7 +69,7 @@ class CallStats:
     endpoint: str = ""
     key: int | None = None  # 1-based position of the key used (never the key itself)
     latency: float | None = None  # seconds from the last send to its response headers
-    glm_code: str | None = None  # of the last GLM error, even if a retry then succeeded
+    glm_code: str | None = None  # of the last upstream error code, even if a retry then succeeded
 
 
 class Upstream:
@@ -68,6 +77,7 @@ class Upstream:
 
     def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
+        self.provider = settings.upstream
         self.endpoints: list[tuple[str, str]] = settings.endpoints()
         self.keys = KeyPool(settings.api_keys)
         # Auto mode: the endpoint (index into `endpoints`) that last worked for each key.
@@ -169,14 +179,14 @@ class Call:
             try:
                 response = await self._up.client.send(request, stream=True)
             except httpx.TransportError as exc:
-                error = transport_error(describe_transport_error(exc))
+                error = transport_error(self._up.provider, describe_transport_error(exc, self._up.provider.model_family))
             else:
                 self.stats.latency = trio.current_time() - sent
                 if response.status_code == 200:
                     self._response = response
                     self._up.remember_endpoint(key, index)
                     return response
-                error = await _read_error(response)
+                error = await _read_error(self._up.provider, response)
             await self.recover(error)
 
     async def json(self) -> dict[str, Any]:
@@ -184,9 +194,9 @@ class Call:
         while True:
             response = await self.open()
             try:
-                outcome = json_document(await response.aread())
+                outcome = json_document(self._up.provider, await response.aread())
             except httpx.TransportError as exc:
-                outcome = transport_error(describe_transport_error(exc))
+                outcome = transport_error(self._up.provider, describe_transport_error(exc, self._up.provider.model_family))
             finally:
                 await self.release_response()
             if isinstance(outcome, dict):
@@ -227,7 +237,7 @@ class Call:
     def _pick_key(self) -> str:
         key = self._up.keys.pick(exclude=self._dead_keys)
         if key is None:
-            raise UpstreamFailure(no_key_error())
+            raise UpstreamFailure(no_key_error(self._up.provider))
         return key
 
     def _live_keys(self) -> bool:
@@ -269,26 +279,65 @@ async def drain(chunks: AsyncIterator[bytes]) -> None:
                 return
 
 
-def describe_transport_error(exc: httpx.TransportError) -> str:
-    """A one-line cause for a connection-level failure (no URLs with credentials exist:
-    the key only ever travels in a header)."""
-    kind = {
-        httpx.ConnectTimeout: "connection timed out",
-        httpx.ReadTimeout: "no data from GLM within the read timeout",
-        httpx.WriteTimeout: "sending the request timed out",
-        httpx.PoolTimeout: "no free upstream connection",
-        httpx.ConnectError: "connection failed",
-        httpx.RemoteProtocolError: "GLM closed the connection unexpectedly",
-        httpx.ReadError: "the connection to GLM broke",
-    }
-    for cls, text in kind.items():
-        if isinstance(exc, cls):
-            detail = str(exc).strip()
-            return f"{text} ({detail})" if detail and detail != text else text
-    return f"{type(exc).__name__}: {exc}"
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, its causes and contexts, and members of exception groups."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack += [e for e in (current.__cause__, current.__context__) if e is not None]
+        stack += list(getattr(current, "exceptions", ()) or ())
 
 
-async def _read_error(response: httpx.Response) -> UpstreamError:
+# What each kind of transport failure is called; {upstream} names who failed.
+_TRANSPORT_FAILURES: tuple[tuple[type[Exception], str], ...] = (
+    (httpx.ConnectTimeout, "connection timed out"),
+    (httpx.PoolTimeout, "no free upstream connection"),
+    (httpx.WriteTimeout, "sending the request timed out"),
+    (httpx.ReadTimeout, "no data from {upstream} within the read timeout"),
+    (httpx.ConnectError, "connection failed"),
+    (httpx.RemoteProtocolError, "{upstream} closed the connection unexpectedly"),
+    (httpx.ReadError, "the connection to {upstream} broke"),
+    (httpx.UnsupportedProtocol, "the URL is not http(s)"),
+)
+
+
+def transport_root_cause(exc: BaseException) -> str | None:
+    """The cause below HTTP a user can act on: DNS, TLS, refused, unreachable."""
+    for cause in _chain(exc):
+        if isinstance(cause, socket.gaierror):
+            return "DNS lookup failed"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted ({cause.verify_message or 'verification failed'})"
+        if isinstance(cause, ssl.SSLError):
+            return "TLS handshake failed"
+        if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == errno.ECONNREFUSED:
+            return "connection refused"
+        if getattr(cause, "errno", None) in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "network unreachable"
+    return None
+
+
+def describe_transport_error(exc: BaseException, upstream: str = "the upstream") -> str:
+    """One line for a failure below HTTP: what failed, and why where the cause is known
+    ("connection failed (DNS lookup failed)").  No URL is quoted: keys only travel in headers."""
+    cause = transport_root_cause(exc)
+    for kind, text in _TRANSPORT_FAILURES:
+        if isinstance(exc, kind):
+            what = text.format(upstream=upstream)
+            detail = cause or str(exc).strip()
+            return f"{what} ({detail})" if detail and detail != what else what
+    if cause is not None:
+        return cause
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def _read_error(provider: Provider, response: httpx.Response) -> UpstreamError:
     """Classify a non-200 answer from its (bounded) body and any Retry-After hint."""
     body = bytearray()
     try:
@@ -302,7 +351,7 @@ async def _read_error(response: httpx.Response) -> UpstreamError:
     finally:
         await response.aclose()
     hint = _retry_after(response.headers.get("retry-after"))
-    return classify_error(response.status_code, bytes(body), now=datetime.now(timezone.utc), retry_after=hint)
+    return classify_error(provider, response.status_code, bytes(body), now=datetime.now(timezone.utc), retry_after=hint)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -322,22 +371,22 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-def json_document(raw: bytes) -> dict[str, Any] | UpstreamError:
-    """A completion document, or the error it carries (GLM also answers 200 + error body)."""
+def json_document(provider: Provider, raw: bytes) -> dict[str, Any] | UpstreamError:
+    """A completion document, or the error it carries (some upstreams answer 200 + error body)."""
     try:
         document = json.loads(raw)
     except ValueError:
-        return transport_error("GLM answered with a body that is not JSON")
+        return transport_error(provider, "the answer is not JSON")
     if not isinstance(document, dict):
-        return transport_error("GLM answered with JSON that is not an object")
+        return transport_error(provider, "the answer is JSON but not an object")
     if is_error_document(document):
-        return classify_error(200, document, now=datetime.now(timezone.utc))
+        return classify_error(provider, 200, document, now=datetime.now(timezone.utc))
     return document
 
 
 def _backoff(retry: int, hint: float | None) -> float:
     """Jittered exponential backoff; a server hint, when given, is the floor."""
-    delay = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (retry - 1)) * random.uniform(0.5, 1.0)
+    delay: float = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (retry - 1)) * random.uniform(0.5, 1.0)
     if hint is not None:
         delay = max(delay, hint * random.uniform(1.0, 1.1))
     return delay

@@ -1,6 +1,6 @@
 """Chat-function names for Codex tools, and the way back.
 
-GLM accepts one flat list of functions named `^[a-zA-Z0-9_-]{1,64}$`.  Codex has top-level
+Chat upstreams accept one flat list of functions named `^[a-zA-Z0-9_-]{1,64}$`.  Codex has top-level
 functions, freeform (`custom`) tools and functions nested in namespaces (MCP servers,
 `multi_agent_v1`), and it routes a call only when `name` and `namespace` come back exactly
 as declared.  So every Codex tool gets a flat name here, and `ToolNames` keeps the map from
@@ -25,7 +25,7 @@ _MAX = 64
 
 @dataclass(frozen=True)
 class ToolEntry:
-    """One declared Codex tool as GLM sees it."""
+    """One declared Codex tool as the upstream sees it."""
 
     flat: str
     name: str
@@ -42,7 +42,7 @@ def _hashed(name: str, namespace: str | None) -> str:
 
 
 def flat_name(name: str, namespace: str | None = None) -> str:
-    """`ns__name` when that is a valid GLM name, else a sanitised, truncated, hashed form."""
+    """`ns__name` when that is a valid chat function name, else a sanitised, truncated, hashed form."""
     joined = f"{namespace}{_SEPARATOR}{name}" if namespace else name
     if _VALID.match(joined):
         return joined
@@ -50,7 +50,7 @@ def flat_name(name: str, namespace: str | None = None) -> str:
 
 
 class ToolNames:
-    """The per-request map between flat GLM names and Codex tools."""
+    """The per-request map between flat chat names and Codex tools."""
 
     def __init__(self) -> None:
         self._by_flat: dict[str, ToolEntry] = {}
@@ -81,7 +81,7 @@ class ToolNames:
     def resolve(self, flat: str) -> ToolEntry | None:
         """The declared tool a model-emitted name refers to, forgiving small corruptions.
 
-        GLM-5.x occasionally leaks template markup into names (`tool</arg_value>`) or changes
+        Models (GLM-5.x among them) occasionally leak template markup into names (`tool</arg_value>`) or changes
         case; anything we cannot match goes back verbatim and Codex answers "unsupported call",
         which the model can recover from.
         """

@@ -1,8 +1,8 @@
-"""Carrying GLM's reasoning through Codex without server-side state.
+"""Carrying the upstream's reasoning through Codex without server-side state.
 
 Codex replays every reasoning item it received, including `encrypted_content`, verbatim.
-We put GLM's `reasoning_content` there (versioned, opaque to Codex) so the next request can
-hand the exact text back to GLM as preserved/interleaved thinking.  Compaction summaries
+We put the upstream's reasoning text there (versioned, opaque to Codex) so the next request can
+hand the exact text back as preserved/interleaved thinking.  Compaction summaries
 ride the same way.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
 _REASONING_PREFIX = "codexglm.reasoning.v1:"
 _COMPACTION_PREFIX = "codexglm.compaction.v1:"
@@ -51,11 +52,11 @@ def _part_texts(parts: object) -> list[str]:
     return [p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str) and p["text"]]
 
 
-def reasoning_item_text(item: dict) -> str:
+def reasoning_item_text(item: dict[str, Any]) -> str:
     """Best available reasoning text of a replayed reasoning item.
 
     Our own blob is exact; otherwise raw `content`, then the summary (which is what we
-    showed, and for GLM it is the full reasoning).
+    showed, and for chat upstreams it is the full reasoning).
     """
     exact = decode_reasoning(item.get("encrypted_content"))
     if exact is not None:

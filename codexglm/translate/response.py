@@ -7,12 +7,14 @@ blobs, finish reasons, usage).
 
 from __future__ import annotations
 
+from typing import Any
+
 from .errors import is_error_document
-from .request import TurnContext
+from .options import TurnContext
 from .stream import StreamTranslator
 
 
-def translate_completion(completion: dict, context: TurnContext, *, response_id: str | None = None) -> dict:
+def translate_completion(completion: dict[str, Any], context: TurnContext, *, response_id: str | None = None) -> dict[str, Any]:
     choices = completion.get("choices") if isinstance(completion.get("choices"), list) else []
     choice = choices[0] if choices and isinstance(choices[0], dict) else {}
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
@@ -24,4 +26,5 @@ def translate_completion(completion: dict, context: TurnContext, *, response_id:
         chunk = {"error": completion["error"]}
     translator = StreamTranslator(context, response_id=response_id)
     events = translator.start() + translator.feed(chunk) + translator.feed_done()
-    return events[-1]["response"]
+    response: dict[str, Any] = events[-1]["response"]
+    return response

@@ -1,6 +1,6 @@
-"""Tool JSON Schemas reduced to the subset GLM handles.
+"""Tool JSON Schemas reduced to the subset strict chat upstreams handle.
 
-GLM answers 500 / code 1234, or streams nothing at all, when a tool schema uses `$ref`,
+Some (GLM) answer 500 / code 1234, or streams nothing at all, when a tool schema uses `$ref`,
 `anyOf`/`oneOf` or deep nesting.  So every tool schema is flattened before it is sent:
 references inlined, combinators collapsed, nesting capped.  Keywords that cause no
 trouble pass through untouched, so plain schemas come back equal.
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 from urllib.parse import unquote
 
 MAX_DEPTH = 10
 _MAX_NODES = 5000  # shared $refs can fan out; this bounds the size of the output
 _MAX_HOPS = 32  # bounds chains of $ref / allOf / anyOf resolved at one position
 
-# Keywords holding sub-schemas that we do not translate; GLM does without them.
+# Keywords holding sub-schemas that we do not translate; the upstream does without them.
 _DROPPED = frozenset({
     "additionalItems", "contains", "definitions", "dependencies", "dependentSchemas", "else",
     "if", "not", "patternProperties", "prefixItems", "propertyNames", "then",
@@ -26,12 +27,12 @@ _COMBINATORS = ("anyOf", "oneOf")
 _EMPTY_OBJECT = {"type": "object", "properties": {}}
 
 
-def simplify_schema(schema: dict) -> dict:
+def simplify_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A copy of `schema` without `$ref`, combinators or deep nesting.  Never raises."""
     return _Simplifier(schema).schema(schema, 0, frozenset())
 
 
-def ensure_object_schema(schema: object) -> dict:
+def ensure_object_schema(schema: object) -> dict[str, Any]:
     """A copy of a tool's `parameters` whose top level is certainly an object schema.
 
     Only the top level is touched (no simplification): a missing type becomes "object" and
@@ -57,13 +58,13 @@ class _Simplifier:
         self._root = root
         self._budget = _MAX_NODES
 
-    def schema(self, node: object, depth: int, seen: frozenset[str]) -> dict:
+    def schema(self, node: object, depth: int, seen: frozenset[str]) -> dict[str, Any]:
         """The simplified form of `node`; `seen` holds the $refs expanded above it."""
         self._budget -= 1
         flat, seen = self._flatten(node, seen, 0)
         if depth >= MAX_DEPTH or self._budget <= 0:
             return _stub(flat)
-        out: dict = {}
+        out: dict[str, Any] = {}
         for key, value in flat.items():
             if not isinstance(key, str) or key.startswith("$") or key in _DROPPED or key == "required":
                 continue
@@ -86,7 +87,7 @@ class _Simplifier:
             out["required"] = [name for name in _unique_names(required) if name in names]
         return out
 
-    def _flatten(self, node: object, seen: frozenset[str], hops: int) -> tuple[dict, frozenset[str]]:
+    def _flatten(self, node: object, seen: frozenset[str], hops: int) -> tuple[dict[str, Any], frozenset[str]]:
         """`node` with `$ref`, `allOf`, `anyOf` and `oneOf` resolved at its top level only."""
         self._budget -= 1
         if not isinstance(node, dict):
@@ -116,7 +117,7 @@ class _Simplifier:
         _normalize(node)
         return node, seen
 
-    def _deref(self, ref: object, seen: frozenset[str], hops: int) -> tuple[dict, frozenset[str]]:
+    def _deref(self, ref: object, seen: frozenset[str], hops: int) -> tuple[dict[str, Any], frozenset[str]]:
         target = self._resolve(ref) if isinstance(ref, str) else None
         if target is None:
             return {}, seen  # remote or broken reference: accept anything
@@ -125,7 +126,7 @@ class _Simplifier:
             return {"type": _type_of(target) or "object"}, seen
         return self._flatten(target, seen | {ref}, hops + 1)
 
-    def _resolve(self, ref: str) -> dict | None:
+    def _resolve(self, ref: str) -> dict[str, Any] | None:
         """Follow a local JSON pointer such as `#/$defs/Item` (or `#` for the root)."""
         if not ref.startswith("#"):
             return None
@@ -147,7 +148,7 @@ class _Simplifier:
         return node if isinstance(node, dict) else None
 
 
-def _collapse(node: dict, options: list[dict]) -> dict:
+def _collapse(node: dict[str, Any], options: list[dict[str, Any]]) -> dict[str, Any]:
     """Fold flattened anyOf/oneOf branches into `node`, whose own keywords win."""
     non_null = [option for option in options if option.get("type") != "null"] or options[:1]
     if not non_null:
@@ -172,14 +173,14 @@ def _collapse(node: dict, options: list[dict]) -> dict:
     return merged
 
 
-def _merge(parts: list[dict], union: bool = False) -> dict:
+def _merge(parts: list[dict[str, Any]], union: bool = False) -> dict[str, Any]:
     """Combine schemas; the first part wins on conflicts.
 
     allOf (and keywords beside a $ref) need every constraint: `required` is the union.
     `union` merges alternative objects: only what all of them require stays required,
     and enum-valued properties (discriminators) accept every variant's values.
     """
-    out: dict = {}
+    out: dict[str, Any] = {}
     for part in parts:
         for key, value in part.items():
             if key == "properties" and isinstance(value, dict):
@@ -193,14 +194,14 @@ def _merge(parts: list[dict], union: bool = False) -> dict:
     lists = [_required(part) for part in parts if isinstance(part.get("required"), list)]
     if lists:
         if union:
-            every: list[list] = [_required(part) for part in parts]
+            every: list[list[Any]] = [_required(part) for part in parts]
             out["required"] = [name for name in _unique_names(every[0]) if all(name in req for req in every)]
         else:
             out["required"] = _unique_names([name for req in lists for name in req])
     return out
 
 
-def _merge_enums(options: list[dict]) -> dict:
+def _merge_enums(options: list[dict[str, Any]]) -> dict[str, Any]:
     merged = dict(options[0])
     merged["enum"] = _unique([value for option in options for value in option["enum"]])
     if len({str(option.get("type")) for option in options}) > 1:
@@ -217,7 +218,7 @@ def _union_enum(first: object, second: object) -> object:
     return merged
 
 
-def _enum_values(schema: object) -> list | None:
+def _enum_values(schema: object) -> list[Any] | None:
     if not isinstance(schema, dict):
         return None
     if isinstance(schema.get("enum"), list):
@@ -225,7 +226,7 @@ def _enum_values(schema: object) -> list | None:
     return [schema["const"]] if "const" in schema else None
 
 
-def _normalize(node: dict) -> None:
+def _normalize(node: dict[str, Any]) -> None:
     """`const` -> one-value `enum`; `type: [X, "null"]` -> `X` (other types noted)."""
     if "const" in node:
         node["enum"] = [node.pop("const")]
@@ -245,9 +246,9 @@ def _normalize(node: dict) -> None:
         del node["type"]
 
 
-def _stub(node: dict) -> dict:
+def _stub(node: dict[str, Any]) -> dict[str, Any]:
     """A permissive stand-in keeping only the type and description."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     kind = _type_of(node)
     if kind:
         out["type"] = kind
@@ -256,19 +257,19 @@ def _stub(node: dict) -> dict:
     return out
 
 
-def _type_of(node: dict) -> str | None:
+def _type_of(node: dict[str, Any]) -> str | None:
     kind = node.get("type")
     if isinstance(kind, list):
         return next((name for name in kind if isinstance(name, str) and name != "null"), None)
     return kind if isinstance(kind, str) else None
 
 
-def _is_object(schema: dict) -> bool:
+def _is_object(schema: dict[str, Any]) -> bool:
     kind = schema.get("type")
     return kind == "object" or (kind is None and isinstance(schema.get("properties"), dict))
 
 
-def _summary(schema: dict) -> str:
+def _summary(schema: dict[str, Any]) -> str:
     """A few words naming an alternative we had to leave out."""
     if isinstance(schema.get("enum"), list):
         return "one of " + ", ".join(json.dumps(value, ensure_ascii=False, default=str) for value in schema["enum"])
@@ -282,7 +283,7 @@ def _summary(schema: dict) -> str:
     return description if isinstance(description, str) and description.strip() else "any value"
 
 
-def _add_note(node: dict, note: str) -> None:
+def _add_note(node: dict[str, Any], note: str) -> None:
     description = node.get("description")
     if isinstance(description, str) and description.strip():
         node["description"] = f"{description.rstrip()} {note}"
@@ -290,18 +291,18 @@ def _add_note(node: dict, note: str) -> None:
         node["description"] = note
 
 
-def _unique_names(values: list) -> list[str]:
+def _unique_names(values: list[Any]) -> list[str]:
     return list(dict.fromkeys(value for value in values if isinstance(value, str)))
 
 
-def _unique(values: list) -> list:
-    out: list = []
+def _unique(values: list[Any]) -> list[Any]:
+    out: list[Any] = []
     for value in values:
         if value not in out:
             out.append(value)
     return out
 
 
-def _required(part: dict) -> list:
+def _required(part: dict[str, Any]) -> list[Any]:
     required = part.get("required")
     return required if isinstance(required, list) else []

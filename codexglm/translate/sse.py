@@ -1,4 +1,4 @@
-"""Server-sent events: a tolerant decoder for GLM's stream and the encoder for Codex's.
+"""Server-sent events: a tolerant decoder for upstream streams and the encoder for Codex's.
 
 The decoder works on bytes and splits lines before decoding: CR and LF never occur inside
 a multi-byte UTF-8 sequence, so a character split across two network reads is simply
@@ -8,6 +8,7 @@ decoded once its line is complete (invalid bytes become U+FFFD).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 _BOM = b"\xef\xbb\xbf"
 _MERGE_MARK = "data: "
@@ -23,7 +24,7 @@ class SSEDecoder:
     """Turns a byte stream into the payloads of its `data:` events.
 
     Only `data:` matters to us: `event:`, `id:`, `retry:`, unknown fields and comments are
-    skipped.  Repairs Z.ai's merged-frame bug, where the tail of one frame is lost and the
+    skipped.  Repairs the merged-frame bug (seen from Z.ai), where the tail of one frame is lost and the
     next `data: ` continues on the same line (see `_unmerge`).
     """
 
@@ -119,7 +120,7 @@ def _is_payload(text: str) -> bool:
 def _unmerge(text: str, out: list[str]) -> str:
     """Split `<frame>data: <frame>` glued onto one line; return the last frame.
 
-    Z.ai sometimes loses the end of a frame (and its blank line), so the next frame's
+    Some upstreams (Z.ai) lose the end of a frame (and its blank line), so the next frame's
     `data: ` continues the same line.  A truncated head is dropped; a head that is still a
     complete payload is kept as an event of its own.  Only reached when the whole line is
     not valid JSON, so payloads merely containing the text "data: " are left alone.
@@ -131,7 +132,7 @@ def _unmerge(text: str, out: list[str]) -> str:
     return text
 
 
-def encode_sse(event: dict) -> bytes:
+def encode_sse(event: dict[str, Any]) -> bytes:
     """One SSE frame for Codex: `event:` names the type, `data:` holds compact JSON."""
     payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
     # A lone surrogate (from a model's broken \u escape) must not crash the stream.

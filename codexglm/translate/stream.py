@@ -1,30 +1,33 @@
-"""GLM chat-completion chunks -> Responses API stream events: an explicit state machine.
+"""Chat-completion chunks -> Responses API stream events: an explicit state machine.
 
 Codex records an output item only from `response.output_item.done` and replays recorded
 items after a failed stream, so this machine streams deltas live (the UI) but holds every
-`done` until GLM has finished the answer cleanly; a response that then fails or is cut
+`done` until the upstream has finished the answer cleanly; a response that then fails or is cut
 short never leaves half an answer in Codex's history.
 
 States: NEW -> STREAMING (after `start`) -> one terminal state: COMPLETED, FAILED or
 INCOMPLETE.  Upstream chunks may interleave reasoning, text and tool-call fragments in
-any of the shapes GLM produces (whole calls, `tool_stream` fragments, `index: -1`,
+any of the shapes chat upstreams produce (whole calls, `tool_stream` fragments, `index: -1`,
 finish_reason on the tool chunk, usage on the finish chunk or a trailing chunk).
+Which finish reasons mean a failed answer, and where reasoning text arrives, is the
+provider's to say.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..providers.base import CONTENT_FILTER, CONTEXT, OVERLOADED
 from .errors import UpstreamError, classify_error, is_error_document
+from .freeform import StringValueStream
 from .names import ToolEntry
+from .options import TurnContext
 from .reasoning import encode_compaction, encode_reasoning
-from .request import TurnContext
 
 Event = dict[str, Any]
 
@@ -37,36 +40,24 @@ class State(enum.Enum):
     INCOMPLETE = "incomplete"
 
 
-# finish_reason -> (codex error code, message) for answers GLM did not finish properly.
-_CONTENT_FILTERED = (
-    "invalid_prompt",
-    "GLM stopped the answer because its content filter flagged it (finish_reason={reason}). "
-    "Rephrase the request or remove the flagged content.",
-)
+# Failure kind of a finish reason -> (codex error code, message).
 _FAILED_FINISH = {
-    "sensitive": _CONTENT_FILTERED,
-    "content_filter": _CONTENT_FILTERED,  # the OpenAI name, from OpenAI-style upstreams
-    "network_error": (
-        "server_error",
-        "GLM reported a model inference error in the middle of the answer (finish_reason=network_error).",
+    CONTENT_FILTER: (
+        "invalid_prompt",
+        "{family} stopped the answer because its content filter flagged it (finish_reason={reason}). "
+        "Rephrase the request or remove the flagged content.",
     ),
-    "model_context_window_exceeded": (
+    OVERLOADED: (
+        "server_error",
+        "{family} reported a model inference error in the middle of the answer (finish_reason={reason}).",
+    ),
+    CONTEXT: (
         "context_length_exceeded",
-        "The conversation no longer fits in the model's context window (finish_reason=model_context_window_exceeded).",
+        "The conversation no longer fits in the model's context window (finish_reason={reason}).",
     ),
 }
-_EMPTY_ANSWER = "GLM ended the response without any answer text or tool call."
-_CUT_SHORT = "GLM closed the stream before finishing the answer."
-
-# The safely decodable head of a JSON string body: escapes complete, and a UTF-16 high
-# surrogate escape only together with its low half (fragments may split the pair).
-_JSON_STRING_HEAD = re.compile(
-    r'(?:[^"\\]|\\["\\/bfnrt]|\\u(?![dD][89abAB])[0-9a-fA-F]{4}'
-    r'|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2})*'
-)
-_JSON_FIRST_STRING_VALUE = re.compile(r'\s*\{\s*"(?:[^"\\]|\\.)*"\s*:\s*"')
-# How much of a freeform call's arguments may pass before its string value must have begun.
-_MAX_HEAD = 4096
+_EMPTY_ANSWER = "{family} ended the response without any answer text or tool call."
+_CUT_SHORT = "{family} closed the stream before finishing the answer."
 
 
 @dataclass
@@ -83,51 +74,13 @@ class _Item:
     flat_name: str = ""
     entry: ToolEntry | None = None
     added: bool = False
-    input_stream: _StringValueStream | None = None
+    input_stream: StringValueStream | None = None
 
     @property
     def text(self) -> str:
         if len(self.parts) > 1:
             self.parts[:] = ["".join(self.parts)]
         return self.parts[0] if self.parts else ""
-
-
-class _StringValueStream:
-    """Decodes the first string value of a JSON object as its text arrives in fragments.
-
-    Freeform tools (apply_patch) travel as `{"input": "<patch>"}`; Codex shows the patch
-    as it streams through `custom_tool_call_input.delta`, which wants the raw text.
-    """
-
-    def __init__(self) -> None:
-        self._pending = ""  # text not decoded yet: the object's head, or a split escape
-        self._started = False
-        self._closed = False
-
-    def feed(self, fragment: str) -> str:
-        if self._closed:
-            return ""
-        self._pending += fragment
-        if not self._started:
-            match = _JSON_FIRST_STRING_VALUE.match(self._pending)
-            if match is None:
-                if len(self._pending) > _MAX_HEAD:
-                    self._closed = True  # not `{"key": "...`: nothing to show live
-                return ""
-            self._started = True
-            self._pending = self._pending[match.end() :]
-        head = _JSON_STRING_HEAD.match(self._pending)
-        assert head is not None  # the pattern also matches the empty string
-        chunk = head.group(0)
-        rest = self._pending[head.end() :]
-        self._closed = rest.startswith('"')
-        self._pending = "" if self._closed else rest
-        if not chunk:
-            return ""
-        try:
-            return json.loads(f'"{chunk}"')
-        except ValueError:
-            return ""
 
 
 class StreamTranslator:
@@ -140,13 +93,14 @@ class StreamTranslator:
         self._state = State.NEW
         self._seq = 0
         self._items: list[_Item] = []
+        self._announced = 0  # output indexes handed out
         self._reasoning: _Item | None = None
         self._message: _Item | None = None
         self._calls: dict[str, _Item] = {}
         self._calls_by_index: dict[int, _Item] = {}
         self._last_call: _Item | None = None
         self._finish_reason: str | None = None
-        self._usage: dict | None = None
+        self._usage: dict[str, Any] | None = None
         self._leading_text = ""
         self._leading_reasoning = ""
         self.emitted_output = False
@@ -163,7 +117,7 @@ class StreamTranslator:
         return self._state.value if self.finished else ""
 
     @property
-    def usage(self) -> dict | None:
+    def usage(self) -> dict[str, Any] | None:
         return self._usage
 
     def start(self) -> list[Event]:
@@ -180,11 +134,11 @@ class StreamTranslator:
             return []
         return [self._event("response.in_progress", response=self._response("in_progress"))]
 
-    def feed(self, chunk: dict) -> list[Event]:
+    def feed(self, chunk: dict[str, Any]) -> list[Event]:
         if self._state is not State.STREAMING:
             return self.start() + self.feed(chunk) if self._state is State.NEW else []
         if is_error_document(chunk):
-            return self.fail(classify_error(200, chunk))
+            return self.fail(classify_error(self._ctx.provider, 200, chunk))
         events: list[Event] = []
         usage = chunk.get("usage")
         if isinstance(usage, dict) and usage:
@@ -209,7 +163,7 @@ class StreamTranslator:
         if self._state is not State.STREAMING:
             return []
         if self._finish_reason is None:
-            return self._fail("server_error", _CUT_SHORT)
+            return self._fail("server_error", self._words(_CUT_SHORT))
         return self._finish(self._finish_reason)
 
     def fail(self, error: UpstreamError) -> list[Event]:
@@ -220,7 +174,7 @@ class StreamTranslator:
 
     # ------------------------------------------------------------------ deltas
 
-    def _feed_delta(self, delta: dict, events: list[Event]) -> None:
+    def _feed_delta(self, delta: dict[str, Any], events: list[Event]) -> None:
         for name in self._ctx.provider.reasoning_fields:
             value = delta.get(name)
             if isinstance(value, str) and value:
@@ -239,7 +193,7 @@ class StreamTranslator:
 
     def _reasoning_delta(self, text: str, events: list[Event]) -> None:
         if self._reasoning is None or not self._reasoning.open:
-            # GLM often opens with a bare newline; an item starts at the first real text.
+            # Models often open with a bare newline; an item starts at the first real text.
             self._leading_reasoning += text
             text = self._leading_reasoning.lstrip()
             if not text:
@@ -281,7 +235,7 @@ class StreamTranslator:
             events.append(self._event("response.output_text.delta", item_id=item.item_id,
                                       output_index=item.output_index, content_index=0, delta=text))
 
-    def _call_delta(self, call: dict, position: int, events: list[Event]) -> None:
+    def _call_delta(self, call: dict[str, Any], position: int, events: list[Event]) -> None:
         function = _object(call.get("function"))
         name = function.get("name") if isinstance(function.get("name"), str) else ""
         arguments = function.get("arguments")
@@ -299,7 +253,7 @@ class StreamTranslator:
         elif item.added and fragment:
             self._call_fragment(item, fragment, events)
 
-    def _find_call(self, call: dict, position: int, has_name: bool) -> _Item | None:
+    def _find_call(self, call: dict[str, Any], position: int, has_name: bool) -> _Item | None:
         """Match a tool-call fragment to its call: by id, then by index, else the last call."""
         call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None
         index = call.get("index")
@@ -325,8 +279,9 @@ class StreamTranslator:
     def _announce_call(self, item: _Item, events: list[Event]) -> None:
         item.entry = self._ctx.tools.resolve(item.flat_name)
         item.added = True
+        self._number(item)
         if item.entry is not None and item.entry.kind == "custom":
-            item.input_stream = _StringValueStream()
+            item.input_stream = StringValueStream()
         if self._show_items:
             events.append(self._added(item, self._call_item(item, status="in_progress", partial=True)))
         if item.text:
@@ -348,17 +303,19 @@ class StreamTranslator:
     # ------------------------------------------------------------------ finishing
 
     def _finish(self, reason: str) -> list[Event]:
-        if reason in _FAILED_FINISH:
-            code, message = _FAILED_FINISH[reason]
-            return self._fail(code, message.format(reason=reason))
+        failure = self._ctx.provider.failed_finish_reasons.get(reason)
+        if failure in _FAILED_FINISH:
+            code, message = _FAILED_FINISH[failure]
+            return self._fail(code, self._words(message, reason=reason))
         if reason == "length":
             return self._incomplete("max_output_tokens")
-        items = [i for i in self._items if i.kind != "call" or i.added]
+        # Output indexes follow announcement: a call fragment that never got a name leaves no gap.
+        items = sorted((i for i in self._items if i.output_index >= 0), key=lambda i: i.output_index)
         if self._ctx.compaction:
             return self._complete_compaction()
         if not any(i.kind != "reasoning" for i in items):
             # Thinking alone would end Codex's turn with no answer; a retry usually answers.
-            return self._fail("server_error", _EMPTY_ANSWER)
+            return self._fail("server_error", self._words(_EMPTY_ANSWER))
         events: list[Event] = []
         output = []
         for item in items:
@@ -373,7 +330,7 @@ class StreamTranslator:
     def _complete_compaction(self) -> list[Event]:
         summary = "\n\n".join(i.text for i in self._items if i.kind == "message").strip()
         if not summary:
-            return self._fail("server_error", _EMPTY_ANSWER)
+            return self._fail("server_error", self._words(_EMPTY_ANSWER))
         item = {"type": "compaction", "id": f"cmp_{uuid.uuid4().hex}", "encrypted_content": encode_compaction(summary)}
         self._state = State.COMPLETED
         return [
@@ -396,7 +353,7 @@ class StreamTranslator:
         response["incomplete_details"] = {"reason": reason}
         return [self._event("response.incomplete", response=response)]
 
-    def _final_item(self, item: _Item) -> dict:
+    def _final_item(self, item: _Item) -> dict[str, Any]:
         if item.kind == "reasoning":
             summary = [{"type": "summary_text", "text": item.text}] if self._ctx.show_reasoning else []
             return {"id": item.item_id, "type": "reasoning", "summary": summary,
@@ -406,7 +363,7 @@ class StreamTranslator:
                     "content": [{"type": "output_text", "text": item.text, "annotations": []}]}
         return self._call_item(item, status="completed", partial=False)
 
-    def _call_item(self, item: _Item, *, status: str, partial: bool) -> dict:
+    def _call_item(self, item: _Item, *, status: str, partial: bool) -> dict[str, Any]:
         entry = item.entry
         base = {"id": item.item_id, "status": status, "call_id": item.call_id}
         if entry is not None and entry.kind == "custom":
@@ -423,7 +380,7 @@ class StreamTranslator:
             call["namespace"] = entry.namespace
         return call
 
-    def _closing_events(self, item: _Item, final: dict) -> list[Event]:
+    def _closing_events(self, item: _Item, final: dict[str, Any]) -> list[Event]:
         common: dict[str, Any] = {"item_id": item.item_id, "output_index": item.output_index}
         part: dict[str, Any]
         if item.kind == "reasoning" and self._ctx.show_reasoning:
@@ -442,6 +399,9 @@ class StreamTranslator:
 
     # ------------------------------------------------------------------ helpers
 
+    def _words(self, template: str, **values: str) -> str:
+        return template.format(family=self._ctx.provider.model_family, **values)
+
     @property
     def _show_items(self) -> bool:
         # A compaction answer becomes one opaque item; its text is not shown as a message.
@@ -449,16 +409,22 @@ class StreamTranslator:
 
     def _new_item(self, kind: str) -> _Item:
         prefix = {"reasoning": "rs", "message": "msg", "call": "fc"}[kind]
-        item = _Item(kind=kind, item_id=f"{prefix}_{uuid.uuid4().hex}", output_index=len(self._items))
+        item = _Item(kind=kind, item_id=f"{prefix}_{uuid.uuid4().hex}", output_index=-1)
+        if kind != "call":
+            self._number(item)
         self._items.append(item)
         return item
+
+    def _number(self, item: _Item) -> None:
+        item.output_index = self._announced
+        self._announced += 1
 
     def _close_open(self) -> None:
         for item in (self._reasoning, self._message):
             if item is not None:
                 item.open = False
 
-    def _added(self, item: _Item, body: dict) -> Event:
+    def _added(self, item: _Item, body: dict[str, Any]) -> Event:
         return self._event("response.output_item.added", output_index=item.output_index,
                            item={"id": item.item_id, "status": "in_progress", **body})
 
@@ -466,7 +432,7 @@ class StreamTranslator:
         self._seq += 1
         return {"type": kind, "sequence_number": self._seq, **fields}
 
-    def _response(self, status: str, *, output: list | None = None, usage: dict | None = None) -> dict:
+    def _response(self, status: str, *, output: list[Any] | None = None, usage: dict[str, Any] | None = None) -> dict[str, Any]:
         response: dict[str, Any] = {
             "id": self.response_id,
             "object": "response",
@@ -479,7 +445,7 @@ class StreamTranslator:
             response["usage"] = usage
         return response
 
-    def _final_usage(self) -> dict:
+    def _final_usage(self) -> dict[str, Any]:
         if self._usage is not None:
             return self._usage
         # No usage from upstream: estimate (~4 characters a token) so Codex can still
@@ -497,7 +463,7 @@ class StreamTranslator:
         }
 
 
-def _usage_from_chat(usage: dict) -> dict:
+def _usage_from_chat(usage: dict[str, Any]) -> dict[str, Any]:
     def number(value: object) -> int:
         return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
@@ -515,12 +481,12 @@ def _usage_from_chat(usage: dict) -> dict:
     }
 
 
-def _object(value: object) -> dict:
+def _object(value: object) -> dict[str, Any]:
     """VALUE if it is a JSON object, else an empty one (upstreams omit or null fields)."""
     return value if isinstance(value, dict) else {}
 
 
-def _json_object(text: str) -> dict:
+def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text) if text.strip() else {}
     except ValueError:
@@ -529,7 +495,7 @@ def _json_object(text: str) -> dict:
 
 
 def _custom_input(arguments: str) -> str:
-    """The raw input of a freeform call from the function arguments GLM produced.
+    """The raw input of a freeform call from the function arguments the model produced.
 
     Normally `{"input": "..."}`; models sometimes use another key or send the raw text
     itself, and that text is still the best input we have.
@@ -539,8 +505,9 @@ def _custom_input(arguments: str) -> str:
     except ValueError:
         return arguments
     if isinstance(value, dict):
-        if isinstance(value.get("input"), str):
-            return value["input"]
+        raw = value.get("input")
+        if isinstance(raw, str):
+            return raw
         strings = [v for v in value.values() if isinstance(v, str)]
         if len(strings) == 1:
             return strings[0]

@@ -1,10 +1,10 @@
-"""The Codex model catalog (`model_catalog_json`) for the GLM models.
+"""The Codex model catalog (`model_catalog_json`) for the provider's models.
 
 A catalog replaces Codex's built-in list, so every entry needs Codex's own prompt: we take
 the base instructions and tool settings from the installed Codex's bundled catalog
-(`codex debug models --bundled`) and the real limits from `translate.models`.  The result
-is cached per Codex version, codexglm version and model facts, so a Codex update brings
-its new prompt along while a normal launch only stats one file.
+(`codex debug models --bundled`) and the real limits from the provider's model table.
+The result is cached per Codex version, catalog format and model facts, so a Codex update
+brings its new prompt along while a normal launch only stats one file.
 """
 
 from __future__ import annotations
@@ -18,14 +18,16 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .config import cache_dir as default_cache_dir
-from .config import write_atomic
-from .settings import Settings
+from ..config import cache_dir as default_cache_dir
+from ..config import write_atomic
+from ..settings import Settings
+from .version import CodexInfo
 
 if TYPE_CHECKING:
-    from .launcher import CodexInfo
-    from .translate.models import ModelSpec
+    from ..providers.base import ModelSpec
+
+# Bumped whenever the catalog's shape changes, so cached catalogs of older shapes are rebuilt.
+CATALOG_FORMAT = 2
 
 # Share of the context window after which Codex compacts (Codex clamps it to 90 %); the
 # rest is left for the answer and the compaction request itself.
@@ -58,11 +60,24 @@ _LEVEL_TEXT = {
     "max": "GLM's maximum reasoning",
 }
 _IDENTITY = re.compile(r"\bbased on GPT-[\w.]*\w")
-_MODELS_SOURCE = Path(__file__).parent / "translate" / "models.py"
 
 
 class CatalogError(Exception):
     """The bundled catalog could not be read or the catalog could not be written."""
+
+
+def reasoning_levels(spec: ModelSpec) -> tuple[str, ...]:
+    """Codex reasoning efforts offered for a model (Codex 0.169 vocabulary).
+
+    Toggle models think at one depth; `none`/`minimal` (config only) switch thinking off.
+    """
+    if spec.thinking == "forced":
+        return ("low", "high", "max")
+    if spec.thinking == "effort":
+        return ("low", "medium", "high", "xhigh", "max")
+    if spec.thinking == "toggle":
+        return ("low", "medium", "high")
+    return ()
 
 
 def _level_text(spec: ModelSpec, level: str) -> str:
@@ -72,8 +87,8 @@ def _level_text(spec: ModelSpec, level: str) -> str:
 
 
 def default_reasoning_level(spec: ModelSpec) -> str | None:
-    """GLM's own default: thinking on, and `max` effort where the model takes an effort."""
-    levels = spec.reasoning_levels
+    """The provider's own default: thinking on, and the top effort where the model takes one."""
+    levels = reasoning_levels(spec)
     if not levels:
         return None
     return "medium" if spec.thinking == "toggle" else levels[-1]
@@ -130,8 +145,10 @@ def pick_template(models: list[dict[str, Any]]) -> dict[str, Any]:
     return max(usable, key=score)  # max keeps the first of equals: the catalog's own order
 
 
-def catalog_entry(spec: ModelSpec, template: dict[str, Any], *, slug: str | None = None, priority: int = 0) -> dict[str, Any]:
-    """One catalog entry: Codex's prompt and tool shape from TEMPLATE, GLM's facts from SPEC."""
+def catalog_entry(
+    spec: ModelSpec, template: dict[str, Any], *, slug: str | None = None, priority: int = 0, vendor: str = "Z.ai"
+) -> dict[str, Any]:
+    """One catalog entry: Codex's prompt and tool shape from TEMPLATE, the model's facts from SPEC."""
     entry = copy.deepcopy(template)
     for name in _OPENAI_ONLY:
         entry.pop(name, None)
@@ -145,13 +162,13 @@ def catalog_entry(spec: ModelSpec, template: dict[str, Any], *, slug: str | None
         }
     else:
         entry.pop("model_messages", None)
-    levels = spec.reasoning_levels
+    levels = reasoning_levels(spec)
     window = spec.context_window
     name = slug or spec.id
     entry.update(
         slug=name,
         display_name=spec.display_name if name == spec.id else f"{name} ({spec.display_name})",
-        description=f"Z.ai {spec.display_name} through codexglm",
+        description=f"{vendor} {spec.display_name} through codexglm",
         base_instructions=instructions,
         context_window=window,
         max_context_window=window,
@@ -182,44 +199,38 @@ def catalog_entry(spec: ModelSpec, template: dict[str, Any], *, slug: str | None
 
 
 def catalog_slugs(settings: Settings, extra_models: Iterable[str] = ()) -> dict[str, ModelSpec]:
-    """Every model name Codex may ask for -> the GLM spec behind it.
+    """Every model name Codex may ask for -> the provider's spec behind it.
 
-    The GLM table, the configured default, model-map names and any model given on the
-    command line each get an entry, so Codex never falls back to generic metadata.
+    The provider's table, the configured default, model-map names and any model given on
+    the command line each get an entry, so Codex never falls back to generic metadata.
     """
-    from .translate.models import MODELS, resolve_model, spec_for
-
-    slugs: dict[str, ModelSpec] = dict(MODELS)
+    provider = settings.upstream
+    slugs: dict[str, ModelSpec] = dict(provider.models)
     names = [settings.default_model, *settings.model_map, *extra_models]
     for name in names:
         if name and name != "*" and name not in slugs:
-            slugs[name] = spec_for(resolve_model(name, settings.default_model, settings.model_map))
+            slugs[name] = provider.spec_for(provider.resolve_model(name, settings.default_model, settings.model_map))
     return slugs
 
 
-def catalog_document(bundled: dict[str, Any], slugs: dict[str, ModelSpec]) -> dict[str, Any]:
+def catalog_document(bundled: dict[str, Any], slugs: dict[str, ModelSpec], vendor: str) -> dict[str, Any]:
     template = pick_template(bundled["models"])
     return {
         "models": [
-            catalog_entry(spec, template, slug=slug, priority=index) for index, (slug, spec) in enumerate(slugs.items())
+            catalog_entry(spec, template, slug=slug, priority=index, vendor=vendor)
+            for index, (slug, spec) in enumerate(slugs.items())
         ]
     }
 
 
-def _digest(codex: CodexInfo, settings: Settings, extra_models: tuple[str, ...]) -> str:
-    """Cache key: everything the catalog is made of.  The model table enters as its source
-    file, so a cache hit does not pay for importing the translation package."""
-    facts = {
-        "codex": codex.version,
-        "codexglm": __version__,
-        "models": hashlib.sha256(_MODELS_SOURCE.read_bytes()).hexdigest(),
-        "names": [settings.default_model, sorted(settings.model_map.items()), sorted(extra_models)],
-    }
-    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+def _digest(slugs: dict[str, ModelSpec], vendor: str) -> str:
+    """Cache key: everything the catalog is made of besides Codex's version (in the name)."""
+    facts = [CATALOG_FORMAT, vendor, [(slug, repr(spec)) for slug, spec in slugs.items()]]
+    return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
 
 
 def _version_tag(codex: CodexInfo) -> str:
-    return f"catalog-{'.'.join(map(str, codex.version))}-{__version__}-"
+    return f"catalog-{'.'.join(map(str, codex.version))}-"
 
 
 def build_catalog(
@@ -235,14 +246,14 @@ def build_catalog(
     Catalogs live in the cache dir; when it cannot be written, SCRATCH() names a private
     directory to use instead (its owner removes it).
     """
-    extras = tuple(dict.fromkeys(extra_models))
     directory = cache_dir or default_cache_dir()
-    name = _version_tag(codex) + _digest(codex, settings, extras) + ".json"
+    slugs = catalog_slugs(settings, dict.fromkeys(extra_models))
+    vendor = settings.upstream.vendor
+    name = _version_tag(codex) + _digest(slugs, vendor) + ".json"
     path = directory / name
     if path.is_file():
         return path
-    slugs = catalog_slugs(settings, extras)
-    text = json.dumps(catalog_document(bundled_catalog(codex), slugs), ensure_ascii=False)
+    text = json.dumps(catalog_document(bundled_catalog(codex), slugs, vendor), ensure_ascii=False)
     try:
         write_atomic(path, text)
     except OSError as exc:
@@ -254,12 +265,24 @@ def build_catalog(
         except OSError as exc:
             raise CatalogError(f"cannot write the model catalog to {path.parent}: {exc.strerror or exc}") from None
         return path
-    _prune(directory, keep=_version_tag(codex))
+    _prune(directory, current=path, tag=_version_tag(codex))
     return path
 
 
-def _prune(directory: Path, *, keep: str) -> None:
-    """Drop catalogs of other Codex or codexglm versions; they are never used again."""
+# Catalogs kept per Codex version: one per configuration a user switches between.
+_KEEP_PER_VERSION = 4
+
+
+def _prune(directory: Path, *, current: Path, tag: str) -> None:
+    """Drop catalogs of other Codex versions, and all but the newest few of this one."""
+    same: list[tuple[float, Path]] = []
     for old in directory.glob("catalog-*.json"):
-        if not old.name.startswith(keep):
+        if not old.name.startswith(tag):
             old.unlink(missing_ok=True)
+        elif old != current:
+            try:
+                same.append((old.stat().st_mtime, old))
+            except OSError:
+                continue
+    for _, old in sorted(same, reverse=True)[_KEEP_PER_VERSION - 1 :]:
+        old.unlink(missing_ok=True)

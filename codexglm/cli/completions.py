@@ -1,4 +1,4 @@
-"""Shell completion scripts for codexglm, generated from the command table in `cli`.
+"""Shell completion scripts for codexglm, generated from the command table in `cli.table`.
 
 Each script completes codexglm's commands and --glm- options itself and hands every other
 word to codex's own completion, with codexglm's words removed from the line first (codex's
@@ -8,19 +8,17 @@ The files in completions/ are this module's output; a test keeps them in sync.
 
 from __future__ import annotations
 
-from .cli import COMMANDS, GLM_OPTIONS, SHELLS, Command, Option
-from .config import CONFIG_KEYS
-from .settings import ENDPOINT_MODES, REGIONS
+from ..config import CONFIG_KEYS
+from ..providers import GLM
+from .table import COMMANDS, GLM_OPTIONS, SHELLS, Command, Option
 
 
 def value_words() -> dict[str, tuple[str, ...]]:
     """Completion sources that are fixed word lists ("dir" is the shell's own)."""
-    from .translate.models import MODELS
-
     return {
-        "model": tuple(MODELS),
-        "region": tuple(REGIONS),
-        "endpoint_mode": ENDPOINT_MODES,
+        "model": tuple(GLM.models),
+        "region": tuple(GLM.regions),
+        "endpoint_mode": tuple(GLM.endpoint_modes),
         "config_key": CONFIG_KEYS,
         "shell": SHELLS,
         "host": ("127.0.0.1", "localhost"),

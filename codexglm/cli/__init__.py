@@ -1,0 +1,317 @@
+"""The `codexglm` command line: dispatch and the handlers of codexglm's own commands.
+
+`codexglm` takes exactly codex's arguments and passes every one it does not own to codex
+unchanged; it is hand-parsed because a generic parser would consume codex's options.
+What codexglm owns is in `table`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..settings import mask_secret
+from .table import (
+    COMMANDS,
+    GLM_OPTIONS,
+    SERVE_PORT,
+    GlmArgs,
+    UsageError,
+    build_parser,
+    option_label,
+    parse_glm_args,
+    port_number,
+)
+
+if TYPE_CHECKING:
+    import argparse
+
+    from ..config import LoadedConfig
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run codexglm; returns the exit status (codex's when codex ran)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    from ..codex.catalog import CatalogError
+    from ..codex.version import CodexError
+    from ..config import ConfigError
+
+    try:
+        return _dispatch(args)
+    except UsageError as exc:
+        _error(str(exc))
+        return 2
+    except (ConfigError, CodexError, CatalogError) as exc:
+        _error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Whoever read our output left (`codexglm config | head`): nothing to report.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except SystemExit as exc:  # argparse's --help
+        return exc.code if isinstance(exc.code, int) else 0
+    except Exception as exc:  # one line, not a traceback, unless asked for
+        if os.environ.get("CODEXGLM_DEBUG"):
+            raise
+        _error(f"internal error: {type(exc).__name__}: {exc} (set CODEXGLM_DEBUG=1 for details)")
+        return 1
+
+
+def _error(message: str) -> None:
+    try:
+        print(f"codexglm: {message}", file=sys.stderr, flush=True)
+    except OSError:  # the terminal may be gone (SIGHUP)
+        pass
+
+
+def _warn(message: str) -> None:
+    _error(f"warning: {message}")
+
+
+def _dispatch(argv: list[str]) -> int:
+    parsed = parse_glm_args(argv)
+    if parsed.help:
+        print(glm_help())
+        return 0
+    if parsed.version:
+        return _show_version()
+    command = parsed.command
+    if command is None:
+        return _launch(parsed)
+    options = build_parser(command).parse_args(parsed.rest[1:])
+    return _HANDLERS[command.name](options, parsed)
+
+
+def _launch(parsed: GlmArgs) -> int:
+    from ..codex.argv import talks_to_model
+    from ..config import ConfigError, load_config
+    from ..launcher import run
+
+    try:
+        loaded = load_config(parsed.flags)
+    except ConfigError as exc:
+        if talks_to_model(parsed.rest):
+            raise
+        # `codexglm --help` or `login` must not be blocked by a broken config.toml.
+        _warn(f"{exc}; ignoring the config file for this command")
+        loaded = load_config(parsed.flags, read_file=False)
+    return run(parsed.rest, loaded, port=parsed.port, warn=_warn)
+
+
+def _show_version() -> int:
+    from ..codex.version import SUPPORTED_CODEX, CodexError, find_codex, format_version
+
+    print(f"codexglm {__version__}")
+    try:
+        codex = find_codex()
+    except CodexError as exc:
+        print(f"codex: {exc}")
+    else:
+        print(f"codex-cli {format_version(codex.version)} ({codex.path}); supported: {SUPPORTED_CODEX}")
+    return 0
+
+
+def glm_help() -> str:
+    width = max(len(option_label(o)) for o in GLM_OPTIONS) + 2
+    lines = [
+        "usage: codexglm [--glm-OPTION ...] [codex options] [prompt]",
+        "       codexglm [--glm-OPTION ...] exec|resume|review|... [codex arguments]",
+        "       codexglm config|serve|models|doctor|completion ...",
+        "",
+        "Runs the OpenAI Codex CLI on Z.ai GLM models through a local proxy. Every argument",
+        "that is not codexglm's goes to codex unchanged (`codexglm --help` is codex's help).",
+        "codexglm's options start with --glm- and must come before a `--`; a `--` right after",
+        "them is dropped (`codexglm --glm-model glm-5 -- doctor` runs codex's doctor).",
+        "",
+        "commands:",
+        *(f"  {c.name:<{width}}{c.help}" for c in COMMANDS),
+        "",
+        "options:",
+        *(f"  {option_label(o):<{width}}{o.help}" for o in GLM_OPTIONS),
+        "",
+        "environment: ZAI_API_KEY (a comma-separated key pool), ZAI_BASE_URL, ZAI_CODING_BASE_URL,",
+        "GLM_ZAI_ENDPOINT_MODE, GLM_DEFAULT_MODEL, GLM_MODEL_MAP_JSON, CODEXGLM_CODEX (the codex to run),",
+        "CODEXGLM_CONFIG_DIR, CODEXGLM_STATE_DIR, CODEXGLM_CACHE_DIR.",
+    ]
+    return "\n".join(lines)
+
+
+# --- codexglm's own commands ------------------------------------------------------------------
+
+
+def _config_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
+    import json
+
+    from .. import config
+
+    action = options.action or "show"
+    if action == "path":
+        print(config.config_path())
+        return 0
+    if action == "show":
+        _show_config(config.load_config(parsed.flags))
+        return 0
+    path = config.config_path()
+    key: str = options.key
+    if action == "set":
+        if key == "api_key":
+            return _store_key(config.load_config().key_file, options.value)
+        value = config.set_value(path, key, options.value)
+        print(f"{key} = {value if isinstance(value, str) else json.dumps(value)}  ({path})")
+        return 0
+    if key == "api_key":
+        key_file = config.load_config().key_file
+        print(f"removed {key_file}" if config.remove_api_key(key_file) else f"no key file at {key_file}")
+        return 0
+    print(f"removed {key} from {path}" if config.unset_value(path, key) else f"{key} was not set in {path}")
+    return 0
+
+
+def _store_key(key_file: Any, value: str) -> int:
+    from .. import config
+
+    given_inline = value != "-"
+    if value == "-":
+        if sys.stdin.isatty():
+            import getpass
+
+            value = getpass.getpass("Z.ai API key (comma-separated for a pool): ")
+        else:
+            value = sys.stdin.read()
+    keys = config.store_api_key(key_file, value)
+    masked = ", ".join(mask_secret(k) for k in keys)
+    print(f"stored {masked} in {key_file} (mode 0600)")
+    if given_inline:
+        _warn("the key is now in your shell history; next time use `codexglm config set api_key -`")
+    variable = config.key_env(config.load_config().settings.provider)
+    if os.environ.get(variable, "").strip():
+        _warn(f"{variable} is set and wins over the key file")
+    return 0
+
+
+def _show_config(loaded: LoadedConfig) -> None:
+    from ..config import SETTING_TYPES, format_value
+
+    for line in loaded.warnings:
+        _warn(line)
+    print(f"# config file: {loaded.path}{'' if loaded.path.exists() else ' (not created yet)'}")
+    print(f"# key file:    {loaded.key_file}")
+    print(f"# API key:     {loaded.key_source}")
+    rows = [("api_keys", format_value("api_keys", loaded.settings), loaded.sources["api_keys"])]
+    rows += [(key, format_value(key, loaded.settings), loaded.sources[key]) for key in SETTING_TYPES]
+    width = max(len(key) for key, _, _ in rows)
+    value_width = min(max(len(value) for _, value, _ in rows), 40)
+    for key, value, source in rows:
+        print(f"{key:<{width}} = {value:<{value_width}}  ({source})")
+
+
+def _models_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
+    from ..codex.catalog import reasoning_levels
+    from ..config import load_config
+
+    settings = load_config(parsed.flags).settings
+    default = settings.default_model
+    rows = [("MODEL", "CONTEXT", "OUTPUT", "REASONING", "INPUT", "USD/M IN / CACHED / OUT")]
+    for spec in settings.upstream.models.values():
+        price = "free" if spec.price is None else " / ".join(f"{p:g}" for p in spec.price)
+        rows.append(
+            (
+                spec.id + (" *" if spec.id == default else ""),
+                f"{spec.context_window:,}",
+                f"{spec.max_output:,}",
+                ",".join(reasoning_levels(spec)) or "no",
+                "text+image" if spec.vision else "text",
+                price,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print("* default model")
+    return 0
+
+
+def _completion_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
+    from .completions import completion_script
+
+    sys.stdout.write(completion_script(options.shell))
+    return 0
+
+
+def _serve_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
+    import ipaddress
+
+    from ..config import load_config
+
+    host = options.host or "127.0.0.1"
+    port = port_number("--port", options.port) if options.port is not None else (parsed.port or SERVE_PORT)
+    token = options.token or os.environ.get("CODEXGLM_TOKEN", "").strip()
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not token and not loopback:
+        raise UsageError(f"refusing to serve on {host} without a token: pass --token or set CODEXGLM_TOKEN")
+    settings = load_config(parsed.flags).settings
+    from ..config import no_key_message
+    from ..launcher import LaunchError, new_token
+    from ..server.hosting import bind
+
+    if not settings.api_keys:
+        raise LaunchError(no_key_message(settings.upstream))
+    generated = not token
+    if generated:
+        token = new_token()
+    import functools
+    import signal
+
+    import trio
+
+    from ..server import serve
+
+    # Bound before trio starts, so a busy port is one clear line, not an exception group.
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise LaunchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+    async def serve_until_signal() -> None:
+        async with trio.open_nursery() as nursery:
+            bound_host, bound_port = await nursery.start(functools.partial(serve, settings, token, sock=sock, host=host))
+            print(f"codexglm: proxy at http://{_url_host(bound_host)}:{bound_port}/v1", flush=True)
+            print(f"codexglm: client token: {token if generated else '(as given)'}", flush=True)
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+
+    with sock:
+        trio.run(serve_until_signal)
+    return 0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _doctor_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
+    from ..doctor import run_doctor
+
+    return run_doctor(parsed.flags, json_output=options.json, offline=options.offline)
+
+
+_HANDLERS: dict[str, Callable[[Any, GlmArgs], int]] = {
+    "doctor": _doctor_command,
+    "config": _config_command,
+    "models": _models_command,
+    "completion": _completion_command,
+    "serve": _serve_command,
+}

@@ -1,0 +1,228 @@
+"""codexglm's commands and options, and the parsing of its share of the command line.
+
+This table is the bottom of the CLI: the handlers (`cli`), the shell completions and
+doctor all read it, so they cannot drift apart.  codexglm owns:
+  * options spelled `--glm-...`, anywhere before a `--`;
+  * a `--` that follows only such options (it ends them and is dropped, so
+    `codexglm --glm-model glm-5 -- doctor` runs `codex doctor`); a `--` after any codex
+    argument belongs to codex and is passed on with everything after it, unread;
+  * its commands as the first codex argument (use `codexglm -- doctor` for codex's own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..providers import GLM
+
+if TYPE_CHECKING:
+    import argparse
+
+
+class UsageError(Exception):
+    """Bad codexglm arguments (exit status 2)."""
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    help: str
+    metavar: str | None = None  # None: a switch
+    complete: str = ""  # what the value completes to: model, region, endpoint_mode, dir, ...
+    choices: tuple[str, ...] = ()
+    setting: str | None = None  # the Settings field a --glm- option sets
+    value: object = True  # what a switch sets
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    options: tuple[Option, ...] = ()
+    arguments: tuple[tuple[str, str], ...] = ()  # (metavar, completion source)
+    actions: tuple[Command, ...] = ()  # sub-commands (config show/set/...)
+
+
+GLM_OPTIONS: tuple[Option, ...] = (
+    Option("--glm-model", "GLM model for this run (Codex's -m wins)", "MODEL", "model", setting="default_model"),
+    Option("--glm-region", "Z.ai region", "REGION", "region", tuple(GLM.regions), setting="region"),
+    Option(
+        "--glm-endpoint-mode",
+        "which Z.ai endpoints to use",
+        "MODE",
+        "endpoint_mode",
+        tuple(GLM.endpoint_modes),
+        setting="endpoint_mode",
+    ),
+    Option("--glm-port", "loopback port of the proxy (default: any free port)", "PORT"),
+    Option("--glm-log-bodies", "also log request and response bodies", setting="log_bodies"),
+    Option("--glm-log-dir", "directory for the proxy's logs", "DIR", "dir", setting="log_dir"),
+    Option("--glm-no-reasoning", "do not show GLM's reasoning", setting="show_reasoning", value=False),
+    Option("--glm-web-search", "map Codex's web search to GLM's billed web_search tool", setting="web_search"),
+    Option("--glm-help", "show this help and exit"),
+    Option("--glm-version", "show codexglm's and codex's versions and exit"),
+)
+_GLM_BY_FLAG = {option.flag: option for option in GLM_OPTIONS}
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "config",
+        "show the effective settings, or change config.toml",
+        actions=(
+            Command("show", "show each setting and where it came from"),
+            Command("set", "store a setting (api_key goes to a 0600 key file; VALUE - reads stdin)",
+                    arguments=(("KEY", "config_key"), ("VALUE", ""))),
+            Command("unset", "remove a setting", arguments=(("KEY", "config_key"),)),
+            Command("path", "print the config file's path"),
+        ),
+    ),
+    Command(
+        "serve",
+        "run the proxy alone (for your own Codex setup)",
+        options=(
+            Option("--host", "address to listen on (default 127.0.0.1)", "HOST", "host"),
+            Option("--port", "port to listen on (default 8787)", "PORT"),
+            Option("--token", "client token (default: $CODEXGLM_TOKEN, else a new one)", "TOKEN"),
+        ),
+    ),
+    Command("models", "list the GLM models with context window, reasoning and price"),
+    Command(
+        "doctor",
+        "check the key, endpoints, Codex install and proxy",
+        options=(
+            Option("--json", "print one JSON object instead of the report"),
+            Option("--offline", "run only the checks that need no network"),
+        ),
+    ),
+    Command("completion", "print a shell completion script", arguments=(("SHELL", "shell"),)),
+)
+_COMMANDS = {command.name: command for command in COMMANDS}
+
+
+def command_named(name: str) -> Command:
+    return _COMMANDS[name]
+SHELLS = ("bash", "zsh", "fish")
+SERVE_PORT = 8787
+
+
+@dataclass
+class GlmArgs:
+    """codexglm's share of the command line; `rest` is codex's (or a codexglm command's)."""
+
+    flags: dict[str, Any] = field(default_factory=dict)  # Settings field -> raw value
+    port: int = 0
+    help: bool = False
+    version: bool = False
+    rest: list[str] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)  # indexes of argv that were codexglm's
+    separated: bool = False  # a `--` ended codexglm's options: `rest` is all codex's
+
+    @property
+    def command(self) -> Command | None:
+        """The codexglm command the arguments name, if any."""
+        if self.separated or not self.rest:
+            return None
+        return _COMMANDS.get(self.rest[0])
+
+
+def parse_glm_args(argv: Sequence[str]) -> GlmArgs:
+    """Split ARGV into codexglm's options and everything else (order kept)."""
+    parsed = GlmArgs()
+    only_glm = True
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--":
+            if only_glm:
+                parsed.dropped.append(index)
+                parsed.separated = True
+                index += 1
+            parsed.rest.extend(argv[index:])
+            break
+        if not arg.startswith("--glm-"):
+            only_glm = False
+            parsed.rest.append(arg)
+            index += 1
+            continue
+        flag, has_value, value = arg.partition("=")
+        option = _GLM_BY_FLAG.get(flag)
+        if option is None:
+            raise UsageError(f"unknown option {flag} (see codexglm --glm-help)")
+        parsed.dropped.append(index)
+        if option.metavar is None:
+            if has_value:
+                raise UsageError(f"{flag} takes no value")
+            _apply_switch(parsed, option)
+        else:
+            if not has_value:
+                index += 1
+                if index >= len(argv):
+                    raise UsageError(f"{flag} needs a value ({option.metavar})")
+                parsed.dropped.append(index)
+                value = argv[index]
+            _apply_value(parsed, option, value)
+        index += 1
+    return parsed
+
+
+def _apply_switch(parsed: GlmArgs, option: Option) -> None:
+    if option.flag == "--glm-help":
+        parsed.help = True
+    elif option.flag == "--glm-version":
+        parsed.version = True
+    elif option.setting:
+        parsed.flags[option.setting] = option.value
+
+
+def _apply_value(parsed: GlmArgs, option: Option, value: str) -> None:
+    if option.choices and value not in option.choices:
+        raise UsageError(f"{option.flag} must be one of {', '.join(option.choices)}, not {value!r}")
+    if option.flag == "--glm-port":
+        parsed.port = port_number(option.flag, value)
+    elif option.setting:
+        parsed.flags[option.setting] = value
+
+
+def port_number(flag: str, value: str) -> int:
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise UsageError(f"{flag} must be a port number (0-65535), not {value!r}")
+    return int(value)
+
+
+
+def _new_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        """argparse with codexglm's error style: one line, exit status 2."""
+
+        def error(self, message: str) -> Any:
+            raise UsageError(f"{self.prog.removeprefix('codexglm ')}: {message}")
+
+    return Parser(prog=prog, description=description)
+
+
+def build_parser(command: Command, prog: str = "codexglm") -> argparse.ArgumentParser:
+    """The argparse parser of one codexglm command, built from the command table."""
+    parser = _new_parser(f"{prog} {command.name}", command.help)
+    for option in command.options:
+        if option.metavar:
+            parser.add_argument(option.flag, metavar=option.metavar, help=option.help)
+        else:
+            parser.add_argument(option.flag, action="store_true", help=option.help)
+    for metavar, source in command.arguments:
+        choices = SHELLS if source == "shell" else None
+        parser.add_argument(metavar.lower(), metavar=metavar, choices=choices)
+    if command.actions:
+        sub = parser.add_subparsers(dest="action", metavar="ACTION")
+        for action in command.actions:
+            child = sub.add_parser(action.name, help=action.help, description=action.help)
+            for metavar, _ in action.arguments:
+                child.add_argument(metavar.lower(), metavar=metavar)
+    return parser
+
+
+def option_label(option: Option) -> str:
+    return f"{option.flag} {option.metavar}" if option.metavar else option.flag

@@ -1,0 +1,30 @@
+"""The providers codexglm can talk to, by name: the bottom floor, pure data plus hooks.
+
+Adding a provider is a folder beside `glm/` and one line in `_BUILT_IN`.
+"""
+
+from __future__ import annotations
+
+from .base import ModelSpec, Provider
+from .glm import GLM
+
+_BUILT_IN: dict[str, Provider] = {provider.name: provider for provider in (GLM,)}
+DEFAULT_PROVIDER = GLM.name
+
+
+class UnknownProvider(KeyError):
+    """No provider of that name is registered."""
+
+
+def get_provider(name: str) -> Provider:
+    try:
+        return _BUILT_IN[name]
+    except KeyError:
+        raise UnknownProvider(f"unknown provider {name!r} (known: {', '.join(_BUILT_IN)})") from None
+
+
+def provider_names() -> tuple[str, ...]:
+    return tuple(_BUILT_IN)
+
+
+__all__ = ["DEFAULT_PROVIDER", "GLM", "ModelSpec", "Provider", "UnknownProvider", "get_provider", "provider_names"]

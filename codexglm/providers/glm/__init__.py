@@ -1,0 +1,44 @@
+"""Z.ai GLM: the default provider and the deepest integration."""
+
+from __future__ import annotations
+
+from ..base import Provider
+from . import endpoints
+from .errors import ERROR_CODES, FAILED_FINISH_REASONS, PLAN_MISMATCH
+from .models import MODELS
+from .quota import parse_quota
+from .thinking import glm_chat_extras, glm_thinking
+
+GLM = Provider(
+    name="glm",
+    vendor="Z.ai",
+    model_family="GLM",
+    model_owner="z-ai",
+    models=MODELS,
+    default_model="glm-5.1",
+    key_env=endpoints.KEY_ENV,
+    env_settings=endpoints.ENV_SETTINGS,
+    endpoints=endpoints.endpoints,
+    regions=endpoints.REGIONS,
+    endpoint_modes=endpoints.ENDPOINT_MODES,
+    passthrough_prefixes=("glm-",),
+    thinking=glm_thinking,
+    chat_extras=glm_chat_extras,
+    temperature_range=(0.0, 1.0),
+    top_p_range=(0.01, 1.0),
+    # GLM 500s or stalls on $ref/anyOf/oneOf in tool schemas.
+    simplify_schemas=True,
+    web_search_tool={"type": "web_search", "web_search": {"enable": True, "search_engine": "search_pro_jina", "search_result": True}},
+    error_codes=ERROR_CODES,
+    endpoint_switch_codes=frozenset({PLAN_MISMATCH}),
+    failed_finish_reasons=FAILED_FINISH_REASONS,
+    # Z.ai sends no Retry-After; a concurrency limit usually clears within seconds.
+    rate_limit_retry_seconds=5.0,
+    # Quota reset times in GLM messages are Beijing time.
+    message_utc_offset=8.0,
+    message_time_name="Beijing time",
+    quota_url=endpoints.quota_url,
+    parse_quota=parse_quota,
+    key_fix="Check ZAI_API_KEY or run `codexglm config set api_key -`.",
+    model_fix="Set the model with `-m <model>` or GLM_DEFAULT_MODEL.",
+)
