@@ -1,0 +1,178 @@
+"""Hostile HTTP against the real proxy (`serve()` on a loopback socket): raw bytes matter here.
+
+The proxy runs in a thread of its own (its own trio loop) so that each test can speak
+plain blocking sockets to it, byte for byte, and hypothesis can drive it from ordinary
+synchronous examples.  Every socket read is bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from codexglm.server import serve
+from codexglm.settings import Settings
+from tests.server_support import TOKEN, make_settings
+
+READ_TIMEOUT = 5.0
+
+
+class LiveProxy:
+    """serve() running in a background thread; `port` is its loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = 0
+        self._ready = threading.Event()
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._scope: trio.CancelScope | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            trio.run(self._main)
+        except BaseException as exc:  # noqa: BLE001 - the test thread reports it
+            self.error = exc
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        with trio.CancelScope() as self._scope:
+            async with trio.open_nursery() as nursery:
+                _, self.port = await nursery.start(lambda task_status: serve(self.settings, TOKEN, task_status=task_status))
+                self._ready.set()
+
+    def start(self) -> None:
+        self._thread.start()
+        assert self._ready.wait(10) and self.port, self.error
+
+    def stop(self) -> None:
+        if self._token is not None and self._scope is not None and self._thread.is_alive():
+            self._token.run_sync_soon(self._scope.cancel)
+        self._thread.join(15)
+        assert not self._thread.is_alive(), "serve() did not stop"
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+
+@contextmanager
+def live_proxy(tmp_path: Path, **overrides: Any) -> Iterator[LiveProxy]:
+    proxy = LiveProxy(make_settings(tmp_path, **overrides))
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+    assert proxy.error is None, proxy.error
+
+
+def exchange(port: int, data: bytes, *, timeout: float = READ_TIMEOUT) -> tuple[bytes, bool]:
+    """Send raw bytes; read until the proxy closes or goes quiet.  (answer, closed by proxy)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        try:
+            conn.sendall(data)
+        except OSError:
+            pass  # the proxy may close before reading everything
+        return _read_all(conn, timeout)
+
+
+def _read_all(conn: socket.socket, timeout: float) -> tuple[bytes, bool]:
+    conn.settimeout(timeout)
+    answer = b""
+    try:
+        while chunk := conn.recv(65536):
+            answer += chunk
+    except TimeoutError:
+        return answer, False
+    except ConnectionResetError:
+        pass
+    return answer, True
+
+
+def status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+def statuses(answer: bytes) -> list[int]:
+    return [int(line.split(b" ", 2)[1]) for line in answer.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+
+
+def body_of(answer: bytes) -> dict[str, Any]:
+    return json.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+
+def request(port: int, method: str, target: str, headers: dict[str, str] | None = None, body: bytes = b"") -> bytes:
+    """One HTTP/1.1 request, as bytes; Host and the token are the proxy's unless overridden."""
+    fields = {"Host": f"127.0.0.1:{port}", "Authorization": f"Bearer {TOKEN}", **(headers or {})}
+    if body and "Content-Length" not in fields and "Transfer-Encoding" not in fields:
+        fields["Content-Length"] = str(len(body))
+    head = "".join(f"{name}: {value}\r\n" for name, value in fields.items() if value is not None)
+    return f"{method} {target} HTTP/1.1\r\n{head}\r\n".encode() + body
+
+
+def assert_healthy(proxy: LiveProxy) -> None:
+    assert proxy.alive, proxy.error
+    answer, _ = exchange(proxy.port, request(proxy.port, "GET", "/healthz", {"Connection": "close"}))
+    assert status_of(answer) == 200, answer
+
+
+# --------------------------------------------------------------------------- malformed HTTP
+
+
+def test_invalid_chunk_sizes_are_answered_400_and_the_proxy_keeps_running(tmp_path: Path) -> None:
+    # A close racing the 400 for a bad chunk used to raise BusyResourceError out of the
+    # connection handler, which ended the whole server within a few dozen requests.
+    attack = b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    with live_proxy(tmp_path) as proxy:
+        for _ in range(80):
+            answer, closed = exchange(proxy.port, attack)
+            assert status_of(answer) == 400 and closed, answer
+        assert_healthy(proxy)
+
+
+_HTTPISH = st.sampled_from(
+    [
+        b"GET / HTTP/1.1\r\n",
+        b"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"Content-Length: 5\r\n",
+        b"Content-Length: -1\r\n",
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\n",
+        b"Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        b"\r\n",
+        b"zz\r\n",
+        b"0\r\n\r\n",
+        b"\x00\xff",
+    ]
+)
+_RAW = st.lists(st.one_of(_HTTPISH, st.binary(max_size=40)), max_size=8).map(b"".join)
+
+
+@pytest.fixture(scope="module")
+def fuzzed_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveProxy]:
+    with live_proxy(tmp_path_factory.mktemp("fuzz")) as proxy:
+        yield proxy
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=_RAW)
+def test_arbitrary_bytes_never_stop_the_proxy(fuzzed_proxy: LiveProxy, data: bytes) -> None:
+    answer, _ = exchange(fuzzed_proxy.port, data, timeout=0.3)
+    # (`PRI * HTTP/2.0` gets HTTP/2 frames back: hypercorn speaks h2c on prior knowledge.)
+    assert all(status < 500 for status in statuses(answer)), answer
+    assert_healthy(fuzzed_proxy)
