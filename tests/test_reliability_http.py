@@ -51,7 +51,7 @@ class LiveProxy:
         self._token = trio.lowlevel.current_trio_token()
         with trio.CancelScope() as self._scope:
             async with trio.open_nursery() as nursery:
-                _, self.port = await nursery.start(lambda task_status: serve(self.settings, TOKEN, task_status=task_status))
+                _, self.port = await nursery.start(lambda status: serve(self.settings, TOKEN, task_status=status))
                 self._ready.set()
 
     def start(self) -> None:
@@ -169,10 +169,83 @@ def fuzzed_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveProxy
         yield proxy
 
 
-@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=_RAW)
 def test_arbitrary_bytes_never_stop_the_proxy(fuzzed_proxy: LiveProxy, data: bytes) -> None:
     answer, _ = exchange(fuzzed_proxy.port, data, timeout=0.3)
     # (`PRI * HTTP/2.0` gets HTTP/2 frames back: hypercorn speaks h2c on prior knowledge.)
     assert all(status < 500 for status in statuses(answer)), answer
     assert_healthy(fuzzed_proxy)
+
+
+# --------------------------------------------------------------------------- smuggling and guards
+
+
+def test_content_length_with_transfer_encoding_is_refused_and_the_connection_closed(tmp_path: Path) -> None:
+    with live_proxy(tmp_path) as proxy:
+        smuggled = request(proxy.port, "GET", "/healthz")
+        attack = request(
+            proxy.port, "POST", "/v1/responses", {"Content-Length": "5", "Transfer-Encoding": "chunked"}, b"0\r\n\r\n"
+        )
+        answer, closed = exchange(proxy.port, attack + smuggled)
+        assert statuses(answer) == [400] and closed, answer
+        assert body_of(answer)["error"]["code"] == "invalid_framing"
+        assert_healthy(proxy)
+
+
+@pytest.mark.parametrize("target", ["http://evil.example/v1/models", "http://evil.example:80/v1/responses"])
+def test_absolute_form_target_authority_is_checked_by_the_host_guard(tmp_path: Path, target: str) -> None:
+    with live_proxy(tmp_path) as proxy:
+        method, body = ("POST", b"{}") if target.endswith("responses") else ("GET", b"")
+        answer, _ = exchange(proxy.port, request(proxy.port, method, target, {"Connection": "close"}, body))
+        assert status_of(answer) == 403, answer
+        assert body_of(answer)["error"]["code"] == "invalid_host"
+        own = f"http://127.0.0.1:{proxy.port}/v1/models"
+        answer, _ = exchange(proxy.port, request(proxy.port, "GET", own, {"Connection": "close"}))
+        assert status_of(answer) == 200, answer
+
+
+_UPGRADE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        ("/v1/responses", {"Host": "evil.example"}, 403),
+        ("/v1/responses", {"Authorization": None}, 401),
+        ("/v1/responses", {}, 400),
+        ("/nowhere", {}, 400),
+        ("/healthz", {"Authorization": "Bearer wrong"}, 401),
+    ],
+)
+def test_websocket_upgrade_is_guarded_and_refused(tmp_path: Path, path: str, headers: dict, status: int) -> None:
+    with live_proxy(tmp_path) as proxy:
+        answer, _ = exchange(proxy.port, request(proxy.port, "GET", path, {**_UPGRADE, **headers}))
+        assert statuses(answer) == [status], answer
+        assert "error" in json.loads(_dechunk(answer.split(b"\r\n\r\n", 1)[1]))
+        assert_healthy(proxy)
+
+
+def _dechunk(data: bytes) -> bytes:
+    body = b""
+    while data:
+        size, _, rest = data.partition(b"\r\n")
+        if not int(size, 16):
+            return body
+        body, data = body + rest[: int(size, 16)], rest[int(size, 16) + 2 :]
+    return body
+
+
+def test_a_401_names_the_bearer_scheme(tmp_path: Path) -> None:
+    with live_proxy(tmp_path) as proxy:
+        anonymous = request(proxy.port, "GET", "/v1/models", {"Authorization": None, "Connection": "close"})
+        answer, _ = exchange(proxy.port, anonymous)
+        assert status_of(answer) == 401
+        assert b'\r\nwww-authenticate: Bearer realm="codexglm"\r\n' in answer
