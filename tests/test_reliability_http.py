@@ -19,10 +19,12 @@ import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from trio.testing import MockClock
 
-from codexglm.server import serve
+from codexglm.server import create_app, serve
+from codexglm.server.upstream import RETRY_AFTER_CAP, _retry_after
 from codexglm.settings import Settings
-from tests.server_support import TOKEN, make_settings
+from tests.server_support import AUTH, TOKEN, Script, codex_body, glm_error, make_settings
 
 READ_TIMEOUT = 5.0
 
@@ -249,3 +251,39 @@ def test_a_401_names_the_bearer_scheme(tmp_path: Path) -> None:
         answer, _ = exchange(proxy.port, anonymous)
         assert status_of(answer) == 401
         assert b'\r\nwww-authenticate: Bearer realm="codexglm"\r\n' in answer
+
+
+# --------------------------------------------------------------------------- upstream faults
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("7", 7.0),
+        (" 7 ", 7.0),
+        ("9" * 5000, RETRY_AFTER_CAP),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", RETRY_AFTER_CAP),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("inf", None),
+        ("1e400", None),
+        ("-5", None),
+        ("NaN", None),
+        ("+3", None),
+        ("1_0", None),
+        ("Wed, 21 Oct 99999 07:28:00 GMT", None),
+    ],
+)
+def test_retry_after_is_parsed_as_rfc_9110_defines_it_and_bounded(header: str, seconds: float | None) -> None:
+    assert _retry_after(header) == seconds
+
+
+@pytest.mark.parametrize("header", ["inf", "1e400", "-1e400", "NaN", "99999999999999999999999"])
+async def test_absurd_retry_after_from_glm_is_never_a_500(
+    tmp_path: Path, autojump_clock: MockClock, header: str
+) -> None:
+    script = Script(*(glm_error(429, "1302", "Rate limit reached", {"Retry-After": header}) for _ in range(4)))
+    app = create_app(make_settings(tmp_path), TOKEN, transport=script.transport)
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().post("/v1/responses", json=codex_body(stream=False), headers=AUTH)
+    assert response.status_code == 429
+    assert 0 <= int(response.headers["Retry-After"]) <= RETRY_AFTER_CAP
