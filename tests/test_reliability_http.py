@@ -287,3 +287,32 @@ async def test_absurd_retry_after_from_glm_is_never_a_500(
         response = await test_app.test_client().post("/v1/responses", json=codex_body(stream=False), headers=AUTH)
     assert response.status_code == 429
     assert 0 <= int(response.headers["Retry-After"]) <= RETRY_AFTER_CAP
+
+
+# --------------------------------------------------------------------------- hostile bodies
+
+
+@pytest.mark.parametrize(
+    ("raw", "param"),
+    [
+        (b'{"model":"glm-5.1","temperature":1e999,"input":"hi"}', "temperature"),
+        (b'{"model":"glm-5.1","input":[{"role":"user","content":-1e999}]}', "input[0].content"),
+        (b'{"model":"glm-5.1","input":"\\ud800 lone"}', "input"),
+        (b'{"model":"glm-5.1","input":[{"role":"user","content":"\\udfff"}]}', "input[0].content"),
+        (b'{"model":"glm-5.1","metadata":{"\\ud800":1},"input":"hi"}', "metadata"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/responses", "/v1/chat/completions"])
+async def test_unsendable_json_is_refused_naming_the_field(tmp_path: Path, raw: bytes, param: str, path: str) -> None:
+    if path.endswith("completions"):
+        raw = raw.replace(b'"input"', b'"messages"')
+        param = param.replace("input", "messages")
+    script = Script()
+    app = create_app(make_settings(tmp_path), TOKEN, transport=script.transport)
+    async with app.test_app() as test_app:
+        headers = {**AUTH, "Content-Type": "application/json"}
+        response = await test_app.test_client().post(path, data=raw, headers=headers)
+        error = (await response.get_json())["error"]
+    assert response.status_code == 400, error
+    assert error["param"] == param and param in error["message"] and error["code"] == "invalid_json"
+    assert script.requests == []

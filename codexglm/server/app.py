@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import math
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +49,8 @@ _NO_WEBSOCKET = error_body(
 )
 # RFC 6750 §3: a 401 names the scheme the client has to use.
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="codexglm"'}
+# A lone surrogate (`"\\ud800"`) parses, but cannot be sent as the UTF-8 JSON requires.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TOO_DEEP = error_body("The request body is nested too deeply.", code="invalid_json")
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -282,7 +285,33 @@ async def _json_body(proxy: Proxy, record: RequestRecord) -> Any:
         raise ApiError(400, _TOO_DEEP) from None
     if not isinstance(body, dict):
         raise ApiError(400, error_body("The request body must be a JSON object.", code="invalid_json"))
+    unsendable = _unsendable(body)
+    if unsendable is not None:
+        path, what = unsendable
+        raise ApiError(400, error_body(f"{path} {what}, which JSON cannot carry.", code="invalid_json", param=path))
     return body
+
+
+def _unsendable(body: dict) -> tuple[str, str] | None:
+    """The first value GLM would get as non-strict JSON (RFC 8259): (its path, what it is).
+
+    `1e999` parses to infinity and `"\\ud800"` to a lone surrogate; forwarded, they become
+    `Infinity` and invalid UTF-8.  Iterative, so a deep body cannot exhaust the stack."""
+    stack: list[tuple[str, Any]] = [("", body)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return path, "is a number out of range"
+        if isinstance(value, str) and _SURROGATE.search(value):
+            return path, "contains a lone UTF-16 surrogate"
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if _SURROGATE.search(key):  # not named: the name itself is unprintable
+                    return path or "The request body", "has a key with a lone UTF-16 surrogate"
+                stack.append((f"{path}.{key}" if path else key, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+    return None
 
 
 def _reject_constant(name: str) -> None:
