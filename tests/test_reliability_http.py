@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomlkit
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -316,3 +319,24 @@ async def test_unsendable_json_is_refused_naming_the_field(tmp_path: Path, raw: 
     assert response.status_code == 400, error
     assert error["param"] == param and param in error["message"] and error["code"] == "invalid_json"
     assert script.requests == []
+
+
+# --------------------------------------------------------------------------- local files
+
+_WRITER = """
+import sys
+from pathlib import Path
+from codexglm.config import set_value
+for i in range(int(sys.argv[3])):
+    set_value(Path(sys.argv[1]), f"model_map.{sys.argv[2]}-{i}", "glm-5.1")
+"""
+
+
+def test_concurrent_config_writers_lose_no_write(tmp_path: Path) -> None:
+    path, writers, writes = tmp_path / "config.toml", 3, 15
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(path), f"w{n}", str(writes)]) for n in range(writers)
+    ]
+    assert [proc.wait(timeout=60) for proc in procs] == [0] * writers
+    mapping = dict(tomlkit.parse(path.read_text())["model_map"])
+    assert sorted(mapping) == sorted(f"w{n}-{i}" for n in range(writers) for i in range(writes))
