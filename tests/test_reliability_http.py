@@ -56,8 +56,11 @@ class LiveProxy:
         self._token = trio.lowlevel.current_trio_token()
         with trio.CancelScope() as self._scope:
             async with trio.open_nursery() as nursery:
-                _, self.port = await nursery.start(lambda status: serve(self.settings, TOKEN, task_status=status))
+                self.port = (await nursery.start(self._serve))[1]
                 self._ready.set()
+
+    async def _serve(self, task_status: trio.TaskStatus[tuple[str, int]]) -> None:
+        await serve(self.settings, TOKEN, task_status=task_status)
 
     def start(self) -> None:
         self._thread.start()
