@@ -9,11 +9,13 @@ launcher's hot path, so it imports only the standard library (tomlkit only when 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -336,7 +338,16 @@ def set_value(path: Path, key: str, raw: str) -> Any:
     """
     import tomlkit
 
-    doc = _load_document(path)
+    with _locked(path):
+        doc = _load_document(path)
+        value = _assign(doc, key, raw)
+        _write_atomic(path, tomlkit.dumps(doc), mode=0o644)
+    return value
+
+
+def _assign(doc: Any, key: str, raw: str) -> Any:
+    import tomlkit
+
     table, _, entry = key.partition(".")
     if entry:
         if table != "model_map":
@@ -353,7 +364,6 @@ def set_value(path: Path, key: str, raw: str) -> Any:
             doc[key] = table_item
         else:
             doc[key] = value
-    _write_atomic(path, tomlkit.dumps(doc), mode=0o644)
     return value
 
 
@@ -365,15 +375,34 @@ def unset_value(path: Path, key: str) -> bool:
         raise ConfigError(f"unknown setting {key!r} (known: {', '.join(CONFIG_KEYS)})")
     if not path.exists():
         return False
-    doc = _load_document(path)
-    table, _, entry = key.partition(".")
-    container: Any = doc.get(table) if entry else doc
-    name = entry or key
-    if container is None or name not in container:
-        return False
-    del container[name]
-    _write_atomic(path, tomlkit.dumps(doc), mode=0o644)
+    with _locked(path):
+        doc = _load_document(path)
+        table, _, entry = key.partition(".")
+        container: Any = doc.get(table) if entry else doc
+        name = entry or key
+        if container is None or name not in container:
+            return False
+        del container[name]
+        _write_atomic(path, tomlkit.dumps(doc), mode=0o644)
     return True
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on PATH's sidecar `PATH.lock` (as git's config.lock) for a
+    read-modify-write, so concurrent `config set` calls queue instead of losing writes.
+    The sidecar stays: removing a lock file others wait on would let two writers in."""
+    lock = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ConfigError(f"cannot lock {path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _load_document(path: Path) -> Any:

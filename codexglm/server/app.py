@@ -11,15 +11,18 @@ from __future__ import annotations
 import hmac
 import json
 import math
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import trio
-from hypercorn.typing import ASGISendCallable, ASGISendEvent
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope, WebsocketScope
 from quart import Response, g, request
 from quart.typing import ResponseTypes
 from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIHTTPConnection
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadHost, HTTPException
 
 from ..settings import Settings
@@ -38,6 +41,16 @@ _BAD_HOST = error_body(
 _BAD_TOKEN = error_body(
     "Missing or wrong bearer token for the codexglm proxy.", "authentication_error", "invalid_api_key"
 )
+_AMBIGUOUS_LENGTH = error_body(
+    "A request may not carry both Content-Length and Transfer-Encoding.", code="invalid_framing"
+)
+_NO_WEBSOCKET = error_body(
+    "This proxy does not speak WebSocket; send the request as plain HTTP.", code="websocket_not_supported"
+)
+# RFC 6750 §3: a 401 names the scheme the client has to use.
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="codexglm"'}
+# A lone surrogate (`"\\ud800"`) parses, but cannot be sent as the UTF-8 JSON requires.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TOO_DEEP = error_body("The request body is nested too deeply.", code="invalid_json")
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -45,12 +58,21 @@ _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"
 class ApiError(Exception):
     """Answer the current request with an OpenAI error body."""
 
-    def __init__(self, status: int, body: dict[str, Any], *, outcome: str = "rejected", retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        body: dict[str, Any],
+        *,
+        outcome: str = "rejected",
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(body["error"]["message"])
         self.status = status
         self.body = body
         self.outcome = outcome
         self.retry_after = retry_after
+        self.headers = headers or {}
 
 
 class _Connection(TrioASGIHTTPConnection):
@@ -79,6 +101,42 @@ class _Connection(TrioASGIHTTPConnection):
 class ProxyApp(QuartTrio):
     asgi_http_class = _Connection
     proxy: Proxy
+    bearer: bytes  # the Authorization header value a client must send
+
+    def refusal(self, headers: Headers, target: bytes) -> ApiError | None:
+        """Why a request may not be served at all (framing, Host, token), or None."""
+        if "Content-Length" in headers and "Transfer-Encoding" in headers:
+            # RFC 9112 §6.1: a smuggling attempt; answer and close, never read on.
+            return ApiError(400, _AMBIGUOUS_LENGTH, headers={"Connection": "close"})
+        if not _host_allowed(self.proxy.hosts, _authority(headers, target)):
+            return ApiError(403, _BAD_HOST)
+        if not hmac.compare_digest(headers.get("Authorization", "").encode(), self.bearer):
+            return ApiError(401, _BAD_TOKEN, headers=_CHALLENGE)
+        return None
+
+    async def asgi_app(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] == "websocket":
+            await self._refuse_websocket(scope, send)
+        else:
+            await super().asgi_app(scope, receive, send)
+
+    async def _refuse_websocket(self, scope: WebsocketScope, send: ASGISendCallable) -> None:
+        # Never a 101: the guard answers first, and past it there is no WebSocket route.
+        headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
+        refusal = self.refusal(headers, scope["raw_path"]) or ApiError(400, _NO_WEBSOCKET)
+        record = self.proxy.begin(scope["path"])
+        record.status, record.outcome, record.error = refusal.status, refusal.outcome, refusal.body["error"]["code"]
+        body = json.dumps(refusal.body, separators=(",", ":")).encode()
+        fields = {**refusal.headers, "Content-Type": "application/json", "x-request-id": record.id}
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": refusal.status,
+                "headers": [(k.lower().encode(), v.encode()) for k, v in fields.items()],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+        self.proxy.finish(record)
 
     def create_url_adapter(self, request: Any) -> Any:
         try:
@@ -99,15 +157,14 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
         PROVIDE_AUTOMATIC_OPTIONS=False,
     )
     proxy = app.proxy = Proxy(settings, token, transport=transport)
-    expected = f"Bearer {token}".encode()
+    app.bearer = f"Bearer {token}".encode()
 
     @app.before_request
     async def _guard() -> None:
         g.record = proxy.begin(request.path)
-        if not _host_allowed(proxy.hosts, request.headers.get("Host", "")):
-            raise ApiError(403, _BAD_HOST)
-        if not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected):
-            raise ApiError(401, _BAD_TOKEN)
+        refusal = app.refusal(request.headers, request.scope.get("raw_path", b"/"))
+        if refusal is not None:
+            raise refusal
 
     @app.after_request
     async def _tag(response: Response) -> Response:
@@ -192,6 +249,7 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
         response = _json(exc.status, exc.body)
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(math.ceil(exc.retry_after))
+        response.headers.update(exc.headers)
         return response
 
     @app.errorhandler(HTTPException)
@@ -228,7 +286,33 @@ async def _json_body(proxy: Proxy, record: RequestRecord) -> Any:
         raise ApiError(400, _TOO_DEEP) from None
     if not isinstance(body, dict):
         raise ApiError(400, error_body("The request body must be a JSON object.", code="invalid_json"))
+    unsendable = _unsendable(body)
+    if unsendable is not None:
+        path, what = unsendable
+        raise ApiError(400, error_body(f"{path} {what}, which JSON cannot carry.", code="invalid_json", param=path))
     return body
+
+
+def _unsendable(body: dict[str, Any]) -> tuple[str, str] | None:
+    """The first value GLM would get as non-strict JSON (RFC 8259): (its path, what it is).
+
+    `1e999` parses to infinity and `"\\ud800"` to a lone surrogate; forwarded, they become
+    `Infinity` and invalid UTF-8.  Iterative, so a deep body cannot exhaust the stack."""
+    stack: list[tuple[str, Any]] = [("", body)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return path, "is a number out of range"
+        if isinstance(value, str) and _SURROGATE.search(value):
+            return path, "contains a lone UTF-16 surrogate"
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if _SURROGATE.search(key):  # not named: the name itself is unprintable
+                    return path or "The request body", "has a key with a lone UTF-16 surrogate"
+                stack.append((f"{path}.{key}" if path else key, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+    return None
 
 
 def _reject_constant(name: str) -> None:
@@ -278,6 +362,14 @@ def allowed_hosts(host: str, port: int) -> frozenset[str]:
     if host and host not in ("127.0.0.1", "::1", "localhost"):
         return ANY_HOST
     return frozenset(f"{name}:{port}".lower() for name in _LOOPBACK_NAMES)
+
+
+def _authority(headers: Headers, target: bytes) -> str:
+    """The host a request is for: an absolute-form target's authority wins over Host
+    (RFC 9112 §3.2.2), so `GET http://evil.example/...` cannot slip past the Host guard."""
+    if target.startswith(b"/"):
+        return headers.get("Host", "")
+    return urlsplit(target.decode("latin-1")).netloc
 
 
 def _host_allowed(allowed: frozenset[str] | None, host: str) -> bool:

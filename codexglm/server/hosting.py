@@ -14,8 +14,10 @@ import socket
 from logging.handlers import RotatingFileHandler
 
 import hypercorn.trio
+import hypercorn.trio.run
 import trio
 from hypercorn.config import Config
+from hypercorn.trio.tcp_server import TCPServer
 
 from ..settings import Settings
 from .app import allowed_hosts, create_app
@@ -93,6 +95,36 @@ async def serve(
     finally:
         if sock is None:
             listener.close()
+
+
+class _ConnectionServer(TCPServer):
+    """Hypercorn's per-connection server, made safe against a racing close.
+
+    `SocketStream.send_eof()` checkpoints inside the stream's send-conflict detector, and
+    hypercorn calls it without its send lock.  When the app's answer finishes while the
+    reader is still writing the 400 for a malformed request (an invalid chunk size, say),
+    that write raises BusyResourceError; trio.serve_listeners runs every connection in one
+    nursery, so the error ended the whole server.  Closing under the send lock removes the
+    race; a connection that still fails is logged and dropped, never the server.
+    """
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        except Exception:
+            log.exception("connection handler failed; connection dropped")
+
+    async def _close(self) -> None:
+        if self.send_lock.statistics().owner is trio.lowlevel.current_task():
+            await super()._close()  # closing from within a failed send
+            return
+        async with self.send_lock:
+            await super()._close()
+
+
+# hypercorn.trio.serve builds its connection handlers from this module attribute; there is
+# no other hook for them.
+hypercorn.trio.run.TCPServer = _ConnectionServer  # type: ignore[attr-defined]
 
 
 class _Listening:

@@ -43,6 +43,8 @@ _BACKOFF_BASE = 0.5
 _BACKOFF_CAP = 8.0
 # An error body is read only this far: enough for any GLM message, bounded for HTML pages.
 _ERROR_BODY_CAP = 64 * 1024
+# The longest Retry-After the proxy honours (and tells Codex); beyond it a hint is absurd.
+RETRY_AFTER_CAP = 3600.0
 # Bounds on reading the tail of a finished stream to keep its connection (see `drain`).
 _DRAIN_SECONDS = 0.5
 _DRAIN_BYTES = 64 * 1024
@@ -355,20 +357,22 @@ async def _read_error(provider: Provider, response: httpx.Response) -> UpstreamE
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date)."""
+    """Seconds from a Retry-After header, within [0, RETRY_AFTER_CAP]; None if malformed.
+
+    RFC 9110 §10.2.3 allows only delta-seconds (digits) or an HTTP-date: `inf`, `1e400`,
+    `-5` or `NaN` are not hints, and an absurd delay is capped rather than obeyed."""
     if not value:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return min(float(value), RETRY_AFTER_CAP)  # float(): no int-from-str digit limit
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    return min(max(0.0, (when - datetime.now(timezone.utc)).total_seconds()), RETRY_AFTER_CAP)
 
 
 def json_document(provider: Provider, raw: bytes) -> dict[str, Any] | UpstreamError:
