@@ -66,15 +66,48 @@ def bind_loopback(port: int = 0) -> socket.socket:
     return sock
 
 
+_SCRATCH_PREFIX = "codexglm-"
+
+
+def sweep_scratch(root: Path | None = None) -> list[Path]:
+    """Remove scratch dirs of launchers that are gone (ours only); returns what was removed."""
+    removed = []
+    base = root or Path(tempfile.gettempdir())
+    for path in base.glob(f"{_SCRATCH_PREFIX}*-*"):
+        pid_text = path.name[len(_SCRATCH_PREFIX):].split("-", 1)[0]
+        try:
+            if not pid_text.isdigit() or path.stat().st_uid != os.getuid() or _alive(int(pid_text)):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class ScratchDir:
-    """A private (0700) temporary directory, created only when first needed."""
+    """A private (0700) temporary directory, created only when first needed.
+
+    Its name carries the launcher's pid, so a later launch can sweep what a SIGKILLed one
+    left behind (`sweep_scratch`)."""
 
     def __init__(self) -> None:
         self._path: Path | None = None
 
     def __call__(self) -> Path:
         if self._path is None:
-            self._path = Path(tempfile.mkdtemp(prefix="codexglm-"))
+            sweep_scratch()
+            self._path = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-"))
         return self._path
 
     def remove(self) -> None:

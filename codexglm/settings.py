@@ -49,6 +49,9 @@ class Settings:
     keepalive_interval: float = 10.0
     # Inbound limits.
     max_body_bytes: int = 64 * 1024 * 1024
+    # Upstream answers larger than this end with an error instead of being buffered whole
+    # (GLM's longest answer, 128k tokens as SSE deltas, is well under it).
+    max_answer_bytes: int = 48 * 1024 * 1024
     # Observability.
     log_requests: bool = True
     log_bodies: bool = False

@@ -12,7 +12,8 @@ import hmac
 import json
 import math
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,7 +27,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadHost, HTTPException
 
 from ..settings import Settings
-from ..translate import RequestError, build_chat_request, error_body
+from ..translate import ChatRequest, RequestError, build_chat_request, error_body
 from . import chat, responses
 from .failures import internal_error
 from .proxy import HEALTH_PATH, Proxy, RequestRecord, log
@@ -188,14 +189,8 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
     @app.post("/responses")
     async def _responses() -> Response:
         record: RequestRecord = g.record
-        body = await _json_body(proxy, record)
-        try:
-            chat_request = build_chat_request(body, proxy.options)
-            payload = upstream_json(chat_request.body)
-        except RequestError as exc:
-            raise ApiError(400, error_body(exc.message, param=exc.param)) from None
-        except RecursionError:
-            raise ApiError(400, _TOO_DEEP) from None
+        body, size = await _json_body(proxy, record)
+        chat_request, payload = await _off_loop(size, _translate, body, proxy)
         record.model_in, record.model_out, record.stream = (
             chat_request.requested_model,
             chat_request.model,
@@ -218,7 +213,7 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
     @app.post("/chat/completions")
     async def _chat_completions() -> Response:
         record: RequestRecord = g.record
-        body = await _json_body(proxy, record)
+        body, _ = await _json_body(proxy, record)
         try:
             payload, stream = chat.prepare(proxy, body, record)
         except chat.BadChatRequest as exc:
@@ -275,9 +270,36 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
     return app
 
 
-async def _json_body(proxy: Proxy, record: RequestRecord) -> Any:
+# Bodies above this are parsed and translated in a worker thread: a 300,000-item history
+# takes seconds, and the loop must keep serving streams (and their keep-alives) meanwhile.
+_OFF_LOOP_BYTES = 1024 * 1024
+_Result = TypeVar("_Result")
+
+
+async def _off_loop(size: int, work: Callable[..., _Result], *args: Any) -> _Result:
+    if size <= _OFF_LOOP_BYTES:
+        return work(*args)
+    return await trio.to_thread.run_sync(work, *args)
+
+
+def _translate(body: dict[str, Any], proxy: Proxy) -> tuple[ChatRequest, bytes]:
+    try:
+        chat_request = build_chat_request(body, proxy.options)
+        return chat_request, upstream_json(chat_request.body)
+    except RequestError as exc:
+        raise ApiError(400, error_body(exc.message, param=exc.param)) from None
+    except RecursionError:
+        raise ApiError(400, _TOO_DEEP) from None
+
+
+async def _json_body(proxy: Proxy, record: RequestRecord) -> tuple[Any, int]:
+    """The request's JSON object and its size in bytes."""
     raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
     proxy.log_body(record, "request", raw)
+    return await _off_loop(len(raw), _parse_body, raw), len(raw)
+
+
+def _parse_body(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw, parse_constant=_reject_constant)
     except ValueError as exc:

@@ -57,3 +57,15 @@ def internal_error(exc: BaseException) -> UpstreamError:
         http_status=500,
         openai_type="server_error",
     )
+
+
+def answer_too_large_error(provider: Provider, limit: int) -> UpstreamError:
+    # invalid_prompt: the same request would only produce the same flood again.
+    return _proxy_error(
+        "too_large",
+        f"{provider.vendor}'s answer exceeded the proxy's limit of {limit // (1024 * 1024)} MiB and was cut off. "
+        "Ask for a shorter answer, or raise max_answer_bytes (`codexglm config set max_answer_bytes N`).",
+        codex_code="invalid_prompt",
+        http_status=502,
+        openai_type="server_error",
+    )

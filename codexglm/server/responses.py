@@ -28,7 +28,7 @@ from ..translate import (
     transport_error,
 )
 from ..translate.sse import SSEDecoder, SSEError
-from .failures import internal_error, shutdown_error
+from .failures import answer_too_large_error, internal_error, shutdown_error
 from .proxy import Proxy, RequestRecord, log
 from .streaming import EventStream
 from .upstream import (
@@ -38,6 +38,7 @@ from .upstream import (
     drain,
     json_document,
     raw_chunks,
+    read_capped,
 )
 
 CHAT_PATH = "/chat/completions"
@@ -126,7 +127,9 @@ class ResponsesStream:
         try:
             if response.headers.get("content-type", "").startswith("application/json"):
                 # Not a stream after all: an upstream can answer 200 with a plain JSON error body.
-                document = json_document(self._provider, await response.aread())
+                limit = self._proxy.settings.max_answer_bytes
+                body = await read_capped(response, limit)
+                document = json_document(self._provider, body) if body is not None else answer_too_large_error(self._provider, limit)
                 if not isinstance(document, dict):
                     return document
                 await self._send(send, self._translator.feed(document) + self._translator.feed_done())
@@ -144,7 +147,12 @@ class ResponsesStream:
     async def _relay(self, chunks: AsyncIterator[bytes], send: trio.MemorySendChannel[bytes]) -> UpstreamError | None:
         translator = self._translator
         decoder = SSEDecoder()
+        limit, received = self._proxy.settings.max_answer_bytes, 0
         async for raw in chunks:
+            received += len(raw)
+            if received > limit:
+                await self._send(send, translator.fail(answer_too_large_error(self._provider, limit)))
+                return None
             events: Events = []
             for payload in decoder.feed(raw):
                 failure = self._translate(payload, events)

@@ -35,7 +35,7 @@ from ..translate import (
     is_error_document,
     transport_error,
 )
-from .failures import no_key_error
+from .failures import answer_too_large_error, no_key_error
 from .keys import KeyPool
 
 # Exponential backoff between retries, before jitter (seconds).
@@ -196,7 +196,9 @@ class Call:
         while True:
             response = await self.open()
             try:
-                outcome = json_document(self._up.provider, await response.aread())
+                body = await read_capped(response, self._up.settings.max_answer_bytes)
+                outcome = (json_document(self._up.provider, body) if body is not None
+                           else answer_too_large_error(self._up.provider, self._up.settings.max_answer_bytes))
             except httpx.TransportError as exc:
                 outcome = transport_error(self._up.provider, describe_transport_error(exc, self._up.provider.model_family))
             finally:
@@ -262,6 +264,17 @@ class Call:
                 self._endpoint[key] = index
                 return True
         return False
+
+
+async def read_capped(response: httpx.Response, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it grows past LIMIT bytes (nothing more is read)."""
+    body = bytearray()
+    async with raw_chunks(response) as chunks:
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > limit:
+                return None
+    return bytes(body)
 
 
 def raw_chunks(response: httpx.Response) -> contextlib.aclosing[AsyncGenerator[bytes, None]]:
