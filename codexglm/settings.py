@@ -55,6 +55,9 @@ class Settings:
     keepalive_interval: float = 10.0
     # Inbound limits.
     max_body_bytes: int = 64 * 1024 * 1024
+    # Seconds one write to a client may take before the client is dropped (one that stops
+    # reading would otherwise hold its upstream stream and slot forever).
+    send_timeout: float = 60.0
     # Observability.
     log_requests: bool = True
     log_bodies: bool = False

@@ -9,14 +9,18 @@ for `GRACEFUL_TIMEOUT`, and a hard deadline bounds the whole shutdown.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from logging.handlers import RotatingFileHandler
 
 import hypercorn.trio
 import hypercorn.trio.run
 import trio
 from hypercorn.config import Config
+from hypercorn.events import Closed, Event, RawData
 from hypercorn.trio.tcp_server import TCPServer
 
 from ..settings import Settings
@@ -45,7 +49,7 @@ async def serve(
         app = create_app(settings, token)
         app.proxy.hosts = allowed_hosts(host if sock is None else bound_host, bound_port)
         handler = _server_log_handler(settings)
-        config = Config()
+        config = _ProxyConfig(settings.send_timeout)
         config.accesslog = None
         config.errorlog = log
         config.graceful_timeout = GRACEFUL_TIMEOUT
@@ -76,6 +80,8 @@ async def serve(
                     # Cancelled (or failed): end streams cleanly, stop accepting, and bound it all.
                     app.proxy.lifecycle.stop()
                     stop.set()
+                    # A client that stopped reading must not hold the shutdown past its bound.
+                    config.writes.close_by(trio.current_time() + GRACEFUL_TIMEOUT)
                     if listening.event.is_set():
                         server_scope.deadline = trio.current_time() + SHUTDOWN_BOUND
                     else:
@@ -89,8 +95,43 @@ async def serve(
             listener.close()
 
 
+class _Writes:
+    """The client writes in progress, each with a deadline that shutdown can bring forward."""
+
+    def __init__(self) -> None:
+        self._scopes: set[trio.CancelScope] = set()
+        self._close_by = math.inf
+
+    @contextmanager
+    def bounded(self, timeout: float) -> Iterator[trio.CancelScope]:
+        """A shielded scope (a write cut in the middle would corrupt the stream) with a deadline."""
+        deadline = min(trio.current_time() + timeout, self._close_by)
+        scope = trio.CancelScope(shield=True, deadline=deadline)
+        self._scopes.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._scopes.discard(scope)
+
+    def close_by(self, deadline: float) -> None:
+        """No write, open or to come, may last past `deadline`."""
+        self._close_by = min(self._close_by, deadline)
+        for scope in self._scopes:
+            scope.deadline = min(scope.deadline, deadline)
+
+
+class _ProxyConfig(Config):
+    """hypercorn's Config plus what `_ConnectionServer` needs; every connection shares it."""
+
+    def __init__(self, send_timeout: float) -> None:
+        super().__init__()
+        self.send_timeout = send_timeout
+        self.writes = _Writes()
+
+
 class _ConnectionServer(TCPServer):
-    """Hypercorn's per-connection server, made safe against a racing close.
+    """Hypercorn's per-connection server, made safe against a racing close and stuck clients.
 
     `SocketStream.send_eof()` checkpoints inside the stream's send-conflict detector, and
     hypercorn calls it without its send lock.  When the app's answer finishes while the
@@ -98,7 +139,34 @@ class _ConnectionServer(TCPServer):
     that write raises BusyResourceError; trio.serve_listeners runs every connection in one
     nursery, so the error ended the whole server.  Closing under the send lock removes the
     race; a connection that still fails is logged and dropped, never the server.
+
+    hypercorn writes each chunk in a shielded scope with no deadline, so a client that
+    stops reading (and never closes) held its stream, its upstream request and shutdown
+    forever.  Each write now has a deadline (`send_timeout`, or shutdown's); past it the
+    connection is closed and the app told, which cancels the upstream request.
     """
+
+    async def protocol_send(self, event: Event) -> None:
+        if not isinstance(event, RawData):
+            await super().protocol_send(event)
+            return
+        config = self.config
+        assert isinstance(config, _ProxyConfig)
+        async with self.send_lock:
+            try:
+                with config.writes.bounded(config.send_timeout) as scope:
+                    await self.stream.send_all(event.data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.protocol.handle(Closed())
+                return
+            if scope.cancelled_caught:
+                await self._drop_stuck_client()
+
+    async def _drop_stuck_client(self) -> None:
+        log.warning("a client stopped reading (send timeout or shutdown); connection dropped")
+        with trio.CancelScope(shield=True):  # the close must finish even during shutdown
+            await self.stream.aclose()
+            await self.protocol.handle(Closed())
 
     async def run(self) -> None:
         try:
