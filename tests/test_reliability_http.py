@@ -428,3 +428,23 @@ def test_concurrent_config_writers_lose_no_write(tmp_path: Path) -> None:
     assert [proc.wait(timeout=60) for proc in procs] == [0] * writers
     mapping = dict(tomlkit.parse(path.read_text())["model_map"])
     assert sorted(mapping) == sorted(f"w{n}-{i}" for n in range(writers) for i in range(writes))
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_logs_on_a_full_disk_never_break_serving_and_show_in_healthz(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("requests.jsonl", "server.log"):
+        (logs / name).symlink_to("/dev/full")
+    with live_proxy(tmp_path) as proxy:  # (stopping it used to raise ENOSPC out of serve())
+        for _ in range(3):
+            answer, _ = exchange(proxy.port, request(proxy.port, "GET", "/v1/models", {"Connection": "close"}))
+            assert status_of(answer) == 200, answer
+        answer, _ = exchange(proxy.port, request(proxy.port, "GET", "/healthz", {"Connection": "close"}))
+        health = body_of(answer)
+    for name, log in (("requests.jsonl", health["request_log"]), ("server.log", health["server_log"])):
+        assert log["path"] == str(logs / name) and "No space left" in log["error"], health
+    # logging's default handleError prints a traceback: the user's terminal in launcher mode.
+    assert capfd.readouterr().err == ""

@@ -14,7 +14,6 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from logging.handlers import RotatingFileHandler
 
 import hypercorn.trio
 import hypercorn.trio.run
@@ -26,7 +25,7 @@ from hypercorn.trio.tcp_server import TCPServer
 from ..settings import Settings
 from .app import allowed_hosts, create_app
 from .proxy import log
-from .reqlog import SERVER_LOG_NAME, log_dir
+from .reqlog import SERVER_LOG_NAME, ServerLog, log_dir
 
 GRACEFUL_TIMEOUT = 2.0
 # Hard bound on shutdown: graceful period, then lifespan shutdown and closing the client.
@@ -49,6 +48,7 @@ async def serve(
         app = create_app(settings, token)
         app.proxy.hosts = allowed_hosts(host if sock is None else bound_host, bound_port)
         handler = _server_log_handler(settings)
+        app.proxy.server_log = handler if isinstance(handler, ServerLog) else None
         config = _ProxyConfig(settings.send_timeout)
         config.accesslog = None
         config.errorlog = log
@@ -218,8 +218,8 @@ def _server_log_handler(settings: Settings) -> logging.Handler:
     directory = log_dir(settings)
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handler: logging.Handler = RotatingFileHandler(
-            directory / SERVER_LOG_NAME, maxBytes=settings.log_max_bytes, backupCount=settings.log_backups, delay=True
+        handler: logging.Handler = ServerLog(
+            directory / SERVER_LOG_NAME, max_bytes=settings.log_max_bytes, backups=settings.log_backups
         )
     except OSError:
         return logging.NullHandler()
