@@ -52,6 +52,9 @@ class Settings:
     # Upstream answers larger than this end with an error instead of being buffered whole
     # (GLM's longest answer, 128k tokens as SSE deltas, is well under it).
     max_answer_bytes: int = 48 * 1024 * 1024
+    # Seconds one write to a client may take before the client is dropped (one that stops
+    # reading would otherwise hold its upstream stream and slot forever).
+    send_timeout: float = 60.0
     # Observability.
     log_requests: bool = True
     log_bodies: bool = False

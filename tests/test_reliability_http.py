@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import tomlkit
 import trio
@@ -25,8 +26,11 @@ from hypothesis import strategies as st
 from trio.testing import MockClock
 
 from codexglm.server import create_app, serve
+from codexglm.server.hosting import SHUTDOWN_BOUND
+from codexglm.server.reqlog import log_path
 from codexglm.server.upstream import RETRY_AFTER_CAP, _retry_after
 from codexglm.settings import Settings
+from tests.mockglm import DEFAULT_KEY, MockGLM, open_mock_glm, text_reply
 from tests.server_support import AUTH, TOKEN, Script, codex_body, glm_error, make_settings
 
 READ_TIMEOUT = 5.0
@@ -259,6 +263,87 @@ def test_a_401_names_the_bearer_scheme(tmp_path: Path) -> None:
         assert b'\r\nwww-authenticate: Bearer realm="codexglm"\r\n' in answer
 
 
+# --------------------------------------------------------------------------- stuck clients
+
+
+def _mock_settings(mock: MockGLM, tmp_path: Path, **overrides: Any) -> Settings:
+    base = Settings(
+        api_keys=(DEFAULT_KEY,), coding_base_url=mock.coding_url, log_dir=str(tmp_path / "logs"), read_timeout=30.0
+    )
+    return base.replace(**overrides)
+
+
+async def _stuck_client(port: int) -> trio.socket.SocketType:
+    """A client that asks for a long stream and never reads it (nor closes)."""
+    sock = trio.socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # set before connect: fixes the window
+    await sock.connect(("127.0.0.1", port))
+    body = json.dumps(codex_body()).encode()
+    data = request(port, "POST", "/v1/responses", {"Content-Type": "application/json"}, body)
+    while data:
+        data = data[await sock.send(data) :]
+    return sock
+
+
+async def _upstream_in_use(port: int) -> int:
+    # A fresh connection each time: the stuck client's must stay the only long-lived one.
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=5) as client:
+        return (await client.get("/healthz")).json()["upstream"]["in_use"]
+
+
+async def _wait_in_use(port: int, value: int) -> None:
+    while await _upstream_in_use(port) != value:
+        await trio.sleep(0.05)
+
+
+def _long_answer(mock: MockGLM) -> None:
+    mock.enqueue(text_reply("word " * 100_000, chunk_size=8))  # megabytes of SSE: far beyond any socket buffer
+
+
+async def test_a_client_that_stops_reading_is_dropped_and_its_upstream_request_cancelled(tmp_path: Path) -> None:
+    async with open_mock_glm() as mock:
+        _long_answer(mock)
+        settings = _mock_settings(mock, tmp_path, send_timeout=0.5)
+        async with trio.open_nursery() as nursery:
+            _, port = await nursery.start(lambda task_status: serve(settings, TOKEN, task_status=task_status))
+            sock = await _stuck_client(port)
+            try:
+                with trio.fail_after(10):
+                    await _wait_in_use(port, 1)
+                    await _wait_in_use(port, 0)  # used to stay 1 for as long as the client stayed
+            finally:
+                sock.close()  # (first: without the fix, shutdown would wait for this client)
+                nursery.cancel_scope.cancel()
+    record = json.loads(log_path(settings).read_text().splitlines()[-1])
+    assert record["outcome"] == "disconnected" and record["stream"] is True
+
+
+async def test_shutdown_keeps_its_bound_while_a_client_has_stopped_reading(tmp_path: Path) -> None:
+    async with open_mock_glm() as mock:
+        _long_answer(mock)
+        settings = _mock_settings(mock, tmp_path)  # the default send timeout: a minute
+        serve_scope = trio.CancelScope()
+        stopped = trio.Event()
+
+        async def run(task_status: trio.TaskStatus[tuple[str, int]]) -> None:
+            with serve_scope:
+                await serve(settings, TOKEN, task_status=task_status)
+            stopped.set()
+
+        async with trio.open_nursery() as nursery:
+            _, port = await nursery.start(run)
+            sock = await _stuck_client(port)
+            try:
+                with trio.fail_after(10):
+                    await _wait_in_use(port, 1)
+                await trio.sleep(0.5)  # the proxy's writes to it are blocked by now
+                serve_scope.cancel()
+                with trio.fail_after(SHUTDOWN_BOUND + 1):
+                    await stopped.wait()  # used to wait for the client to leave
+            finally:
+                sock.close()
+
+
 # --------------------------------------------------------------------------- upstream faults
 
 
@@ -343,3 +428,23 @@ def test_concurrent_config_writers_lose_no_write(tmp_path: Path) -> None:
     assert [proc.wait(timeout=60) for proc in procs] == [0] * writers
     mapping = dict(tomlkit.parse(path.read_text())["model_map"])
     assert sorted(mapping) == sorted(f"w{n}-{i}" for n in range(writers) for i in range(writes))
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_logs_on_a_full_disk_never_break_serving_and_show_in_healthz(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("requests.jsonl", "server.log"):
+        (logs / name).symlink_to("/dev/full")
+    with live_proxy(tmp_path) as proxy:  # (stopping it used to raise ENOSPC out of serve())
+        for _ in range(3):
+            answer, _ = exchange(proxy.port, request(proxy.port, "GET", "/v1/models", {"Connection": "close"}))
+            assert status_of(answer) == 200, answer
+        answer, _ = exchange(proxy.port, request(proxy.port, "GET", "/healthz", {"Connection": "close"}))
+        health = body_of(answer)
+    for name, log in (("requests.jsonl", health["request_log"]), ("server.log", health["server_log"])):
+        assert log["path"] == str(logs / name) and "No space left" in log["error"], health
+    # logging's default handleError prints a traceback: the user's terminal in launcher mode.
+    assert capfd.readouterr().err == ""

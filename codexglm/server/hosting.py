@@ -9,20 +9,23 @@ for `GRACEFUL_TIMEOUT`, and a hard deadline bounds the whole shutdown.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
-from logging.handlers import RotatingFileHandler
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import hypercorn.trio
 import hypercorn.trio.run
 import trio
 from hypercorn.config import Config
+from hypercorn.events import Closed, Event, RawData
 from hypercorn.trio.tcp_server import TCPServer
 
 from ..settings import Settings
 from .app import allowed_hosts, create_app
 from .proxy import log
-from .reqlog import SERVER_LOG_NAME, log_dir
+from .reqlog import SERVER_LOG_NAME, ServerLog, log_dir
 
 GRACEFUL_TIMEOUT = 2.0
 # Hard bound on shutdown: graceful period, then lifespan shutdown and closing the client.
@@ -45,7 +48,8 @@ async def serve(
         app = create_app(settings, token)
         app.proxy.hosts = allowed_hosts(bound_host, bound_port)
         handler = _server_log_handler(settings)
-        config = Config()
+        app.proxy.server_log = handler if isinstance(handler, ServerLog) else None
+        config = _ProxyConfig(settings.send_timeout)
         config.accesslog = None
         config.errorlog = log
         config.graceful_timeout = GRACEFUL_TIMEOUT
@@ -84,6 +88,8 @@ async def serve(
                     app.proxy.lifecycle.stop()
                     quota_scope.cancel()
                     stop.set()
+                    # A client that stopped reading must not hold the shutdown past its bound.
+                    config.writes.close_by(trio.current_time() + GRACEFUL_TIMEOUT)
                     if listening.event.is_set():
                         server_scope.deadline = trio.current_time() + SHUTDOWN_BOUND
                     else:
@@ -97,8 +103,43 @@ async def serve(
             listener.close()
 
 
+class _Writes:
+    """The client writes in progress, each with a deadline that shutdown can bring forward."""
+
+    def __init__(self) -> None:
+        self._scopes: set[trio.CancelScope] = set()
+        self._close_by = math.inf
+
+    @contextmanager
+    def bounded(self, timeout: float) -> Iterator[trio.CancelScope]:
+        """A shielded scope (a write cut in the middle would corrupt the stream) with a deadline."""
+        deadline = min(trio.current_time() + timeout, self._close_by)
+        scope = trio.CancelScope(shield=True, deadline=deadline)
+        self._scopes.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._scopes.discard(scope)
+
+    def close_by(self, deadline: float) -> None:
+        """No write, open or to come, may last past `deadline`."""
+        self._close_by = min(self._close_by, deadline)
+        for scope in self._scopes:
+            scope.deadline = min(scope.deadline, deadline)
+
+
+class _ProxyConfig(Config):
+    """hypercorn's Config plus what `_ConnectionServer` needs; every connection shares it."""
+
+    def __init__(self, send_timeout: float) -> None:
+        super().__init__()
+        self.send_timeout = send_timeout
+        self.writes = _Writes()
+
+
 class _ConnectionServer(TCPServer):
-    """Hypercorn's per-connection server, made safe against a racing close.
+    """Hypercorn's per-connection server, made safe against a racing close and stuck clients.
 
     `SocketStream.send_eof()` checkpoints inside the stream's send-conflict detector, and
     hypercorn calls it without its send lock.  When the app's answer finishes while the
@@ -106,7 +147,34 @@ class _ConnectionServer(TCPServer):
     that write raises BusyResourceError; trio.serve_listeners runs every connection in one
     nursery, so the error ended the whole server.  Closing under the send lock removes the
     race; a connection that still fails is logged and dropped, never the server.
+
+    hypercorn writes each chunk in a shielded scope with no deadline, so a client that
+    stops reading (and never closes) held its stream, its upstream request and shutdown
+    forever.  Each write now has a deadline (`send_timeout`, or shutdown's); past it the
+    connection is closed and the app told, which cancels the upstream request.
     """
+
+    async def protocol_send(self, event: Event) -> None:
+        if not isinstance(event, RawData):
+            await super().protocol_send(event)
+            return
+        config = self.config
+        assert isinstance(config, _ProxyConfig)
+        async with self.send_lock:
+            try:
+                with config.writes.bounded(config.send_timeout) as scope:
+                    await self.stream.send_all(event.data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.protocol.handle(Closed())
+                return
+            if scope.cancelled_caught:
+                await self._drop_stuck_client()
+
+    async def _drop_stuck_client(self) -> None:
+        log.warning("a client stopped reading (send timeout or shutdown); connection dropped")
+        with trio.CancelScope(shield=True):  # the close must finish even during shutdown
+            await self.stream.aclose()
+            await self.protocol.handle(Closed())
 
     async def run(self) -> None:
         try:
@@ -160,8 +228,8 @@ def _server_log_handler(settings: Settings) -> logging.Handler:
     directory = log_dir(settings)
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handler: logging.Handler = RotatingFileHandler(
-            directory / SERVER_LOG_NAME, maxBytes=settings.log_max_bytes, backupCount=settings.log_backups, delay=True
+        handler: logging.Handler = ServerLog(
+            directory / SERVER_LOG_NAME, max_bytes=settings.log_max_bytes, backups=settings.log_backups
         )
     except OSError:
         return logging.NullHandler()

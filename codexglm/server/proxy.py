@@ -18,7 +18,7 @@ from ..settings import Settings
 from ..translate import UpstreamError
 from .lifecycle import Lifecycle
 from .quota import QuotaMonitor
-from .reqlog import Redactor, RequestLog
+from .reqlog import Redactor, RequestLog, ServerLog
 from .upstream import CallStats, Upstream
 
 # Logger for the proxy's own diagnostics (tracebacks, hypercorn messages).  `serve()`
@@ -82,6 +82,7 @@ class Proxy:
         self.quota = QuotaMonitor(settings, self.upstream.client, self.upstream.keys)
         self.redact = Redactor((*settings.api_keys, token))
         self.reqlog = RequestLog.from_settings(settings, self.redact)
+        self.server_log: ServerLog | None = None  # set by serve(), which owns the handler
         self.lifecycle = Lifecycle()
         # Host headers accepted; None until serve() knows the bound port (then exact).
         self.hosts: frozenset[str] | None = None
@@ -122,6 +123,10 @@ class Proxy:
             "request_log": {
                 "path": str(self.reqlog.path) if self.reqlog else None,
                 "error": self.reqlog.error if self.reqlog else None,
+            },
+            "server_log": {
+                "path": str(self.server_log.path) if self.server_log else None,
+                "error": self.server_log.error if self.server_log else None,
             },
         }
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
+import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +123,32 @@ class RequestLog:
             self.path.unlink(missing_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._size = 0
+
+
+class ServerLog(RotatingFileHandler):
+    """server.log, a handler that never raises and never prints.
+
+    logging's default `handleError` prints a traceback to stderr, which is the user's
+    terminal (Codex's TUI) in launcher mode, and `close()` raises when the last flush
+    fails (a full disk ended `serve()` with an ExceptionGroup).  The first failure is kept
+    for /healthz instead; later ones are dropped, as the log itself is.
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int, backups: int) -> None:
+        super().__init__(path, maxBytes=max_bytes, backupCount=backups, delay=True)
+        self.path = path
+        self.error: str | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._note(sys.exc_info()[1])
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as exc:
+            self._note(exc)
+
+    def _note(self, exc: BaseException | None) -> None:
+        if self.error is None:
+            strerror = getattr(exc, "strerror", None)
+            self.error = f"{type(exc).__name__}: {strerror or exc}"
