@@ -252,7 +252,7 @@ class _Session:
             from .server import serve
         except Exception as exc:  # a broken install must not leave codex waiting for a proxy
             _stop_now(self.proc)
-            raise LaunchError(f"the proxy cannot start: {_one_line(exc)}") from None
+            raise LaunchError(f"the proxy cannot start: {one_line(exc)}") from None
         if self.proc.poll() is None:  # e.g. `--version` is over before the proxy is ready
             # Nothing may write to the terminal the TUI draws on; the proxy logs to files.
             logging.getLogger().addHandler(logging.NullHandler())
@@ -282,7 +282,7 @@ class _Session:
             await serve(self.settings, self.token, sock=self.sock)
             self.failure = "the proxy stopped unexpectedly"
         except Exception as exc:
-            self.failure = f"the proxy failed: {_one_line(exc)}"
+            self.failure = f"the proxy failed: {one_line(exc)}"
         _send(self.proc, signal.SIGTERM)
         nursery.start_soon(self._kill_after_grace)
 
@@ -327,6 +327,7 @@ def _stop_now(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception as one line of a message: its type and the first line of its text."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

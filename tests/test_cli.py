@@ -265,3 +265,17 @@ def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
     result = subprocess.run(f"{sys.executable} -m codexglm models | head -c 10 >/dev/null", shell=True, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.stderr == ""
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    monkeypatch.setenv("ZAI_API_KEY", KEY)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"codexglm: cannot listen on 127.0.0.1:{port}: ") and err.count("\n") == 1
+    assert "ExceptionGroup" not in err and "internal error" not in err

@@ -453,3 +453,19 @@ async def test_shutdown_during_the_final_chunk_still_delivers_the_terminal_event
         response = await client.post("/v1/responses", json=codex_body(), headers=AUTH)
         events = sse_events(await response.get_data())
     assert types(events)[-1] == "response.completed"
+
+
+def test_the_private_hooks_we_override_still_exist() -> None:
+    """Canary: the proxy overrides private hooks of quart-trio and hypercorn; a release that
+    moves them must fail here loudly, not misbehave quietly."""
+    import inspect
+
+    import hypercorn.trio.run
+    from hypercorn.trio.tcp_server import TCPServer
+    from quart_trio import QuartTrio
+    from quart_trio.asgi import TrioASGIHTTPConnection
+
+    assert list(inspect.signature(TrioASGIHTTPConnection._send_response).parameters) == ["self", "send", "response"]
+    assert list(inspect.signature(QuartTrio.create_url_adapter).parameters) == ["self", "request"]
+    assert hasattr(TCPServer, "protocol_send") and hasattr(TCPServer, "_close")
+    assert hasattr(hypercorn.trio.run, "TCPServer")

@@ -18,6 +18,7 @@ import httpx
 import trio
 
 from ..codex.contract import TERMINAL_EVENTS, Call, Verdict, judge
+from ..launcher import one_line
 from ..settings import Settings
 from ..translate import SSEDecoder
 from ..translate.sse import SSEError
@@ -146,7 +147,7 @@ async def selftest(settings: Settings, timeout: float) -> Check:
     try:
         from ..server import serve
     except ImportError as exc:  # a broken install: quart or hypercorn missing
-        return Check("proxy.selftest", "self-test", Status.FAIL, f"the proxy cannot be loaded: {_one_line(exc)}",
+        return Check("proxy.selftest", "self-test", Status.FAIL, f"the proxy cannot be loaded: {one_line(exc)}",
                      "Reinstall codexglm with its dependencies (pip install --force-reinstall codexglm).")
 
     token = secrets.token_urlsafe(24)
@@ -163,7 +164,7 @@ async def selftest(settings: Settings, timeout: float) -> Check:
         try:
             host, port = await nursery.start(run_proxy)
         except RuntimeError:
-            reason = _one_line(crashed[0]) if crashed else "it stopped before listening"
+            reason = one_line(crashed[0]) if crashed else "it stopped before listening"
             return Check("proxy.selftest", "self-test", Status.FAIL, f"the proxy did not start: {reason}",
                          "See the loopback port check above; `codexglm serve` shows the full error.")
         try:
@@ -171,7 +172,7 @@ async def selftest(settings: Settings, timeout: float) -> Check:
         finally:
             nursery.cancel_scope.cancel()
     if crashed:
-        return Check("proxy.selftest", "self-test", Status.FAIL, f"the proxy failed: {_one_line(crashed[0])}",
+        return Check("proxy.selftest", "self-test", Status.FAIL, f"the proxy failed: {one_line(crashed[0])}",
                      "Please report this output and the proxy's server.log.")
     return replace(check, timings={**check.timings, "elapsed_ms": ms(trio.current_time() - started)})
 
@@ -193,7 +194,7 @@ async def _exchange(url: str, token: str, model: str, timeout: float) -> Check:
                                      "Please report this output and the proxy's request log.")
                     await _read_events(response, events, timings, sent)
         except (httpx.HTTPError, SSEError) as exc:
-            return Check("proxy.selftest", title, Status.FAIL, f"the stream from the proxy broke: {_one_line(exc)}",
+            return Check("proxy.selftest", title, Status.FAIL, f"the stream from the proxy broke: {one_line(exc)}",
                          "Please report this output and the proxy's server.log.", timings)
         status, message, fix = verdict(inspect_events(events), timings)
         return Check("proxy.selftest", title, status, message, fix, timings)
@@ -231,6 +232,3 @@ def _error_text(body: str) -> str:
         return body.strip() or "no body"
 
 
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

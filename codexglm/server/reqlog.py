@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -23,12 +22,12 @@ from typing import Any
 import platformdirs
 
 from ..settings import Settings, mask_secret
+from ..translate.errors import mask_bearer
 
 LOG_NAME = "requests.jsonl"
 SERVER_LOG_NAME = "server.log"
 # Per-record cap on logged body text, so a logged 60 MB history cannot stall the loop.
 BODY_CAP = 256 * 1024
-_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
 
 
 def log_dir(settings: Settings) -> Path:
@@ -51,7 +50,7 @@ class Redactor:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, mask_secret(secret))
-        return _BEARER.sub(r"\1****", text)
+        return mask_bearer(text)
 
 
 class RequestLog:

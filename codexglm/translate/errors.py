@@ -120,6 +120,11 @@ _HTML_TAG = re.compile(r"<[^>]*>")
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
 
 
+def mask_bearer(text: str) -> str:
+    """TEXT with every `Bearer <token>` credential masked."""
+    return _BEARER.sub(r"\1****", text)
+
+
 def error_body(
     message: str, type: str = "invalid_request_error", code: str | None = None, param: str | None = None
 ) -> dict[str, Any]:
@@ -299,7 +304,7 @@ def _clean(text: str) -> str:
     if "<" in text and _HTML_TAG.search(text):
         title = _HTML_TITLE.search(text)
         text = _HTML_TAG.sub(" ", title[1] if title else text)
-    text = _BEARER.sub(r"\1****", " ".join(text.split()))
+    text = mask_bearer(" ".join(text.split()))
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
 
 
