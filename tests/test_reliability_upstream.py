@@ -12,19 +12,14 @@ import httpx
 import pytest
 import trio
 
+from codexglm.codex.contract import judge
 from codexglm.launcher import ScratchDir, sweep_scratch
 from codexglm.server import create_app
 from codexglm.server.keys import KeyPool
 from codexglm.server.quota import QuotaMonitor
 from codexglm.settings import Settings
-from tests.server_support import (
-    AUTH,
-    TOKEN,
-    Script,
-    codex_body,
-    http_response,
-    make_settings,
-)
+from tests.mockglm import DEFAULT_KEY, open_mock_glm, text_reply
+from tests.server_support import AUTH, TOKEN, Script, codex_body, http_response, make_settings, running_proxy, sse_events
 
 LIMIT = 256 * 1024
 
@@ -99,3 +94,19 @@ def test_a_scratch_dir_is_named_for_its_launcher(monkeypatch, tmp_path: Path) ->
         assert scratch().name.startswith(f"codexglm-{os.getpid()}-")
     finally:
         scratch.remove()
+
+
+async def test_a_flood_of_stream_deltas_is_cut_off_with_a_clear_error(tmp_path: Path) -> None:
+    async with open_mock_glm() as mock:
+        mock.enqueue(text_reply("word " * 100_000, chunk_size=8))  # megabytes of SSE deltas
+        settings = Settings(api_keys=(DEFAULT_KEY,), coding_base_url=mock.coding_url, log_dir=str(tmp_path / "logs"),
+                            max_answer_bytes=LIMIT)
+        async with running_proxy(settings) as url, httpx.AsyncClient(base_url=url, headers=AUTH) as client:
+            with trio.fail_after(30):
+                response = await client.post("/v1/responses", json=codex_body())
+    events = sse_events(response.content)
+    verdict = judge(events)
+    assert response.status_code == 200 and verdict.ok and verdict.status == "failed", verdict.problems
+    message = events[-1]["response"]["error"]["message"]
+    assert "answer exceeded the proxy's limit" in message and "max_answer_bytes" in message
+    assert len(response.content) < 4 * LIMIT  # cut off, not relayed whole
