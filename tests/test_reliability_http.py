@@ -391,6 +391,8 @@ async def test_absurd_retry_after_from_glm_is_never_a_500(
         (b'{"model":"glm-5.1","input":"\\ud800 lone"}', "input"),
         (b'{"model":"glm-5.1","input":[{"role":"user","content":"\\udfff"}]}', "input[0].content"),
         (b'{"model":"glm-5.1","metadata":{"\\ud800":1},"input":"hi"}', "metadata"),
+        # The UTF-8 form of a surrogate: json decodes bytes with "surrogatepass".
+        (b'{"model":"glm-5.1","input":"\xed\xa0\x80 raw"}', "input"),
     ],
 )
 @pytest.mark.parametrize("path", ["/v1/responses", "/v1/chat/completions"])
@@ -448,3 +450,13 @@ def test_logs_on_a_full_disk_never_break_serving_and_show_in_healthz(
         assert log["path"] == str(logs / name) and "No space left" in log["error"], health
     # logging's default handleError prints a traceback: the user's terminal in launcher mode.
     assert capfd.readouterr().err == ""
+
+
+def test_the_cheap_pre_check_misses_no_lone_surrogate_and_refuses_no_pair() -> None:
+    from codexglm.server.app import ApiError, _parse_body
+
+    utf16 = '{"input": "\ud800"}'.encode("utf-16", "surrogatepass")
+    with pytest.raises(ApiError) as refused:
+        _parse_body(utf16)
+    assert refused.value.body["error"]["param"] == "input"
+    assert _parse_body(b'{"input": "\\ud83d\\ude00"}') == {"input": "\U0001f600"}

@@ -52,6 +52,10 @@ _NO_WEBSOCKET = error_body(
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="codexglm"'}
 # A lone surrogate (`"\\ud800"`) parses, but cannot be sent as the UTF-8 JSON requires.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Where a body can hold one: a `\uD8xx`-style escape, the UTF-8 form of a surrogate (json
+# decodes bytes with "surrogatepass"), or a UTF-16/32 body (NUL bytes).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_UTF8 = re.compile(rb"\xed[\xa0-\xbf]")
 _TOO_DEEP = error_body("The request body is nested too deeply.", code="invalid_json")
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -300,15 +304,18 @@ async def _json_body(proxy: Proxy, record: RequestRecord) -> tuple[Any, int]:
 
 
 def _parse_body(raw: bytes) -> dict[str, Any]:
+    out_of_range: list[float] = []
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
+        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_float_noting(out_of_range))
     except ValueError as exc:
         raise ApiError(400, error_body(f"The request body is not valid JSON ({exc}).", code="invalid_json")) from None
     except RecursionError:
         raise ApiError(400, _TOO_DEEP) from None
     if not isinstance(body, dict):
         raise ApiError(400, error_body("The request body must be a JSON object.", code="invalid_json"))
-    unsendable = _unsendable(body)
+    # The walk that names the field costs several parses: only a body that can hold such a
+    # value pays for it.
+    unsendable = _unsendable(body) if out_of_range or _may_hold_surrogate(raw) else None
     if unsendable is not None:
         path, what = unsendable
         raise ApiError(400, error_body(f"{path} {what}, which JSON cannot carry.", code="invalid_json", param=path))
@@ -335,6 +342,27 @@ def _unsendable(body: dict[str, Any]) -> tuple[str, str] | None:
         elif isinstance(value, list):
             stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
     return None
+
+
+def _may_hold_surrogate(raw: bytes) -> bool:
+    # Substring tests first: they scan at memchr speed, a regex with alternatives does not.
+    return (
+        b"\x00" in raw
+        or (b"\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None)
+        or (b"\xed" in raw and _SURROGATE_UTF8.search(raw) is not None)
+    )
+
+
+def _float_noting(out_of_range: list[float]) -> Callable[[str], float]:
+    """json's float parser, also noting numbers too large for a float (`1e999`)."""
+
+    def parse(text: str) -> float:
+        number = float(text)
+        if not math.isfinite(number):
+            out_of_range.append(number)
+        return number
+
+    return parse
 
 
 def _reject_constant(name: str) -> None:
