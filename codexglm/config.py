@@ -37,11 +37,6 @@ KEY_FILE = "api_key"
 PROVIDER_ENV = "CODEXGLM_PROVIDER"
 
 
-def key_env(provider: str = DEFAULT_PROVIDER) -> str:
-    """The environment variable that holds PROVIDER's API key."""
-    return get_provider(provider).key_env
-
-
 def no_key_message(provider: Provider) -> str:
     """What to do when there is no key: said the same way by the launcher, serve and the proxy."""
     return f"no {provider.vendor} API key: set {provider.key_env} or store one with `codexglm config set api_key -`"

@@ -191,7 +191,7 @@ def _store_key(key_file: Any, value: str) -> int:
     print(f"stored {masked} in {key_file} (mode 0600)")
     if given_inline:
         _warn("the key is now in your shell history; next time use `codexglm config set api_key -`")
-    variable = config.key_env(config.load_config().settings.provider)
+    variable = config.load_config().settings.upstream.key_env
     if os.environ.get(variable, "").strip():
         _warn(f"{variable} is set and wins over the key file")
     return 0

@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 import trio
 
-from ..translate import UpstreamError, error_body, is_error_document, transport_error
+from ..translate import UpstreamError, error_body, is_error_document
 from ..translate.sse import SSEDecoder, SSEError
 from .failures import shutdown_error
 from .proxy import Proxy, RequestRecord
 from .responses import CHAT_PATH, fetch_json
 from .streaming import EventStream
-from .upstream import Call, UpstreamFailure, describe_transport_error, upstream_json
+from .upstream import Call, UpstreamFailure, transport_failure, upstream_json
 
 KEEPALIVE = b": keep-alive\n\n"
 
@@ -99,8 +99,7 @@ class _Relay:
                 if tail:
                     await send.send(tail)
             except (httpx.TransportError, SSEError) as exc:
-                reason = describe_transport_error(exc, self._proxy.upstream.provider.model_family) if isinstance(exc, httpx.TransportError) else str(exc)
-                await self._fail(send, transport_error(self._proxy.upstream.provider, reason))
+                await self._fail(send, transport_failure(self._proxy.upstream.provider, exc))
         if scope.cancelled_caught:
             await self._fail(send, shutdown_error())
 

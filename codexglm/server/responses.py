@@ -31,15 +31,7 @@ from ..translate.sse import SSEDecoder, SSEError
 from .failures import answer_too_large_error, internal_error, shutdown_error
 from .proxy import Proxy, RequestRecord, log
 from .streaming import EventStream
-from .upstream import (
-    Call,
-    UpstreamFailure,
-    describe_transport_error,
-    drain,
-    json_document,
-    raw_chunks,
-    read_capped,
-)
+from .upstream import Call, UpstreamFailure, drain, raw_chunks, read_document, transport_failure
 
 CHAT_PATH = "/chat/completions"
 # Bound on delivering the terminal event during shutdown (the client may be gone).
@@ -127,9 +119,7 @@ class ResponsesStream:
         try:
             if response.headers.get("content-type", "").startswith("application/json"):
                 # Not a stream after all: an upstream can answer 200 with a plain JSON error body.
-                limit = self._proxy.settings.max_answer_bytes
-                body = await read_capped(response, limit)
-                document = json_document(self._provider, body) if body is not None else answer_too_large_error(self._provider, limit)
+                document = await read_document(self._provider, response, self._proxy.settings.max_answer_bytes)
                 if not isinstance(document, dict):
                     return document
                 await self._send(send, self._translator.feed(document) + self._translator.feed_done())
@@ -137,8 +127,7 @@ class ResponsesStream:
             async with raw_chunks(response) as chunks:
                 return await self._relay(chunks, send)
         except (httpx.TransportError, SSEError) as exc:
-            reason = describe_transport_error(exc, self._provider.model_family) if isinstance(exc, httpx.TransportError) else str(exc)
-            error = transport_error(self._provider, reason)
+            error = transport_failure(self._provider, exc)
             if not self._sent:
                 return error
             await self._send(send, self._translator.fail(error))

@@ -181,7 +181,7 @@ class Call:
             try:
                 response = await self._up.client.send(request, stream=True)
             except httpx.TransportError as exc:
-                error = transport_error(self._up.provider, describe_transport_error(exc, self._up.provider.model_family))
+                error = transport_failure(self._up.provider, exc)
             else:
                 self.stats.latency = trio.current_time() - sent
                 if response.status_code == 200:
@@ -196,11 +196,9 @@ class Call:
         while True:
             response = await self.open()
             try:
-                body = await read_capped(response, self._up.settings.max_answer_bytes)
-                outcome = (json_document(self._up.provider, body) if body is not None
-                           else answer_too_large_error(self._up.provider, self._up.settings.max_answer_bytes))
+                outcome = await read_document(self._up.provider, response, self._up.settings.max_answer_bytes)
             except httpx.TransportError as exc:
-                outcome = transport_error(self._up.provider, describe_transport_error(exc, self._up.provider.model_family))
+                outcome = transport_failure(self._up.provider, exc)
             finally:
                 await self.release_response()
             if isinstance(outcome, dict):
@@ -266,6 +264,12 @@ class Call:
         return False
 
 
+async def read_document(provider: Provider, response: httpx.Response, limit: int) -> dict[str, Any] | UpstreamError:
+    """A non-streamed answer's document, or the error it is (carried, malformed, too large)."""
+    body = await read_capped(response, limit)
+    return json_document(provider, body) if body is not None else answer_too_large_error(provider, limit)
+
+
 async def read_capped(response: httpx.Response, limit: int) -> bytes | None:
     """The whole body, or None as soon as it grows past LIMIT bytes (nothing more is read)."""
     body = bytearray()
@@ -319,6 +323,13 @@ _TRANSPORT_FAILURES: tuple[tuple[type[Exception], str], ...] = (
     (httpx.ReadError, "the connection to {upstream} broke"),
     (httpx.UnsupportedProtocol, "the URL is not http(s)"),
 )
+
+
+def transport_failure(provider: Provider, exc: BaseException) -> UpstreamError:
+    """The failure an exception below the answer means: a transport error, named by
+    `describe_transport_error`, or a broken event stream, in its own words."""
+    reason = describe_transport_error(exc, provider.model_family) if isinstance(exc, httpx.TransportError) else str(exc)
+    return transport_error(provider, reason)
 
 
 def transport_root_cause(exc: BaseException) -> str | None:
