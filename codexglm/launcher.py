@@ -25,7 +25,7 @@ from .codex.argv import chosen_model, talks_to_model
 from .codex.overrides import TOKEN_ENV, codex_overrides
 from .codex.version import CodexError, CodexInfo, find_codex, untested_warning
 from .config import no_key_message
-from .providers import get_provider, provider_names
+from .providers import key_variables
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def _child_setup() -> Callable[[], None]:
 def codex_environment(env: Mapping[str, str]) -> dict[str, str]:
     """ENV without any provider's API key: codex never needs one, and it would leak into
     every shell command the agent runs (and Codex's session logs)."""
-    secret = {get_provider(name).key_env for name in provider_names()}
+    secret = key_variables()
     return {name: value for name, value in env.items() if name not in secret}
 
 

@@ -32,7 +32,6 @@ from codexglm.doctor.remote import Endpoint, mode_check, quota_checks
 from codexglm.doctor.report import Check, Report, Status, Style, exit_code, render_json, render_text, terminal_style
 from codexglm.doctor.selftest import CUSTOM, FUNCTION, NAMESPACE, NAMESPACED, inspect_events, verdict
 from codexglm.providers import GLM
-from codexglm.providers.glm.quota import parse_quota
 from codexglm.server.upstream import describe_transport_error
 from codexglm.settings import Settings
 from codexglm.translate import flat_name
@@ -371,7 +370,7 @@ async def test_offline_runs_only_local_checks(env: dict[str, str]) -> None:
 
 
 async def test_a_crashing_check_is_reported_not_raised(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(document: Any, windows: Any, now: datetime) -> list[Check]:
+    def broken(document: Any, now: datetime) -> list[Check]:
         raise KeyError("limits")
 
     monkeypatch.setattr("codexglm.doctor.remote.quota_checks", broken)
@@ -575,7 +574,7 @@ def test_quota_windows() -> None:
         "level": "pro",
     }
     answer = {"success": True, "data": data}
-    tokens, tools, weekly = quota_checks(answer, parse_quota(answer), now)
+    tokens, tools, weekly = quota_checks(answer, now)
     assert tokens.title == "5-hour tokens" and tokens.status is Status.WARN
     assert "85% used, resets " in tokens.message and "(in 2h 30m)" in tokens.message and tokens.message.endswith("; pro plan")
     assert tools.title == "monthly MCP tool calls" and tools.status is Status.WARN and "100 / 100 used" in tools.message

@@ -24,9 +24,8 @@ if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
 from ..config import ConfigError, LoadedConfig, load_config, split_keys
-from ..providers import get_provider, provider_names
+from ..providers import key_variables
 from ..providers.glm import endpoints as glm_endpoints
-from ..providers.glm.quota import parse_quota
 from ..settings import Settings
 from . import codexcheck, local, network, remote
 from .report import (
@@ -85,7 +84,7 @@ async def diagnose(
                             f"some checks did not finish within {limits.total:g} s", "Run the doctor again."))
     report = Report(tuple(checks), elapsed=trio.current_time() - started, offline=offline)
     # Also the raw variable: when the config fails to load, settings hold no keys.
-    raw_keys = [key for name in provider_names() for key in split_keys(environ.get(get_provider(name).key_env, ""))]
+    raw_keys = [key for variable in key_variables() for key in split_keys(environ.get(variable, ""))]
     return report.redacted((*settings.api_keys, *raw_keys))
 
 
@@ -216,8 +215,7 @@ def _quota_checks(outcome: network.Outcome, now: datetime) -> list[Check]:
     title = "usage windows"
     if outcome.ok:
         timings = {"latency_ms": ms(outcome.latency)} if outcome.latency is not None else {}
-        windows = parse_quota(outcome.document)
-        checks = [replace(check, timings=timings) for check in remote.quota_checks(outcome.document, windows, now)]
+        checks = [replace(check, timings=timings) for check in remote.quota_checks(outcome.document, now)]
         return checks or [Check("quota", title, Status.SKIP, "this key reports no usage windows")]
     host = network.host_of(outcome.url)
     if outcome.network is not None:

@@ -29,6 +29,7 @@ from ..providers.base import (
     QuotaWindow,
 )
 from ..providers.glm.errors import PLAN_MISMATCH
+from ..providers.glm.quota import parse_quota
 from ..settings import Settings
 from ..translate import UpstreamError
 from ..translate.errors import format_duration
@@ -276,9 +277,9 @@ _KINDS = {TOKENS_WINDOW: "tokens", "TIME_LIMIT": "MCP tool calls"}
 _WARN_AT = 80
 
 
-def quota_checks(document: Any, windows: list[QuotaWindow], now: datetime) -> list[Check]:
+def quota_checks(document: Any, now: datetime) -> list[Check]:
     """One check per usage window of the coding plan (5-hour tokens, weekly, monthly MCP)."""
-    checks = [_window_check(index, window, now) for index, window in enumerate(windows)]
+    checks = [_window_check(index, window, now) for index, window in enumerate(parse_quota(document))]
     data = document.get("data") if isinstance(document, Mapping) else None
     level = data.get("level") if isinstance(data, Mapping) else None
     if checks and isinstance(level, str) and level:

@@ -27,4 +27,9 @@ def provider_names() -> tuple[str, ...]:
     return tuple(_BUILT_IN)
 
 
-__all__ = ["DEFAULT_PROVIDER", "GLM", "ModelSpec", "Provider", "UnknownProvider", "get_provider", "provider_names"]
+def key_variables() -> frozenset[str]:
+    """Every environment variable that holds some provider's API key."""
+    return frozenset(get_provider(name).key_env for name in provider_names())
+
+
+__all__ = ["DEFAULT_PROVIDER", "GLM", "ModelSpec", "Provider", "UnknownProvider", "get_provider", "key_variables", "provider_names"]
