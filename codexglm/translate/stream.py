@@ -64,7 +64,7 @@ _CUT_SHORT = "{family} closed the stream before finishing the answer."
 class _Item:
     kind: str  # reasoning | message | call
     item_id: str
-    output_index: int
+    output_index: int  # -1 until the item is announced (a call only once it has a name)
     # Deltas as they came: joining once beats `text += delta` (quadratic on long answers).
     parts: list[str] = field(default_factory=list)
     open: bool = True
@@ -73,8 +73,11 @@ class _Item:
     call_id: str = ""
     flat_name: str = ""
     entry: ToolEntry | None = None
-    added: bool = False
     input_stream: StringValueStream | None = None
+
+    @property
+    def added(self) -> bool:
+        return self.output_index >= 0
 
     @property
     def text(self) -> str:
@@ -278,7 +281,6 @@ class StreamTranslator:
 
     def _announce_call(self, item: _Item, events: list[Event]) -> None:
         item.entry = self._ctx.tools.resolve(item.flat_name)
-        item.added = True
         self._number(item)
         if item.entry is not None and item.entry.kind == "custom":
             item.input_stream = StringValueStream()
