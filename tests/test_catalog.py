@@ -52,7 +52,7 @@ def test_template_needs_instructions() -> None:
 
 def test_entry_carries_glm_facts_and_codex_prompt() -> None:
     spec = MODELS["glm-5.3"]
-    entry = catalog_entry(spec, TEMPLATE, priority=3)
+    entry = catalog_entry(spec, TEMPLATE, priority=3, vendor="Z.ai")
     assert entry["slug"] == "glm-5.3" and entry["display_name"] == spec.display_name
     assert entry["context_window"] == entry["max_context_window"] == spec.context_window
     assert entry["auto_compact_token_limit"] <= 0.9 * spec.context_window
@@ -76,7 +76,7 @@ def test_entry_carries_glm_facts_and_codex_prompt() -> None:
 
 def test_entry_for_text_model_without_thinking() -> None:
     spec = ModelSpec("glm-x", "GLM-X", 100_000, 8_000, "none")
-    entry = catalog_entry(spec, TEMPLATE)
+    entry = catalog_entry(spec, TEMPLATE, vendor="Z.ai")
     assert entry["input_modalities"] == ["text"]
     assert entry["supported_reasoning_levels"] == []
     assert entry["default_reasoning_level"] is None
@@ -91,7 +91,7 @@ def test_default_reasoning_level_follows_glm_defaults() -> None:
 
 def test_entry_from_base_instructions_only() -> None:
     template = {k: v for k, v in TEMPLATE.items() if k != "model_messages"}
-    entry = catalog_entry(MODELS["glm-5"], template)
+    entry = catalog_entry(MODELS["glm-5"], template, vendor="Z.ai")
     assert "model_messages" not in entry
     assert entry["base_instructions"].startswith("You are Codex, a coding agent based on GLM-5.")
 
@@ -104,7 +104,7 @@ def test_slugs_cover_every_name_codex_may_ask_for() -> None:
     assert slugs["glm-9"].id == "glm-9"  # newer than the table: a conservative spec
     assert slugs["o3"] is MODELS["glm-5"]  # unknown names map through "*"
     assert "*" not in slugs
-    entry = catalog_entry(slugs["gpt-5.5"], TEMPLATE, slug="gpt-5.5")
+    entry = catalog_entry(slugs["gpt-5.5"], TEMPLATE, slug="gpt-5.5", vendor="Z.ai")
     assert entry["slug"] == "gpt-5.5" and entry["display_name"] == "gpt-5.5 (GLM-4.7)"
 
 

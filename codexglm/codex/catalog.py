@@ -146,7 +146,7 @@ def pick_template(models: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def catalog_entry(
-    spec: ModelSpec, template: dict[str, Any], *, slug: str | None = None, priority: int = 0, vendor: str = "Z.ai"
+    spec: ModelSpec, template: dict[str, Any], *, vendor: str, slug: str | None = None, priority: int = 0
 ) -> dict[str, Any]:
     """One catalog entry: Codex's prompt and tool shape from TEMPLATE, the model's facts from SPEC."""
     entry = copy.deepcopy(template)
