@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .providers import DEFAULT_PROVIDER, Provider, get_provider
-from .translate.options import TranslateOptions
+
+if TYPE_CHECKING:
+    from .translate.options import TranslateOptions
 
 
 def mask_secret(secret: str) -> str:
@@ -75,6 +78,9 @@ class Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     def translate_options(self) -> TranslateOptions:
+        # Imported here: the launcher reads Settings on its hot path and never translates.
+        from .translate.options import TranslateOptions
+
         return TranslateOptions(
             provider=self.upstream,
             default_model=self.default_model,
