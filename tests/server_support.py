@@ -142,6 +142,29 @@ class Script:
         return reply
 
 
+class StoppableProxy:
+    """serve() on a loopback port that a test stops itself (`scope.cancel()`) and watches stop."""
+
+    def __init__(self) -> None:
+        self.scope = trio.CancelScope()
+        self.stopped = trio.Event()
+        self.port = 0
+
+
+@asynccontextmanager
+async def stoppable_proxy(settings: Settings, token: str = TOKEN) -> AsyncIterator[StoppableProxy]:
+    proxy = StoppableProxy()
+
+    async def run(task_status: trio.TaskStatus[tuple[str, int]]) -> None:
+        with proxy.scope:
+            await serve(settings, token, task_status=task_status)
+        proxy.stopped.set()
+
+    async with trio.open_nursery() as nursery:
+        _, proxy.port = await nursery.start(run)
+        yield proxy
+
+
 @asynccontextmanager
 async def running_proxy(settings: Settings, token: str = TOKEN, **kwargs: Any) -> AsyncIterator[str]:
     """serve() on a free loopback port for the block; yields its base URL."""

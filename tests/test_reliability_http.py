@@ -31,7 +31,7 @@ from codexglm.server.reqlog import log_path
 from codexglm.server.upstream import RETRY_AFTER_CAP, _retry_after
 from codexglm.settings import Settings
 from tests.mockglm import DEFAULT_KEY, MockGLM, open_mock_glm, text_reply
-from tests.server_support import AUTH, TOKEN, Script, codex_body, glm_error, make_settings
+from tests.server_support import AUTH, TOKEN, Script, codex_body, glm_error, make_settings, stoppable_proxy
 
 READ_TIMEOUT = 5.0
 
@@ -322,24 +322,15 @@ async def test_shutdown_keeps_its_bound_while_a_client_has_stopped_reading(tmp_p
     async with open_mock_glm() as mock:
         _long_answer(mock)
         settings = _mock_settings(mock, tmp_path)  # the default send timeout: a minute
-        serve_scope = trio.CancelScope()
-        stopped = trio.Event()
-
-        async def run(task_status: trio.TaskStatus[tuple[str, int]]) -> None:
-            with serve_scope:
-                await serve(settings, TOKEN, task_status=task_status)
-            stopped.set()
-
-        async with trio.open_nursery() as nursery:
-            _, port = await nursery.start(run)
-            sock = await _stuck_client(port)
+        async with stoppable_proxy(settings) as proxy:
+            sock = await _stuck_client(proxy.port)
             try:
                 with trio.fail_after(10):
-                    await _wait_in_use(port, 1)
+                    await _wait_in_use(proxy.port, 1)
                 await trio.sleep(0.5)  # the proxy's writes to it are blocked by now
-                serve_scope.cancel()
+                proxy.scope.cancel()
                 with trio.fail_after(SHUTDOWN_BOUND + 1):
-                    await stopped.wait()  # used to wait for the client to leave
+                    await proxy.stopped.wait()  # used to wait for the client to leave
             finally:
                 sock.close()
 

@@ -26,7 +26,7 @@ from codexglm.server.reqlog import SERVER_LOG_NAME, log_path
 from codexglm.server.upstream import raw_chunks
 from codexglm.settings import Settings
 from tests.mockglm import DEFAULT_KEY, Hang, InStreamError, MockGLM, Stream, open_mock_glm, overloaded, quota_data, text_reply
-from tests.server_support import AUTH, TOKEN, codex_body, running_proxy, sse_events, types
+from tests.server_support import AUTH, TOKEN, codex_body, running_proxy, sse_events, stoppable_proxy, types
 
 
 def _settings(mock: MockGLM, tmp_path: Path, **overrides: Any) -> Settings:
@@ -354,26 +354,17 @@ async def test_cancelling_serve_ends_streams_with_a_terminal_event(tmp_path: Pat
         reply = text_reply("This answer is interrupted by a shutdown.", chunk_size=2)
         reply.gap = 1.0
         mock.enqueue(reply)
-        settings = _settings(mock, tmp_path)
-        stopped = trio.Event()
-        serve_scope = trio.CancelScope()
-
-        async def run(task_status: trio.TaskStatus[tuple[str, int]]) -> None:
-            with serve_scope:
-                await serve(settings, TOKEN, task_status=task_status)
-            stopped.set()
-
-        async with trio.open_nursery() as nursery:
-            _, port = await nursery.start(run)
+        async with stoppable_proxy(_settings(mock, tmp_path)) as proxy:
+            port = proxy.port
             lines: list[str] = []
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=30) as client:
                 with trio.fail_after(SHUTDOWN_BOUND + 5):
                     async with client.stream("POST", "/v1/responses", json=codex_body()) as response:
                         async for line in response.aiter_lines():
                             lines.append(line)
-                            if "output_text.delta" in line and not serve_scope.cancel_called:
-                                serve_scope.cancel()
-                    await stopped.wait()
+                            if "output_text.delta" in line and not proxy.scope.cancel_called:
+                                proxy.scope.cancel()
+                    await proxy.stopped.wait()
         events = sse_events("\n".join(lines).encode())
         error = _error(events)
         assert error["code"] == "server_error" and "shutting down" in error["message"]
@@ -383,22 +374,13 @@ async def test_cancelling_serve_ends_streams_with_a_terminal_event(tmp_path: Pat
 
 async def test_idle_keep_alive_connections_do_not_hold_up_shutdown(tmp_path: Path) -> None:
     async with open_mock_glm() as mock:
-        stopped = trio.Event()
-        serve_scope = trio.CancelScope()
-
-        async def run(task_status: trio.TaskStatus[tuple[str, int]]) -> None:
-            with serve_scope:
-                await serve(_settings(mock, tmp_path), TOKEN, task_status=task_status)
-            stopped.set()
-
-        async with trio.open_nursery() as nursery:
-            _, port = await nursery.start(run)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH) as client:
+        async with stoppable_proxy(_settings(mock, tmp_path)) as proxy:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{proxy.port}", headers=AUTH) as client:
                 await _stream(client)  # leaves an idle keep-alive connection, as Codex does
-                serve_scope.cancel()
+                proxy.scope.cancel()
                 # Without the fix the idle connection is only cut at the graceful deadline.
                 with trio.fail_after(GRACEFUL_TIMEOUT * 0.75):
-                    await stopped.wait()
+                    await proxy.stopped.wait()
 
 
 @pytest.mark.parametrize("yields", [0, 1, 5])
