@@ -1,0 +1,176 @@
+"""The ledger's writer: requests are recorded without waiting, a thread writes them in batches.
+
+`Ledger.record()` runs on the proxy's event loop for every finished request, so it only
+adds to an in-memory tally and a bounded queue.  A writer thread (started on the first
+record, ended by `close()` or after a quiet spell) drains the queue in batches into the
+store.  Nothing here raises into a request: a store that cannot be opened or written (a
+read-only state dir, a full disk, a file locked past the busy timeout) costs one logged
+warning per kind of failure and the rows of that batch; a full queue drops rows and
+counts them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..providers.base import QuotaWindow
+from ..settings import Settings
+from .entry import RunTally, UsageEntry
+from .report import since_start
+from .store import LEDGER_NAME, Grouping, LedgerError, LedgerStore, Report, SqliteStore
+
+log = logging.getLogger("codexglm.server.ledger")
+QUEUE_SIZE = 10_000
+BATCH_SIZE = 500
+# A writer thread with nothing to do for this long closes the store and ends.
+IDLE_SECONDS = 5.0
+_STOP = object()
+
+StoreFactory = Callable[[], LedgerStore]
+
+
+def ledger_path(settings: Settings) -> Path:
+    """The ledger file: in the state dir, beside the request log (`log_dir`)."""
+    import platformdirs
+
+    return Path(settings.log_dir or platformdirs.user_state_dir("codexglm")) / LEDGER_NAME
+
+
+def sqlite_factory(settings: Settings) -> StoreFactory:
+    path = ledger_path(settings)
+    return lambda: SqliteStore(path, retention_days=settings.ledger_retention_days, max_bytes=settings.ledger_max_bytes)
+
+
+def read_report(settings: Settings, since: str, by: Grouping, now: float) -> tuple[float, Report] | None:
+    """The start of the --since range and the ledger's report for it; None when there
+    is no ledger yet.  Raises SinceError or LedgerError."""
+    path = ledger_path(settings)
+    if not path.exists():
+        since_start(since, now, None)  # a bad --since is still an error
+        return None
+    store = SqliteStore(path, read_only=True)
+    try:
+        saved = store.windows()
+        start = since_start(since, now, saved[1] if saved else None)
+        return start, store.report(start, by)
+    finally:
+        store.close()
+
+
+class Ledger:
+    """Records entries for one process; `tally` is what this process used."""
+
+    def __init__(self, open_store: StoreFactory | None, *, queue_size: int = QUEUE_SIZE) -> None:
+        self._open_store = open_store
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._windows: Sequence[QuotaWindow] = ()
+        self._warned: set[str] = set()
+        self.tally = RunTally()
+        self.dropped = 0  # rows lost to a full queue or a failed write
+        self.error: str | None = None  # the last failure (shown by /healthz)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Ledger:
+        return cls(sqlite_factory(settings) if settings.usage_ledger else None)
+
+    def record(self, entry: UsageEntry, windows: Sequence[QuotaWindow] = ()) -> None:
+        """Count ENTRY and queue it for the store; WINDOWS are the plan's latest windows."""
+        self.tally.add(entry)
+        if windows and list(windows) != list(self._windows):
+            self._windows = windows
+            self.tally.windows = list(windows)
+            self._put(list(windows))
+        self._put(entry)
+
+    def _put(self, item: object) -> None:
+        if self._open_store is None:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.dropped += 1
+            self._warn("queue", f"usage ledger queue is full ({self._queue.maxsize} rows); rows are being dropped")
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._write_loop, name="codexglm-ledger", daemon=True)
+                self._thread.start()
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Write what is queued (waiting at most TIMEOUT seconds) and stop the writer."""
+        with self._lock:
+            thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        try:
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            return
+        thread.join(timeout)
+
+    def _write_loop(self) -> None:
+        store: LedgerStore | None = None
+        broken = False  # the store could not be opened: drain without writing
+        try:
+            while True:
+                try:
+                    first = self._queue.get(timeout=IDLE_SECONDS)
+                except queue.Empty:
+                    return
+                batch = [first]
+                while len(batch) < BATCH_SIZE:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = any(item is _STOP for item in batch)
+                items = [item for item in batch if item is not _STOP]
+                if items and not broken:
+                    if store is None:
+                        store = self._open()
+                        broken = store is None
+                    if store is not None:
+                        self._write(store, items)
+                if broken:
+                    self.dropped += sum(isinstance(item, UsageEntry) for item in items)
+                if stop:
+                    return
+        finally:
+            if store is not None:
+                store.close()
+
+    def _open(self) -> LedgerStore | None:
+        assert self._open_store is not None
+        try:
+            return self._open_store()
+        except LedgerError as exc:
+            self._fail("open", f"usage ledger disabled: {exc}")
+            return None
+
+    def _write(self, store: LedgerStore, items: list[object]) -> None:
+        entries = [item for item in items if isinstance(item, UsageEntry)]
+        windows = [item for item in items if isinstance(item, list)]
+        try:
+            if entries:
+                store.record(entries)
+            if windows:
+                store.save_windows(windows[-1])
+            self.error = None
+        except LedgerError as exc:
+            self.dropped += len(entries)
+            self._fail("write", f"usage not recorded: {exc}")
+
+    def _fail(self, kind: str, message: str) -> None:
+        self.error = message
+        self._warn(kind, message)
+
+    def _warn(self, kind: str, message: str) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            log.warning("%s", message)
