@@ -36,9 +36,12 @@ class UsageEntry:
     duration_ms: float | None = None
     retries: int = 0
     outcome: str = OK
+    # The session is the user's conversation, not one of Codex's side threads (not stored).
+    conversation: bool = True
 
 
-ENTRY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(UsageEntry))
+# The stored columns.
+ENTRY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(UsageEntry) if f.name != "conversation")
 
 
 def tokens_of(usage: Mapping[str, Any] | None) -> dict[str, int]:
@@ -115,12 +118,12 @@ class RunTally:
     holds even when the ledger cannot be written)."""
 
     totals: Totals = field(default_factory=Totals)
-    session_id: str | None = None  # the last one seen (sub-agents carry their root's): what `resume` takes
+    session_id: str | None = None  # the conversation's last seen (sub-agents carry their root's): what `resume` takes
     windows: list[QuotaWindow] = field(default_factory=list)
 
     def add(self, entry: UsageEntry) -> None:
         self.totals.add(entry)
-        if entry.session_id:
+        if entry.session_id and entry.conversation:
             self.session_id = entry.session_id
 
 

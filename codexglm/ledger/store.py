@@ -217,7 +217,7 @@ class SqliteStore:
             total = self._db.execute(f"SELECT {_SUMS} FROM requests WHERE time >= ?", (since,)).fetchone()
             rows = self._db.execute(
                 f"SELECT {key} AS k, {_SUMS} FROM requests WHERE time >= ? GROUP BY k ORDER BY "
-                + ("k" if by == "day" else "min(time)"),
+                + ("k" if by == "day" else "min(time), min(id)"),
                 (since,),
             ).fetchall()
         return Report(_totals(total), [Group(str(row[0]), _totals(row[1:])) for row in rows])

@@ -100,6 +100,7 @@ class RequestRecord:
             duration_ms=_ms(now - self.started),
             retries=max(0, call.attempts - 1),
             outcome=OK if self.outcome == "completed" else self.error or self.outcome or "error",
+            conversation=origin.conversation,
         )
 
 
