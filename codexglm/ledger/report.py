@@ -94,7 +94,8 @@ def report_csv(report: Report, by: Grouping) -> str:
 
 def report_table(report: Report, by: Grouping, since_label: str, *, color: bool) -> str:
     """A table with one row per group and a bar of its tokens, within WIDTH columns."""
-    key_width = 18
+    # Keys take what they need (days 10, sessions and models up to 18), bars the rest.
+    key_width = min(18, max([len(by), len("total"), *(len(group.key) for group in report.groups)]))
     header = f"{by.upper():<{key_width}} {'REQS':>5} {'INPUT':>7} {'CACHED':>7} {'OUTPUT':>7} {'COST':>8} {'PLAN':>8}"
     bar_width = WIDTH - len(header) - 2
     biggest = max((_tokens(group.totals) for group in report.groups), default=0)
