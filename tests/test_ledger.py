@@ -203,6 +203,14 @@ def test_a_version_1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> No
     check.close()
 
 
+def test_a_new_ledger_is_private_to_its_user(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "usage.sqlite3"
+    store = SqliteStore(path)
+    store.record([entry()])
+    store.close()
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+
+
 def test_a_ledger_from_a_newer_codexglm_is_refused_not_damaged(tmp_path: Path) -> None:
     path = tmp_path / "usage.sqlite3"
     db = sqlite3.connect(path)

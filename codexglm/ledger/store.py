@@ -11,6 +11,7 @@ of `MIGRATIONS` moves the database one version up, inside the transaction that c
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -120,6 +121,8 @@ class SqliteStore:
                 target, uri = f"file:{path}?mode=ro", True
             else:
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                # Private like the request log (SQLite gives its -wal and -shm files the same mode).
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
                 target, uri = str(path), False
             self._db = sqlite3.connect(
                 target, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False, uri=uri
