@@ -236,7 +236,7 @@ def _print_exit_line(ledger: Ledger) -> None:
     if line is None:
         return
     if ledger.error:
-        line += f" (not saved: {ledger.error})"
+        line += f" ({ledger.error})"
     try:
         os.write(2, (line + "\n").encode("utf-8", "replace"))
     except OSError:  # the terminal may be gone (SIGHUP)

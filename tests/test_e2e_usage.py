@@ -176,4 +176,4 @@ async def test_a_read_only_state_dir_still_runs_and_says_usage_was_not_saved(san
     stderr = result.stderr.decode()
     assert "Traceback" not in stderr
     line = stderr.strip().splitlines()[-1]
-    assert line.startswith("codexglm: 1 request") and "(not saved: usage ledger disabled: cannot open" in line
+    assert line.startswith("codexglm: 1 request") and "(usage not recorded: cannot open" in line

@@ -314,7 +314,7 @@ def test_a_read_only_state_dir_is_one_warning_and_the_tally_still_counts(tmp_pat
     ledger.close()
     assert ledger.tally.totals.requests == 3 and ledger.dropped == 3
     assert ledger.error is not None and "cannot open" in ledger.error
-    assert len(caplog.records) == 1 and "usage ledger disabled" in caplog.records[0].getMessage()
+    assert len(caplog.records) == 1 and "usage not recorded: cannot open" in caplog.records[0].getMessage()
 
 
 def test_a_failing_write_is_one_warning_per_kind(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -329,6 +329,30 @@ def test_a_failing_write_is_one_warning_per_kind(tmp_path: Path, caplog: pytest.
         time.sleep(0.01)
     ledger.close()
     assert ledger.dropped == 5 and "disk is full" in (ledger.error or "")
+    assert len(caplog.records) == 1
+
+
+def test_a_file_locked_past_the_busy_timeout_loses_that_batch_only(tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "usage.sqlite3"
+    SqliteStore(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process in the middle of a long write
+    caplog.set_level(logging.WARNING, "codexglm.server.ledger")
+    ledger = Ledger(lambda: SqliteStore(path, busy_timeout=0.2))
+    started = time.monotonic()
+    ledger.record(entry(time=time.time()))
+    assert time.monotonic() - started < 0.1  # the request never waits for the lock
+    deadline = time.monotonic() + 10
+    while ledger.error is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert ledger.error is not None and "locked" in ledger.error
+    ledger.record(entry(time=time.time()))
+    ledger.close(timeout=5)
+    assert ledger.error is None and ledger.dropped == 1
+    assert _stored(path).totals.requests == 1
     assert len(caplog.records) == 1
 
 

@@ -152,7 +152,7 @@ async def test_an_unwritable_ledger_never_fails_a_request(tmp_path: Path) -> Non
                     assert events[-1]["type"] == "response.completed"
                 await trio.sleep(0.2)
                 health = (await client.get("/healthz")).json()
-    assert "usage ledger disabled" in health["usage_ledger"]["error"]
+    assert "usage not recorded: cannot open" in health["usage_ledger"]["error"]
     assert ledger.tally.totals.requests == 3
 
 

@@ -110,7 +110,13 @@ class SqliteStore:
     """The ledger in one SQLite file; opened (and migrated, and pruned) on creation."""
 
     def __init__(
-        self, path: Path, *, retention_days: float = 90, max_bytes: int = 64 * 1024 * 1024, read_only: bool = False
+        self,
+        path: Path,
+        *,
+        retention_days: float = 90,
+        max_bytes: int = 64 * 1024 * 1024,
+        read_only: bool = False,
+        busy_timeout: float = BUSY_TIMEOUT_SECONDS,
     ) -> None:
         """Open PATH; for writing it is created, migrated and pruned, READ_ONLY touches nothing."""
         self.path = path
@@ -125,7 +131,7 @@ class SqliteStore:
                 os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
                 target, uri = str(path), False
             self._db = sqlite3.connect(
-                target, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False, uri=uri
+                target, timeout=busy_timeout, isolation_level=None, check_same_thread=False, uri=uri
             )
         except (OSError, sqlite3.Error) as exc:
             raise LedgerError(f"cannot open {path}: {_reason(exc)}") from None

@@ -116,7 +116,6 @@ class Ledger:
 
     def _write_loop(self) -> None:
         store: LedgerStore | None = None
-        broken = False  # the store could not be opened: drain without writing
         try:
             while True:
                 try:
@@ -131,14 +130,13 @@ class Ledger:
                         break
                 stop = any(item is _STOP for item in batch)
                 items = [item for item in batch if item is not _STOP]
-                if items and not broken:
-                    if store is None:
-                        store = self._open()
-                        broken = store is None
+                if items:
+                    # A store that cannot be opened now (locked, read-only) is tried again next batch.
+                    store = store or self._open()
                     if store is not None:
                         self._write(store, items)
-                if broken:
-                    self.dropped += sum(isinstance(item, UsageEntry) for item in items)
+                    else:
+                        self.dropped += sum(isinstance(item, UsageEntry) for item in items)
                 if stop:
                     return
         finally:
@@ -150,7 +148,7 @@ class Ledger:
         try:
             return self._open_store()
         except LedgerError as exc:
-            self._fail("open", f"usage ledger disabled: {exc}")
+            self._fail("open", f"usage not recorded: {exc}")
             return None
 
     def _write(self, store: LedgerStore, items: list[object]) -> None:
