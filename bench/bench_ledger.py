@@ -19,7 +19,9 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from codexglm.ledger import Ledger, SqliteStore, UsageEntry  # noqa: E402
+from codexglm.ledger.entry import UsageEntry  # noqa: E402
+from codexglm.ledger.store import SqliteStore  # noqa: E402
+from codexglm.ledger.writer import Ledger  # noqa: E402
 
 ROWS = 20_000
 
@@ -54,7 +56,8 @@ import sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from bench.bench_ledger import _entry
-from codexglm.ledger import Ledger, SqliteStore
+from codexglm.ledger.store import SqliteStore
+from codexglm.ledger.writer import Ledger
 ledger = Ledger(lambda: SqliteStore(Path(sys.argv[1])), queue_size=int(sys.argv[2]) + 1)
 for i in range(int(sys.argv[2])):
     ledger.record(_entry(i))

@@ -25,8 +25,6 @@ from .codex.argv import chosen_model, prints_json_events, talks_to_model
 from .codex.overrides import TOKEN_ENV, codex_overrides
 from .codex.version import CodexError, CodexInfo, find_codex, untested_warning
 from .config import no_key_message
-from .ledger import Ledger
-from .ledger.report import exit_line
 from .providers import key_variables
 from .settings import Settings
 
@@ -34,6 +32,7 @@ if TYPE_CHECKING:
     import trio
 
     from .config import LoadedConfig
+    from .ledger.writer import Ledger
 
 
 # Signals that, sent to codexglm, are meant for the session: codex gets them, and is
@@ -208,6 +207,8 @@ def launch(
             proc = subprocess.Popen(argv, env=env, preexec_fn=_child_setup())
         except OSError as exc:
             raise LaunchError(f"cannot start {codex.path}: {exc.strerror or exc}") from None
+        from .ledger.writer import Ledger  # after codex started: it is not on the launch's critical path
+
         ledger = Ledger.from_settings(settings)
         session = _Session(proc, sock, settings, token, cleanup, ledger)
         previous = {signum: signal.signal(signum, session.early_signal) for signum in FORWARDED_SIGNALS}
@@ -232,6 +233,8 @@ def wants_exit_line(settings: Settings, args: Sequence[str]) -> bool:
 
 
 def _print_exit_line(ledger: Ledger) -> None:
+    from .ledger.report import exit_line
+
     line = exit_line(ledger.tally)
     if line is None:
         return

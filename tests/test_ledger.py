@@ -19,8 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from codexglm.codex.origin import request_origin
-from codexglm.ledger import Ledger, LedgerError, SqliteStore, UsageEntry, estimate_cost, tokens_of
-from codexglm.ledger.entry import RunTally, totals_of
+from codexglm.ledger.entry import RunTally, UsageEntry, estimate_cost, tokens_of, totals_of
 from codexglm.ledger.report import (
     SinceError,
     current_window_start,
@@ -30,7 +29,8 @@ from codexglm.ledger.report import (
     report_table,
     since_start,
 )
-from codexglm.ledger.store import MIGRATIONS, SCHEMA_VERSION, Report
+from codexglm.ledger.store import MIGRATIONS, SCHEMA_VERSION, LedgerError, Report, SqliteStore
+from codexglm.ledger.writer import Ledger
 from codexglm.providers.base import TOKENS_WINDOW, QuotaWindow
 from codexglm.providers.glm.models import MODELS
 
@@ -368,7 +368,9 @@ _WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from codexglm.ledger import Ledger, SqliteStore, UsageEntry
+    from codexglm.ledger.entry import UsageEntry
+    from codexglm.ledger.store import SqliteStore
+    from codexglm.ledger.writer import Ledger
     path, tag, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     ledger = Ledger(lambda: SqliteStore(path))
     while not Path(sys.argv[4]).exists():

@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import trio
 
-from codexglm.ledger import Ledger, SqliteStore, estimate_cost
-from codexglm.ledger.writer import ledger_path, sqlite_factory
+from codexglm.ledger.entry import estimate_cost
+from codexglm.ledger.store import SqliteStore
+from codexglm.ledger.writer import Ledger, ledger_path, sqlite_factory
 from codexglm.providers.glm.models import MODELS
 from codexglm.settings import Settings
 from tests.mockglm import DEFAULT_KEY, MockGLM, content_filtered, finish_reply, open_mock_glm, overloaded, text_reply

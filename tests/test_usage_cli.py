@@ -12,7 +12,8 @@ from codexglm.cli import main
 from codexglm.codex.argv import prints_json_events, talks_to_model
 from codexglm.config import ConfigError, coerce
 from codexglm.launcher import wants_exit_line
-from codexglm.ledger import SqliteStore, UsageEntry
+from codexglm.ledger.entry import UsageEntry
+from codexglm.ledger.store import SqliteStore
 from codexglm.providers.base import TOKENS_WINDOW, QuotaWindow
 from codexglm.settings import Settings
 

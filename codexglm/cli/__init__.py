@@ -306,9 +306,11 @@ def _usage_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
     import time
 
     from ..config import load_config
-    from ..ledger import GROUPINGS, LedgerError, Report, Totals, ledger_path
+    from ..ledger.entry import Totals
     from ..ledger.report import SinceError, report_csv, report_json, report_table
-    from ..ledger.writer import read_report
+    from ..ledger.store import LedgerError, Report
+    from ..ledger.terms import GROUPINGS
+    from ..ledger.writer import ledger_path, read_report
 
     by, since = options.by or "day", options.since or "7d"
     if by not in GROUPINGS:

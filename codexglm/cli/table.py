@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..ledger.report import SINCE_HELP
-from ..ledger.store import GROUPINGS
+from ..ledger.terms import GROUPINGS, SINCE_HELP
 from ..providers import GLM
 
 if TYPE_CHECKING:
@@ -110,7 +109,6 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
 )
-USAGE_SINCE = ("5h", "today", "7d", "30d", "window")
 _COMMANDS = {command.name: command for command in COMMANDS}
 
 

@@ -12,10 +12,10 @@ from datetime import datetime
 
 from ..providers.base import TOKENS_WINDOW, QuotaWindow
 from .entry import RunTally, Totals
-from .store import DAY_SECONDS, Grouping, Report
+from .store import DAY_SECONDS, Report
+from .terms import SINCE_HELP, Grouping
 
 WIDTH = 80
-SINCE_HELP = "5h, today, 7d, 30d, window (the current plan window), or any Nh / Nd"
 _SPAN = re.compile(r"(\d{1,5})([hd])")
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 _FULL = "█"

@@ -18,13 +18,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from ..providers.base import QuotaWindow
 from .entry import ENTRY_FIELDS, Totals, UsageEntry
+from .terms import Grouping
 
-Grouping = Literal["day", "model", "session", "provider"]
-GROUPINGS: tuple[Grouping, ...] = ("day", "model", "session", "provider")
 LEDGER_NAME = "usage.sqlite3"
 DAY_SECONDS = 86_400
 # How long a writer waits for another process's transaction before giving up on a batch.

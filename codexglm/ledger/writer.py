@@ -21,7 +21,8 @@ from ..providers.base import QuotaWindow
 from ..settings import Settings
 from .entry import RunTally, UsageEntry
 from .report import since_start
-from .store import LEDGER_NAME, Grouping, LedgerError, LedgerStore, Report, SqliteStore
+from .store import LEDGER_NAME, LedgerError, LedgerStore, Report, SqliteStore
+from .terms import Grouping
 
 log = logging.getLogger("codexglm.server.ledger")
 QUEUE_SIZE = 10_000

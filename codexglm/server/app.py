@@ -27,7 +27,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadHost, HTTPException
 
 from ..codex.origin import request_origin
-from ..ledger import Ledger
+from ..ledger.writer import Ledger
 from ..settings import Settings
 from ..translate import ChatRequest, RequestError, build_chat_request, error_body
 from . import chat, responses

@@ -22,7 +22,7 @@ from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData
 from hypercorn.trio.tcp_server import TCPServer
 
-from ..ledger import Ledger
+from ..ledger.writer import Ledger
 from ..settings import Settings
 from .app import allowed_hosts, create_app
 from .proxy import log

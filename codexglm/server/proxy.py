@@ -15,7 +15,8 @@ import trio
 
 from .. import __version__
 from ..codex.origin import RequestOrigin
-from ..ledger import OK, Ledger, UsageEntry, estimate_cost, tokens_of
+from ..ledger.entry import OK, UsageEntry, estimate_cost, tokens_of
+from ..ledger.writer import Ledger
 from ..providers import Provider
 from ..settings import Settings
 from ..translate import UpstreamError
