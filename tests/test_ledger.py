@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codexglm.codex.origin import request_origin
@@ -251,6 +251,7 @@ def _ledger(path: Path, **kwargs: int) -> Ledger:
     return Ledger(lambda: SqliteStore(path), **kwargs)
 
 
+@settings(deadline=None, max_examples=40)  # each example opens a database and a thread
 @given(st.lists(st.integers(min_value=0, max_value=50_000), min_size=1, max_size=60), st.data())
 def test_whatever_the_batching_every_row_is_written_once(tmp_path_factory: pytest.TempPathFactory,
                                                           inputs: list[int], data: st.DataObject) -> None:
