@@ -357,6 +357,21 @@ def test_a_file_locked_past_the_busy_timeout_loses_that_batch_only(tmp_path: Pat
     assert len(caplog.records) == 1
 
 
+def test_an_idle_writer_ends_and_the_next_row_starts_another(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("codexglm.ledger.writer.IDLE_SECONDS", 0.05)
+    path = tmp_path / "usage.sqlite3"
+    ledger = _ledger(path)
+    ledger.record(entry(time=time.time()))
+    deadline = time.monotonic() + 10
+    while ledger._thread is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ledger._thread is None  # no thread lingers in a quiet proxy
+    assert _stored(path).totals.requests == 1
+    ledger.record(entry(time=time.time()))
+    ledger.close()
+    assert _stored(path).totals.requests == 2 and ledger.dropped == 0
+
+
 def test_no_store_means_nothing_written_but_the_run_is_counted(tmp_path: Path) -> None:
     ledger = Ledger(None)
     ledger.record(entry(), [window("5-hour", 300, 40, NOW + 60)])

@@ -95,11 +95,11 @@ class Ledger:
         try:
             self._queue.put_nowait(item)
         except queue.Full:
-            self.dropped += 1
+            self._drop(1)
             self._warn("queue", f"usage ledger queue is full ({self._queue.maxsize} rows); rows are being dropped")
             return
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
+        with self._lock:  # a writer leaves only under this lock, with the queue empty
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._write_loop, name="codexglm-ledger", daemon=True)
                 self._thread.start()
 
@@ -107,8 +107,8 @@ class Ledger:
         """Write what is queued (waiting at most TIMEOUT seconds) and stop the writer."""
         with self._lock:
             thread = self._thread
-        if thread is None or not thread.is_alive():
-            return
+        if thread is None:
+            return  # no writer means nothing queued
         try:
             self._queue.put(_STOP, timeout=timeout)
         except queue.Full:
@@ -117,19 +117,17 @@ class Ledger:
 
     def _write_loop(self) -> None:
         store: LedgerStore | None = None
+        stopping = False  # close() asked: leave as soon as the queue is empty, without idling
         try:
             while True:
-                try:
-                    first = self._queue.get(timeout=IDLE_SECONDS)
-                except queue.Empty:
-                    return
-                batch = [first]
-                while len(batch) < BATCH_SIZE:
-                    try:
-                        batch.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
-                stop = any(item is _STOP for item in batch)
+                batch = self._take_batch(wait=not stopping)
+                if not batch:
+                    with self._lock:
+                        if self._queue.empty():
+                            self._thread = None
+                            return
+                    continue
+                stopping = stopping or any(item is _STOP for item in batch)
                 items = [item for item in batch if item is not _STOP]
                 if items:
                     # A store that cannot be opened now (locked, read-only) is tried again next batch.
@@ -137,12 +135,27 @@ class Ledger:
                     if store is not None:
                         self._write(store, items)
                     else:
-                        self.dropped += sum(isinstance(item, UsageEntry) for item in items)
-                if stop:
-                    return
+                        self._drop(sum(isinstance(item, UsageEntry) for item in items))
         finally:
             if store is not None:
                 store.close()
+
+    def _take_batch(self, *, wait: bool) -> list[object]:
+        """Up to BATCH_SIZE queued items; waits up to IDLE_SECONDS for the first if WAIT."""
+        try:
+            batch = [self._queue.get(timeout=IDLE_SECONDS) if wait else self._queue.get_nowait()]
+        except queue.Empty:
+            return []
+        while len(batch) < BATCH_SIZE:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _drop(self, rows: int) -> None:
+        with self._lock:
+            self.dropped += rows
 
     def _open(self) -> LedgerStore | None:
         assert self._open_store is not None
@@ -162,7 +175,7 @@ class Ledger:
                 store.save_windows(windows[-1])
             self.error = None
         except LedgerError as exc:
-            self.dropped += len(entries)
+            self._drop(len(entries))
             self._fail("write", f"usage not recorded: {exc}")
 
     def _fail(self, kind: str, message: str) -> None:
