@@ -109,6 +109,9 @@ def test_tokens_come_from_the_responses_usage_object() -> None:
     assert tokens_of(usage) == {"input_tokens": 12_000, "cached_input_tokens": 9_000, "output_tokens": 40,
                                 "reasoning_output_tokens": 12}
     assert tokens_of(None) == tokens_of({"input_tokens": -3, "output_tokens": True}) == dict.fromkeys(tokens_of(None), 0)
+    chat = {"prompt_tokens": 12_000, "prompt_tokens_details": {"cached_tokens": 9_000}, "completion_tokens": 40,
+            "completion_tokens_details": {"reasoning_tokens": 12}, "total_tokens": 12_040}
+    assert tokens_of(chat) == tokens_of(usage)  # the chat pass-through route's usage
 
 
 def test_cost_uses_the_model_tables_three_prices() -> None:

@@ -127,6 +127,21 @@ async def test_non_streaming_requests_are_recorded_too(tmp_path: Path) -> None:
     assert _row_tokens(row) == _glm_tokens(mock.usage_sent[0]) and row["outcome"] == "ok"
 
 
+async def test_the_chat_completions_route_is_recorded_with_glms_numbers(tmp_path: Path) -> None:
+    chat = {"model": "glm-4.7", "messages": [{"role": "user", "content": "Hi"}]}
+    async with open_mock_glm() as mock:
+        settings = _settings(mock, tmp_path)
+        ledger = Ledger(sqlite_factory(settings))
+        async with running_proxy(settings, ledger=ledger) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=30, headers=AUTH) as client:
+                for stream in (False, True):
+                    body = {**chat, "stream": stream, "stream_options": {"include_usage": True}}
+                    assert (await client.post("/v1/chat/completions", json=body)).status_code == 200
+    rows = _rows(settings)
+    assert [_row_tokens(row) for row in rows] == [_glm_tokens(u) for u in mock.usage_sent] and len(rows) == 2
+    assert all(row["model"] == "glm-4.7" and row["outcome"] == "ok" and row["cost_usd"] > 0 for row in rows)
+
+
 async def test_requests_refused_before_going_upstream_are_not_rows(tmp_path: Path) -> None:
     async with open_mock_glm() as mock:
         settings = _settings(mock, tmp_path)

@@ -45,7 +45,8 @@ ENTRY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(UsageEntry) if f.na
 
 
 def tokens_of(usage: Mapping[str, Any] | None) -> dict[str, int]:
-    """The token counts of a Responses `usage` object (missing or malformed parts are 0)."""
+    """The token counts of a `usage` object, Responses-shaped (what Codex gets) or Chat
+    Completions-shaped (the pass-through route); missing or malformed parts are 0."""
     usage = usage if isinstance(usage, Mapping) else {}
 
     def number(value: object) -> int:
@@ -55,11 +56,13 @@ def tokens_of(usage: Mapping[str, Any] | None) -> dict[str, int]:
         part = usage.get(name)
         return number(part.get(key)) if isinstance(part, Mapping) else 0
 
+    chat = "input_tokens" not in usage and "prompt_tokens" in usage
+    prompt, completion = ("prompt_tokens", "completion_tokens") if chat else ("input_tokens", "output_tokens")
     return {
-        "input_tokens": number(usage.get("input_tokens")),
-        "cached_input_tokens": detail("input_tokens_details", "cached_tokens"),
-        "output_tokens": number(usage.get("output_tokens")),
-        "reasoning_output_tokens": detail("output_tokens_details", "reasoning_tokens"),
+        "input_tokens": number(usage.get(prompt)),
+        "cached_input_tokens": detail(f"{prompt}_details", "cached_tokens"),
+        "output_tokens": number(usage.get(completion)),
+        "reasoning_output_tokens": detail(f"{completion}_details", "reasoning_tokens"),
     }
 
 
