@@ -74,7 +74,6 @@ class RequestRecord:
         record.update(self.bodies)
         return record
 
-
     def usage_entry(self, provider: Provider, now: float) -> UsageEntry | None:
         """The usage ledger's row for this request, or None if it never went upstream."""
         call = self.call

@@ -38,8 +38,8 @@ GLM = Provider(
     message_utc_offset=8.0,
     message_time_name="Beijing time",
     quota_url=endpoints.quota_url,
-    plan_endpoints=frozenset({"coding"}),
     parse_quota=parse_quota,
+    plan_endpoints=frozenset({endpoints.CODING_LABEL}),
     key_fix="Check ZAI_API_KEY or run `codexglm config set api_key -`.",
     model_fix="Set the model with `-m <model>` or GLM_DEFAULT_MODEL.",
 )
