@@ -50,7 +50,11 @@ def read_report(settings: Settings, since: str, by: Grouping, now: float) -> tup
     """The start of the --since range and the ledger's report for it; None when there
     is no ledger yet.  Raises SinceError or LedgerError."""
     path = ledger_path(settings)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a state dir this user may not enter
+        raise LedgerError(f"cannot open {path}: {exc.strerror or exc}") from None
+    if not exists:
         since_start(since, now, None)  # a bad --since is still an error
         return None
     store = SqliteStore(path, read_only=True)
