@@ -163,3 +163,14 @@ def test_exit_summary_takes_a_mode_or_a_boolean() -> None:
     with pytest.raises(ConfigError, match="exit_summary must be one of auto, always, never"):
         coerce("exit_summary", "sometimes")
     assert coerce("ledger_retention_days", "30") == 30 and coerce("usage_ledger", "off") is False
+
+
+def test_a_state_dir_that_cannot_be_entered_is_one_line(state: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: Path, **kwargs: object) -> bool:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "exists", refuse)  # root enters any directory, so the refusal is simulated
+    assert main(["usage"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("codexglm: cannot read the usage ledger: cannot open") and "Permission denied" in err
