@@ -490,3 +490,5 @@ def test_the_exit_line_shows_cash_for_pay_as_you_go_and_nothing_for_an_idle_run(
     tally.add(entry(plan=False, cost_usd=0.5, session_id=None))
     line = exit_line(tally, NOW)
     assert line is not None and "≈$0.50" in line and "plan" not in line and "resume" not in line
+    tally.add(entry(plan=False, cost_usd=None, model="glm-9"))
+    assert "≈$0.50 + 1 on models without a known price" in (exit_line(tally, NOW) or "")

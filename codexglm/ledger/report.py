@@ -168,6 +168,8 @@ def exit_line(tally: RunTally, now: float | None = None) -> str | None:
         costs.append(f"≈{dollars(totals.cost_usd)}")
     if totals.plan_usd:
         costs.append(f"plan usage worth ≈{dollars(totals.plan_usd)}")
+    if totals.unpriced:
+        costs.append(f"{totals.unpriced} on models without a known price")
     parts.append(" + ".join(costs))
     windows = [_window_text(w, now) for w in _token_windows(tally.windows)]
     if windows:
