@@ -53,6 +53,9 @@ def test_usage_json_totals_the_range(state: Path, capsys: pytest.CaptureFixture[
                                   "plan_usd": 0.07, "failed_requests": 0}
     assert [row["model"] for row in document["rows"]] == ["glm-5.1", "glm-4.7"]
     assert document["by"] == "model"
+    [window] = document["plan_windows"]  # as the proxy last saw them
+    assert (window["name"], window["minutes"], window["used_percent"]) == ("5-hour", 300, 12)
+    assert document["plan_windows_seen"] is not None
 
 
 def test_usage_since_window_starts_at_the_plan_windows_start(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,6 +78,7 @@ def test_the_human_view_is_a_table_with_bars(state: Path, capsys: pytest.Capture
     glm51 = next(line for line in lines if line.startswith("glm-5.1"))
     assert "120k" in glm51 and "90.0k" in glm51 and "█" in glm51 and "$0.07" in glm51
     assert next(line for line in lines if line.startswith("total")).split()[1] == "2"
+    assert lines[-1].startswith("plan windows (as of ") and "5-hour 12% (resets " in lines[-1]
     assert "\x1b[" not in out  # not a terminal: no colour
 
 

@@ -77,7 +77,19 @@ def dollars(amount: float) -> str:
 
 def report_json(report: Report, by: Grouping, since: float) -> str:
     rows = [{by: group.key, **group.totals.as_json()} for group in report.groups]
-    document = {"since": _iso(since), "by": by, "totals": report.totals.as_json(), "rows": rows}
+    windows = [
+        {"name": w.name, "minutes": w.minutes, "used_percent": w.used_percent,
+         "resets_at": _iso(w.resets_at) if w.resets_at else None}
+        for w in _token_windows(report.windows)
+    ]
+    document = {
+        "since": _iso(since),
+        "by": by,
+        "totals": report.totals.as_json(),
+        "rows": rows,
+        "plan_windows": windows,
+        "plan_windows_seen": _iso(report.windows_seen) if report.windows_seen else None,
+    }
     return json.dumps(document, indent=2)
 
 
@@ -92,8 +104,9 @@ def report_csv(report: Report, by: Grouping) -> str:
     return out.getvalue()
 
 
-def report_table(report: Report, by: Grouping, since_label: str, *, color: bool) -> str:
-    """A table with one row per group and a bar of its tokens, within WIDTH columns."""
+def report_table(report: Report, by: Grouping, since_label: str, *, color: bool, now: float | None = None) -> str:
+    """A table with one row per group and a bar of its tokens, within WIDTH columns, and
+    the plan's windows as last seen."""
     # Keys take what they need (days 10, sessions and models up to 18), bars the rest.
     key_width = min(18, max([len(by), len("total"), *(len(group.key) for group in report.groups)]))
     header = f"{by.upper():<{key_width}} {'REQS':>5} {'INPUT':>7} {'CACHED':>7} {'OUTPUT':>7} {'COST':>8} {'PLAN':>8}"
@@ -115,6 +128,11 @@ def report_table(report: Report, by: Grouping, since_label: str, *, color: bool)
         notes.append(f"{report.totals.unpriced} request(s) on models without a known price")
     if not report.groups:
         notes.append("no requests in this range")
+    windows = _token_windows(report.windows)
+    if windows and report.windows_seen:
+        now = time.time() if now is None else now
+        seen = _clock(report.windows_seen, now)
+        notes.append(f"plan windows (as of {seen}): " + ", ".join(_window_text(w, now) for w in windows))
     return "\n".join(lines + [""] * bool(notes) + notes)
 
 

@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -89,10 +89,13 @@ class Group:
 
 @dataclass
 class Report:
-    """What a query returns: the totals over the range and one group per key, in order."""
+    """What a query returns: the totals over the range and one group per key, in order;
+    with the plan's windows as last saved, and when, if the reader asked for them."""
 
     totals: Totals
     groups: list[Group]
+    windows: list[QuotaWindow] = field(default_factory=list)
+    windows_seen: float | None = None
 
 
 class LedgerStore(Protocol):

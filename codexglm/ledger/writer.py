@@ -42,6 +42,7 @@ def ledger_path(settings: Settings) -> Path:
 
 
 def sqlite_factory(settings: Settings) -> StoreFactory:
+    """Opens the settings' SQLite ledger (in the writer thread, when first needed)."""
     path = ledger_path(settings)
     return lambda: SqliteStore(path, retention_days=settings.ledger_retention_days, max_bytes=settings.ledger_max_bytes)
 
@@ -59,11 +60,13 @@ def read_report(settings: Settings, since: str, by: Grouping, now: float) -> tup
         return None
     store = SqliteStore(path, read_only=True)
     try:
-        saved = store.windows()
-        start = since_start(since, now, saved[1] if saved else None)
-        return start, store.report(start, by)
+        seen, windows = store.windows() or (None, [])
+        start = since_start(since, now, windows)
+        report = store.report(start, by)
     finally:
         store.close()
+    report.windows, report.windows_seen = windows, seen
+    return start, report
 
 
 class Ledger:
