@@ -78,7 +78,7 @@ def test_the_human_view_is_a_table_with_bars(state: Path, capsys: pytest.Capture
     glm51 = next(line for line in lines if line.startswith("glm-5.1"))
     assert "120k" in glm51 and "90.0k" in glm51 and "█" in glm51 and "$0.07" in glm51
     assert next(line for line in lines if line.startswith("total")).split()[1] == "2"
-    assert lines[-1].startswith("plan windows (as of ") and "5-hour 12% (resets " in lines[-1]
+    assert lines[-2].startswith("plan windows as of ") and lines[-1].startswith("  5-hour 12% (resets ")
     assert "\x1b[" not in out  # not a terminal: no colour
 
 

@@ -132,7 +132,8 @@ def report_table(report: Report, by: Grouping, since_label: str, *, color: bool,
     if windows and report.windows_seen:
         now = time.time() if now is None else now
         seen = _clock(report.windows_seen, now)
-        notes.append(f"plan windows (as of {seen}): " + ", ".join(_window_text(w, now) for w in windows))
+        notes.append(f"plan windows as of {seen}:")
+        notes += [f"  {_window_text(w, now)}" for w in windows]  # one a line: two would pass 80 columns
     return "\n".join(lines + [""] * bool(notes) + notes)
 
 
