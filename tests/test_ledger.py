@@ -451,7 +451,11 @@ def _report() -> Report:
 
 
 def test_the_table_fits_80_columns_with_a_bar_per_row() -> None:
-    text = report_table(_report(), "model", "since 7d", color=False)
+    report = _report()
+    report.windows = [window("5-hour", 300, 12, NOW + 600), window("weekly", 10_080, 31.5, NOW + 4 * 86_400)]
+    report.windows_seen = NOW - 60
+    text = report_table(report, "model", "since 7d", color=False, now=NOW)
+    assert "  weekly 31.5% (resets " in text
     lines = text.splitlines()
     assert all(len(line) <= 80 for line in lines), max(lines, key=len)
     rows = [line for line in lines if line.startswith("glm-")]
