@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pytest
 import trio
@@ -59,7 +60,10 @@ class TmuxSession:
         raise AssertionError(f"{text!r} did not appear within {timeout} s; the screen:\n{self.screen()}")
 
     def close(self) -> None:
+        """Stop this session's tmux server and remove its socket (tmux leaves it behind)."""
         self._tmux("kill-server")
+        base = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+        (base / self._socket).unlink(missing_ok=True)
 
 
 def require_tmux() -> None:
