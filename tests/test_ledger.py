@@ -496,3 +496,27 @@ def test_the_exit_line_shows_cash_for_pay_as_you_go_and_nothing_for_an_idle_run(
     assert line is not None and "≈$0.50" in line and "plan" not in line and "resume" not in line
     tally.add(entry(plan=False, cost_usd=None, model="glm-9"))
     assert "≈$0.50 + 1 on models without a known price" in (exit_line(tally, NOW) or "")
+
+
+# --- doctor --------------------------------------------------------------------------------
+
+
+def test_doctor_says_whether_the_ledger_is_kept_and_readable(tmp_path: Path) -> None:
+    from codexglm.doctor.local import ledger_check
+    from codexglm.doctor.report import Status
+    from codexglm.settings import Settings
+
+    settings = Settings(log_dir=str(tmp_path))
+    env = {"HOME": str(tmp_path)}
+    assert "none yet" in ledger_check(settings, env, NOW).message
+    assert "off" in ledger_check(settings.replace(usage_ledger=False), env, NOW).message
+    store = SqliteStore(tmp_path / "usage.sqlite3")
+    store.record([entry(time=NOW - 86_400), entry(time=NOW - 40 * 86_400)])
+    store.close()
+    check = ledger_check(settings, env, NOW)
+    assert check.status is Status.OK and check.message == "~/usage.sqlite3: 1 requests in the last 30 days (schema v2)"
+    (tmp_path / "usage.sqlite3").write_bytes(b"garbage" * 1000)
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"usage.sqlite3{suffix}").unlink(missing_ok=True)
+    broken = ledger_check(settings, env, NOW)
+    assert broken.status is Status.WARN and "Move" in broken.fix
