@@ -100,6 +100,19 @@ def test_malformed_headers_leave_fields_empty(metadata: str) -> None:
     assert (origin.session_id, origin.turn_id, origin.kind) == (None, None, "turn")
 
 
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4))
+
+
+@given(st.dictionaries(st.sampled_from(["session-id", "thread-id", "x-openai-subagent", "x-codex-turn-metadata"]),
+                       st.text(max_size=200) | _JSON.map(json.dumps)))
+def test_any_headers_give_an_origin_and_never_an_error(headers: dict[str, str]) -> None:
+    origin = request_origin(headers)
+    assert origin.kind in ("turn", "compaction", "subagent")
+    for value in (origin.session_id, origin.thread_id, origin.turn_id):
+        assert value is None or (0 < len(value) <= 128 and value.isprintable())
+
+
 # --- tokens and cost -----------------------------------------------------------------------
 
 
