@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codexglm.codex.origin import request_origin
-from codexglm.ledger.entry import RunTally, UsageEntry, estimate_cost, tokens_of, totals_of
+from codexglm.ledger.entry import RunTally, Totals, UsageEntry, estimate_cost, tokens_of
 from codexglm.ledger.report import (
     SinceError,
     current_window_start,
@@ -56,6 +56,13 @@ def entry(**fields: object) -> UsageEntry:
     }
     base.update(fields)
     return UsageEntry(**base)  # type: ignore[arg-type]
+
+
+def totals_of(entries: Sequence[UsageEntry]) -> Totals:
+    totals = Totals()
+    for row in entries:
+        totals.add(row)
+    return totals
 
 
 def window(name: str, minutes: int, percent: float, resets_at: float | None) -> QuotaWindow:

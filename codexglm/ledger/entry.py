@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -128,10 +128,3 @@ class RunTally:
         self.totals.add(entry)
         if entry.session_id and entry.conversation:
             self.session_id = entry.session_id
-
-
-def totals_of(entries: Iterable[UsageEntry]) -> Totals:
-    totals = Totals()
-    for entry in entries:
-        totals.add(entry)
-    return totals
