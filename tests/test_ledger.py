@@ -220,7 +220,7 @@ def test_a_version_1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> No
     store.close()
     assert report.totals.requests == 2 and report.totals.input_tokens == 1100
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert check.execute("SELECT turn_id FROM requests ORDER BY id").fetchall() == [(None,), ("turn-9",)]
     assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     check.close()
@@ -239,7 +239,7 @@ def test_a_ledger_from_a_newer_codexglm_is_refused_not_damaged(tmp_path: Path) -
     db = sqlite3.connect(path)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     db.close()
-    with pytest.raises(LedgerError, match="schema version 3"):
+    with pytest.raises(LedgerError, match=f"schema version {SCHEMA_VERSION + 1}"):
         SqliteStore(path)
 
 
@@ -534,7 +534,7 @@ def test_doctor_says_whether_the_ledger_is_kept_and_readable(tmp_path: Path) -> 
     store.record([entry(time=NOW - 86_400), entry(time=NOW - 40 * 86_400)])
     store.close()
     check = ledger_check(settings, env, NOW)
-    assert check.status is Status.OK and check.message == "~/usage.sqlite3: 1 requests in the last 30 days (schema v2)"
+    assert check.status is Status.OK and check.message == f"~/usage.sqlite3: 1 requests in the last 30 days (schema v{SCHEMA_VERSION})"
     (tmp_path / "usage.sqlite3").write_bytes(b"garbage" * 1000)
     for suffix in ("-wal", "-shm"):
         (tmp_path / f"usage.sqlite3{suffix}").unlink(missing_ok=True)

@@ -36,6 +36,8 @@ class UsageEntry:
     duration_ms: float | None = None
     retries: int = 0
     outcome: str = OK
+    # The team gateway's member whose key made the request (None: no gateway).
+    member: str | None = None
     # The session is the user's conversation, not one of Codex's side threads (not stored).
     conversation: bool = True
 

@@ -14,8 +14,9 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +26,23 @@ from .entry import ENTRY_FIELDS, Totals, UsageEntry
 from .terms import Grouping
 
 LEDGER_NAME = "usage.sqlite3"
+# The team gateway's tables, the same in SQLite and PostgreSQL (`team.store` reads them).
+TEAM_TABLES = """
+    CREATE TABLE members (
+        name TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL UNIQUE,
+        key_tail TEXT NOT NULL,
+        budget_usd DOUBLE PRECISION,
+        period TEXT NOT NULL,
+        rpm INTEGER,
+        max_streams INTEGER,
+        models TEXT,
+        created REAL NOT NULL,
+        revoked REAL
+    );
+    CREATE TABLE member_rate (name TEXT NOT NULL, minute BIGINT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (name, minute));
+    CREATE TABLE member_streams (lease TEXT PRIMARY KEY, name TEXT NOT NULL, expires REAL NOT NULL);
+"""
 DAY_SECONDS = 86_400
 # How long a writer waits for another process's transaction before giving up on a batch.
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -60,6 +78,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX requests_time ON requests (time);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # v3: the team gateway: who made a request, member keys and their shared counters.
+    """
+    ALTER TABLE requests ADD COLUMN member TEXT;
+    CREATE INDEX requests_member ON requests (member, time);
+    """
+    + TEAM_TABLES,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -72,7 +96,7 @@ _GROUP_KEYS: dict[Grouping, str] = {
 _SUMS = (
     "count(*), sum(input_tokens), sum(cached_input_tokens), sum(output_tokens), sum(reasoning_output_tokens), "
     "sum(CASE WHEN plan = 0 THEN cost_usd ELSE 0 END), sum(CASE WHEN plan = 1 THEN cost_usd ELSE 0 END), "
-    "sum(outcome != 'ok'), sum(cost_usd IS NULL)"
+    "sum(CASE WHEN outcome != 'ok' THEN 1 ELSE 0 END), sum(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)"
 )
 _WINDOWS_KEY = "plan_windows"
 
@@ -98,6 +122,10 @@ class Report:
     windows_seen: float | None = None
 
 
+# Runs one statement (`?` placeholders) inside a transaction; the cursor answers fetchone/fetchall.
+Execute = Callable[..., Any]
+
+
 class LedgerStore(Protocol):
     """The storage a ledger needs.  Implementations raise LedgerError, nothing else."""
 
@@ -106,6 +134,7 @@ class LedgerStore(Protocol):
     def windows(self) -> tuple[float, list[QuotaWindow]] | None: ...
     def report(self, since: float, by: Grouping) -> Report: ...
     def close(self) -> None: ...
+    def transaction(self) -> AbstractContextManager[Execute]: ...
 
 
 class SqliteStore:
@@ -124,6 +153,7 @@ class SqliteStore:
         self.path = path
         self._retention = retention_days * DAY_SECONDS
         self._max_bytes = max_bytes
+        self._lock = threading.Lock()  # one connection: `transaction()` callers take turns
         try:
             if read_only:
                 target, uri = f"file:{path}?mode=ro", True
@@ -196,6 +226,12 @@ class SqliteStore:
         except (OSError, sqlite3.Error) as exc:
             raise LedgerError(f"cannot {what} {self.path}: {_reason(exc)}") from None
 
+    @contextmanager
+    def transaction(self) -> Iterator[Execute]:
+        """One write transaction for the team gateway's tables (LedgerError if it fails)."""
+        with self._lock, self._guarded("use"), self._transaction():
+            yield self._db.execute
+
     def record(self, entries: Sequence[UsageEntry]) -> None:
         names = ", ".join(ENTRY_FIELDS)
         marks = ", ".join("?" * len(ENTRY_FIELDS))
@@ -239,8 +275,11 @@ class SqliteStore:
 
 def _totals(row: Sequence[Any]) -> Totals:
     """Totals from the columns of `_SUMS` (SUM over no rows is NULL)."""
+    # PostgreSQL sums integers as numeric (Decimal): every count is made an int again.
     count, inp, cached, out, reasoning, cash, plan, failed, unpriced = (value or 0 for value in row)
-    return Totals(count, inp, cached, out, reasoning, float(cash), float(plan), failed, unpriced)
+    return Totals(
+        int(count), int(inp), int(cached), int(out), int(reasoning), float(cash), float(plan), int(failed), int(unpriced)
+    )
 
 
 def _reason(exc: BaseException) -> str:
