@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import time
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,11 +37,11 @@ TEAM_TABLES = """
         rpm INTEGER,
         max_streams INTEGER,
         models TEXT,
-        created REAL NOT NULL,
-        revoked REAL
+        created DOUBLE PRECISION NOT NULL,
+        revoked DOUBLE PRECISION
     );
     CREATE TABLE member_rate (name TEXT NOT NULL, minute BIGINT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (name, minute));
-    CREATE TABLE member_streams (lease TEXT PRIMARY KEY, name TEXT NOT NULL, expires REAL NOT NULL);
+    CREATE TABLE member_streams (lease TEXT PRIMARY KEY, name TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL);
 """
 DAY_SECONDS = 86_400
 # How long a writer waits for another process's transaction before giving up on a batch.
@@ -122,10 +122,6 @@ class Report:
     windows_seen: float | None = None
 
 
-# Runs one statement (`?` placeholders) inside a transaction; the cursor answers fetchone/fetchall.
-Execute = Callable[..., Any]
-
-
 class LedgerStore(Protocol):
     """The storage a ledger needs.  Implementations raise LedgerError, nothing else."""
 
@@ -134,10 +130,67 @@ class LedgerStore(Protocol):
     def windows(self) -> tuple[float, list[QuotaWindow]] | None: ...
     def report(self, since: float, by: Grouping) -> Report: ...
     def close(self) -> None: ...
-    def transaction(self) -> AbstractContextManager[Execute]: ...
 
 
-class SqliteStore:
+class Connection(Protocol):
+    """What the shared queries need of a connection: sqlite3's, or PostgreSQL's adapted to `?`."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Any: ...
+
+
+class SqlLedger:
+    """The ledger's queries, written once for both SQL backends (which give `transaction`)."""
+
+    group_keys: dict[Grouping, str] = _GROUP_KEYS
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def reading(self) -> AbstractContextManager[Connection]:
+        """A connection for reads (by default, a transaction too)."""
+        return self.transaction()
+
+    def record(self, entries: Sequence[UsageEntry]) -> None:
+        names = ", ".join(ENTRY_FIELDS)
+        marks = ", ".join("?" * len(ENTRY_FIELDS))
+        rows = [tuple(getattr(entry, name) for name in ENTRY_FIELDS) for entry in entries]
+        with self.transaction() as db:
+            db.executemany(f"INSERT INTO requests ({names}) VALUES ({marks})", rows)
+
+    def save_windows(self, windows: Sequence[QuotaWindow]) -> None:
+        value = json.dumps({"seen": time.time(), "windows": [asdict(window) for window in windows]})
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (_WINDOWS_KEY, value),
+            )
+
+    def windows(self) -> tuple[float, list[QuotaWindow]] | None:
+        """The plan windows last saved, and when (None if never)."""
+        with self.reading() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (_WINDOWS_KEY,)).fetchone()
+        if row is None:
+            return None
+        try:
+            saved = json.loads(row[0])
+            return float(saved["seen"]), [QuotaWindow(**window) for window in saved["windows"]]
+        except (ValueError, KeyError, TypeError):
+            return None  # written by a newer version in a shape this one does not know
+
+    def report(self, since: float, by: Grouping) -> Report:
+        key = self.group_keys[by]
+        with self.reading() as db:
+            total = db.execute(f"SELECT {_SUMS} FROM requests WHERE time >= ?", (since,)).fetchone()
+            rows = db.execute(
+                f"SELECT {key} AS k, {_SUMS} FROM requests WHERE time >= ? GROUP BY k ORDER BY "
+                + ("k" if by == "day" else "min(time), min(id)"),
+                (since,),
+            ).fetchall()
+        return Report(_totals(total), [Group(str(row[0]), _totals(row[1:])) for row in rows])
+
+
+class SqliteStore(SqlLedger):
     """The ledger in one SQLite file; opened (and migrated, and pruned) on creation."""
 
     def __init__(
@@ -227,47 +280,21 @@ class SqliteStore:
             raise LedgerError(f"cannot {what} {self.path}: {_reason(exc)}") from None
 
     @contextmanager
-    def transaction(self) -> Iterator[Execute]:
-        """One write transaction for the team gateway's tables (LedgerError if it fails)."""
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction (LedgerError if it fails)."""
         with self._lock, self._guarded("use"), self._transaction():
-            yield self._db.execute
+            yield self._db
 
-    def record(self, entries: Sequence[UsageEntry]) -> None:
-        names = ", ".join(ENTRY_FIELDS)
-        marks = ", ".join("?" * len(ENTRY_FIELDS))
-        rows = [tuple(getattr(entry, name) for name in ENTRY_FIELDS) for entry in entries]
-        with self._guarded("write"), self._transaction():
-            self._db.executemany(f"INSERT INTO requests ({names}) VALUES ({marks})", rows)
-
-    def save_windows(self, windows: Sequence[QuotaWindow]) -> None:
-        value = json.dumps({"seen": time.time(), "windows": [asdict(window) for window in windows]})
-        with self._guarded("write"), self._transaction():
-            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_WINDOWS_KEY, value))
-
-    def windows(self) -> tuple[float, list[QuotaWindow]] | None:
-        """The plan windows last saved, and when (None if never)."""
-        with self._guarded("read"):
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_WINDOWS_KEY,)).fetchone()
-        if row is None:
-            return None
-        try:
-            saved = json.loads(row[0])
-            return float(saved["seen"]), [QuotaWindow(**window) for window in saved["windows"]]
-        except (ValueError, KeyError, TypeError):
-            return None  # written by a newer version in a shape this one does not know
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        # Autocommit reads: they never block a writer, and work on a read-only file.
+        with self._lock, self._guarded("read"):
+            yield self._db
 
     def report(self, since: float, by: Grouping) -> Report:
         if self._check_version() < SCHEMA_VERSION:
             raise LedgerError(f"{self.path} has an older schema; any codexglm session or `serve` upgrades it")
-        key = _GROUP_KEYS[by]
-        with self._guarded("read"):
-            total = self._db.execute(f"SELECT {_SUMS} FROM requests WHERE time >= ?", (since,)).fetchone()
-            rows = self._db.execute(
-                f"SELECT {key} AS k, {_SUMS} FROM requests WHERE time >= ? GROUP BY k ORDER BY "
-                + ("k" if by == "day" else "min(time), min(id)"),
-                (since,),
-            ).fetchall()
-        return Report(_totals(total), [Group(str(row[0]), _totals(row[1:])) for row in rows])
+        return super().report(since, by)
 
     def close(self) -> None:
         self._db.close()
