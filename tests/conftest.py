@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -32,3 +33,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             for line in found:
                 reporter.write_line(f"  {line}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One throwaway PostgreSQL cluster for the whole session, shared by the tests that need it."""
+    from tests.pg_support import postgres_bin, postgres_cluster
+
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (.ci/run installs it: apt-get install -y postgresql)")
+    with postgres_cluster() as url:
+        yield url
