@@ -82,6 +82,7 @@ class PostgresStore(SqlLedger):
         **SqlLedger.group_keys,
         "day": "to_char(to_timestamp(time), 'YYYY-MM-DD')",
     }
+    utc_day = "to_char(to_timestamp(time) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
         try:

@@ -143,8 +143,12 @@ class SqlLedger:
     """The ledger's queries, written once for both SQL backends (which give `transaction`)."""
 
     group_keys: dict[Grouping, str] = _GROUP_KEYS
+    utc_day = "date(time, 'unixepoch')"  # the day of a row, the same for every instance
 
     def transaction(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def close(self) -> None:
         raise NotImplementedError
 
     def reading(self) -> AbstractContextManager[Connection]:

@@ -29,6 +29,7 @@ from werkzeug.exceptions import BadHost, HTTPException
 from ..codex.origin import request_origin
 from ..ledger.writer import Ledger
 from ..settings import Settings
+from ..team.gate import Gate, Refusal
 from ..translate import ChatRequest, RequestError, build_chat_request, error_body
 from . import chat, responses
 from .failures import internal_error
@@ -52,6 +53,14 @@ _NO_WEBSOCKET = error_body(
 )
 # RFC 6750 §3: a 401 names the scheme the client has to use.
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="codexglm"'}
+_BAD_ADMIN = error_body(
+    "This needs the gateway's admin token (CODEXGLM_ADMIN_TOKEN when `serve` started).",
+    "authentication_error",
+    "invalid_admin_token",
+)
+METRICS_PATH, DASHBOARD_PATH, READY_PATH = "/metrics", "/dashboard", "/readyz"
+ADMIN_PATHS = frozenset({METRICS_PATH, DASHBOARD_PATH})
+OPEN_PATHS = frozenset({HEALTH_PATH, READY_PATH})
 # A lone surrogate (`"\\ud800"`) parses, but cannot be sent as the UTF-8 JSON requires.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Where a body can hold one: a `\uD8xx`-style escape, the UTF-8 form of a surrogate (json
@@ -109,6 +118,8 @@ class ProxyApp(QuartTrio):
     asgi_http_class = _Connection
     proxy: Proxy
     bearer: bytes  # the Authorization header value a client must send
+    gate: Gate | None = None  # a team gateway: member keys replace the one token
+    admin_bearer: bytes | None = None  # the admin surface's (/metrics, /dashboard) header value
 
     def refusal(self, headers: Headers, target: bytes) -> ApiError | None:
         """Why a request may not be served at all (framing, Host, token), or None."""
@@ -117,9 +128,25 @@ class ProxyApp(QuartTrio):
             return ApiError(400, _AMBIGUOUS_LENGTH, headers={"Connection": "close"})
         if not _host_allowed(self.proxy.hosts, _authority(headers, target)):
             return ApiError(403, _BAD_HOST)
-        if not hmac.compare_digest(headers.get("Authorization", "").encode(), self.bearer):
+        if self.gate is None and not hmac.compare_digest(headers.get("Authorization", "").encode(), self.bearer):
             return ApiError(401, _BAD_TOKEN, headers=_CHALLENGE)
         return None
+
+    async def admit_member(self, path: str, headers: Headers) -> None:
+        """A team gateway's guard: admin paths need the admin token, the rest a member key
+        (kept in `g.member`); health and readiness are open, for load balancers."""
+        if self.gate is None or path in OPEN_PATHS:
+            return
+        given = headers.get("Authorization", "")
+        if path in ADMIN_PATHS:
+            if self.admin_bearer is None or not hmac.compare_digest(given.encode(), self.admin_bearer):
+                raise ApiError(401, _BAD_ADMIN, headers=_CHALLENGE)
+            return
+        key = given.removeprefix("Bearer ").strip()
+        try:
+            g.member = await self.gate.member(key)
+        except Refusal as refusal:
+            raise ApiError(refusal.status, refusal.body, headers=_CHALLENGE) from None
 
     async def asgi_app(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] == "websocket":
@@ -155,10 +182,16 @@ class ProxyApp(QuartTrio):
 
 
 def create_app(
-    settings: Settings, token: str, *, transport: httpx.AsyncBaseTransport | None = None, ledger: Ledger | None = None
+    settings: Settings,
+    token: str,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    ledger: Ledger | None = None,
+    gate: Gate | None = None,
+    admin_token: str | None = None,
 ) -> ProxyApp:
     """The proxy as an ASGI app; `transport` replaces the network (tests); `ledger`
-    records usage (default: one from the settings)."""
+    records usage (default: one from the settings); `gate` makes it a team gateway."""
     app = ProxyApp("codexglm")
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -168,6 +201,8 @@ def create_app(
     )
     proxy = app.proxy = Proxy(settings, token, transport=transport, ledger=ledger)
     app.bearer = f"Bearer {token}".encode()
+    app.gate = proxy.gate = gate
+    app.admin_bearer = f"Bearer {admin_token or token}".encode() if admin_token or gate is None else None
 
     @app.before_request
     async def _guard() -> None:
@@ -175,6 +210,7 @@ def create_app(
         refusal = app.refusal(request.headers, request.scope.get("raw_path", b"/"))
         if refusal is not None:
             raise refusal
+        await app.admit_member(request.path, request.headers)
 
     @app.after_request
     async def _tag(response: Response) -> Response:
@@ -207,6 +243,7 @@ def create_app(
             chat_request.stream,
         )
         proxy.log_body(record, "upstream_request", payload)
+        await _admit(app, record)
         if chat_request.stream:
             stream = responses.ResponsesStream(proxy, chat_request, payload, record)
             # The Coding Plan's usage windows, for Codex's /status (last known; never waited for).
@@ -228,6 +265,7 @@ def create_app(
             payload, stream = chat.prepare(proxy, body, record)
         except chat.BadChatRequest as exc:
             raise ApiError(400, exc.body) from None
+        await _admit(app, record)
         try:
             if stream:
                 return _event_stream(await chat.open_stream(proxy, payload, record))
@@ -292,6 +330,18 @@ async def _off_loop(size: int, work: Callable[..., _Result], *args: Any) -> _Res
     if size <= _OFF_LOOP_BYTES:
         return work(*args)
     return await trio.to_thread.run_sync(work, *args)
+
+
+async def _admit(app: ProxyApp, record: RequestRecord) -> None:
+    """A team gateway's limits for the member, before anything goes upstream."""
+    if app.gate is None:
+        return
+    member = g.member
+    record.member = member.name
+    try:
+        record.lease = await app.gate.admit(member, record.model_out or "")
+    except Refusal as refusal:
+        raise ApiError(refusal.status, refusal.body, retry_after=refusal.retry_after) from None
 
 
 def _translate(body: dict[str, Any], proxy: Proxy) -> tuple[ChatRequest, bytes]:

@@ -19,6 +19,7 @@ from ..ledger.entry import OK, UsageEntry, estimate_cost, tokens_of
 from ..ledger.writer import Ledger
 from ..providers import Provider
 from ..settings import Settings
+from ..team.gate import Gate
 from ..translate import UpstreamError
 from .lifecycle import Lifecycle
 from .quota import QuotaMonitor
@@ -50,6 +51,8 @@ class RequestRecord:
     bodies: dict[str, str] = field(default_factory=dict)
     streaming_handoff: bool = False  # a stream body finishes this record, not the request
     origin: RequestOrigin | None = None  # the Codex session and thread it came from
+    member: str | None = None  # a team gateway's member
+    lease: str | None = None  # the member's stream lease, released when the request ends
 
     def fields(self, now: float) -> dict[str, Any]:
         call = self.call or CallStats()
@@ -100,6 +103,7 @@ class RequestRecord:
             duration_ms=_ms(now - self.started),
             retries=max(0, call.attempts - 1),
             outcome=OK if self.outcome == "completed" else self.error or self.outcome or "error",
+            member=self.member,
             conversation=origin.conversation,
         )
 
@@ -131,6 +135,7 @@ class Proxy:
         self.started_wall = time.monotonic()
         self.in_flight = 0
         self.outcomes: Counter[str] = Counter()
+        self.gate: Gate | None = None  # set by create_app for a team gateway
 
     def begin(self, path: str) -> RequestRecord:
         self.in_flight += 1
@@ -138,6 +143,8 @@ class Proxy:
 
     def finish(self, record: RequestRecord) -> None:
         self.in_flight -= 1
+        if record.lease is not None and self.gate is not None:
+            self.gate.release(record.lease)
         if record.path == HEALTH_PATH:
             return  # polled by tools; it would drown the log
         self.outcomes[record.outcome or "unknown"] += 1
