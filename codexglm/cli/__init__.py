@@ -41,13 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..codex.catalog import CatalogError
     from ..codex.version import CodexError
     from ..config import ConfigError
+    from ..team.store import TeamError
 
     try:
         return _dispatch(args)
     except UsageError as exc:
         _error(str(exc))
         return 2
-    except (ConfigError, CodexError, CatalogError) as exc:
+    except (ConfigError, CodexError, CatalogError, TeamError) as exc:
         _error(str(exc))
         return 1
     except KeyboardInterrupt:
@@ -258,6 +259,8 @@ def _serve_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
+    if options.team or options.db:
+        return _serve_team(options, parsed, host, port)
     if not token and not loopback:
         raise UsageError(f"refusing to serve on {host} without a token: pass --token or set CODEXGLM_TOKEN")
     settings = load_config(parsed.flags).settings
@@ -271,7 +274,6 @@ def _serve_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
     if generated:
         token = new_token()
     import functools
-    import signal
 
     import trio
 
@@ -283,19 +285,80 @@ def _serve_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
     except OSError as exc:
         raise LaunchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
-    async def serve_until_signal() -> None:
-        async with trio.open_nursery() as nursery:
-            bound_host, bound_port = await nursery.start(functools.partial(serve, settings, token, sock=sock, host=host))
-            print(f"codexglm: proxy at http://{_url_host(bound_host)}:{bound_port}/v1", flush=True)
-            print(f"codexglm: client token: {token if generated else '(as given)'}", flush=True)
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-                async for _ in signals:
-                    nursery.cancel_scope.cancel()
-                    break
+    def announce(bound_host: str, bound_port: int) -> None:
+        print(f"codexglm: proxy at http://{_url_host(bound_host)}:{bound_port}/v1", flush=True)
+        print(f"codexglm: client token: {token if generated else '(as given)'}", flush=True)
 
     with sock:
-        trio.run(serve_until_signal)
+        trio.run(_serve_until_signal, functools.partial(serve, settings, token, sock=sock, host=host), announce)
     return 0
+
+
+async def _serve_until_signal(serving: Callable[..., Any], announce: Callable[[str, int], None]) -> None:
+    """Run SERVING until SIGINT, SIGTERM or SIGHUP; ANNOUNCE the address once it listens."""
+    import signal
+
+    import trio
+
+    async with trio.open_nursery() as nursery:
+        announce(*await nursery.start(serving))
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            async for _ in signals:
+                nursery.cancel_scope.cancel()
+                break
+
+
+def _serve_team(options: argparse.Namespace, parsed: GlmArgs, host: str, port: int) -> int:
+    """`serve --team`: member keys instead of the one token, limits and usage in the team database."""
+    import functools
+
+    import trio
+
+    from ..config import load_config, no_key_message
+    from ..launcher import LaunchError, new_token
+    from ..ledger.store import LedgerError
+    from ..ledger.writer import Ledger, shared_factory
+    from ..server import serve
+    from ..server.hosting import bind
+    from ..team.gate import Gate
+    from ..team.store import TeamError
+    from .gateway import admin_token, open_store
+
+    settings = load_config(parsed.flags).settings
+    if not settings.api_keys:
+        raise LaunchError(no_key_message(settings.upstream))
+    try:
+        store = open_store(options, settings)
+    except LedgerError as exc:
+        raise TeamError(f"cannot open the team database: {exc}") from None
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        store.close()
+        raise LaunchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    threads = getattr(store.db, "pool_size", 1)
+    gate = Gate(store, threads=threads)
+    ledger = Ledger(shared_factory(store.db))
+    admin = admin_token()
+
+    def announce(bound_host: str, bound_port: int) -> None:
+        print(f"codexglm: team gateway at http://{_url_host(bound_host)}:{bound_port}/v1", flush=True)
+        print(f"codexglm: members use their key (codexglm keys); admin pages {'on' if admin else 'off'}", flush=True)
+
+    serving = functools.partial(serve, settings, new_token(), sock=sock, host=host, ledger=ledger, gate=gate, admin_token=admin)
+    try:
+        with sock:
+            trio.run(_serve_until_signal, serving, announce)
+    finally:
+        store.close()
+    return 0
+
+
+def _keys_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
+    from ..config import load_config
+    from .gateway import keys_command
+
+    return keys_command(options, load_config(parsed.flags).settings)
 
 
 def _url_host(host: str) -> str:
@@ -353,4 +416,5 @@ _HANDLERS: dict[str, Callable[[Any, GlmArgs], int]] = {
     "completion": _completion_command,
     "serve": _serve_command,
     "usage": _usage_command,
+    "keys": _keys_command,
 }

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..ledger.terms import GROUPINGS, SINCE_HELP
 from ..providers import GLM
+from ..team.members import PERIODS
 
 if TYPE_CHECKING:
     import argparse
@@ -66,6 +67,9 @@ GLM_OPTIONS: tuple[Option, ...] = (
     Option("--glm-version", "show codexglm's and codex's versions and exit"),
 )
 _GLM_BY_FLAG = {option.flag: option for option in GLM_OPTIONS}
+_DB_OPTION = Option(
+    "--db", "the team database: postgresql://… (default: $CODEXGLM_DB, else the usage ledger's SQLite)", "URL"
+)
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -86,6 +90,31 @@ COMMANDS: tuple[Command, ...] = (
             Option("--host", "address to listen on (default 127.0.0.1)", "HOST", "host"),
             Option("--port", "port to listen on (default 8787)", "PORT"),
             Option("--token", "client token (default: $CODEXGLM_TOKEN, else a new one)", "TOKEN"),
+            Option("--team", "team gateway: member keys (codexglm keys) replace the token"),
+            _DB_OPTION,
+        ),
+    ),
+    Command(
+        "keys",
+        "team gateway member keys: create, list, show, revoke, rotate",
+        options=(_DB_OPTION,),
+        actions=(
+            Command(
+                "create",
+                "add a member; prints its new key once, on the last line",
+                options=(
+                    Option("--budget-usd", "spending limit per period, at list prices", "USD"),
+                    Option("--period", "budget period (default month)", "PERIOD", choices=PERIODS),
+                    Option("--rpm", "requests per minute", "N"),
+                    Option("--max-streams", "requests in progress at once", "N"),
+                    Option("--models", "the models allowed, comma-separated (default: all)", "MODELS"),
+                ),
+                arguments=(("NAME", ""),),
+            ),
+            Command("list", "list the members, their limits and spend"),
+            Command("show", "one member's limits and spend", arguments=(("NAME", ""),)),
+            Command("revoke", "stop a member's key (every instance refuses it within seconds)", arguments=(("NAME", ""),)),
+            Command("rotate", "give a member a new key (the old one stops working)", arguments=(("NAME", ""),)),
         ),
     ),
     Command("models", "list the GLM models with context window, reasoning and price"),
@@ -230,6 +259,8 @@ def build_parser(command: Command, prog: str = "codexglm") -> argparse.ArgumentP
         sub = parser.add_subparsers(dest="action", metavar="ACTION")
         for action in command.actions:
             child = sub.add_parser(action.name, help=action.help, description=action.help)
+            for option in action.options:
+                child.add_argument(option.flag, metavar=option.metavar, help=option.help, choices=option.choices or None)
             for metavar, _ in action.arguments:
                 child.add_argument(metavar.lower(), metavar=metavar)
     return parser

@@ -120,7 +120,8 @@ class PostgresStore(SqlLedger):
                 yield _Adapted(connection)
             self._ready = True
         except (psycopg.Error, OSError) as exc:
-            raise LedgerError(f"database {self.where} unavailable: {_first_line(exc)}") from None
+            passing = isinstance(exc, (psycopg.OperationalError, OSError))
+            raise LedgerError(f"database {self.where} unavailable: {_first_line(exc)}", passing=passing) from None
 
     def close(self) -> None:
         self._pool.close(timeout=POOL_TIMEOUT_SECONDS)

@@ -102,7 +102,12 @@ _WINDOWS_KEY = "plan_windows"
 
 
 class LedgerError(Exception):
-    """The ledger cannot be opened, read or written (the message says where and why)."""
+    """The ledger cannot be opened, read or written (the message says where and why);
+    PASSING when trying again later may work (a database server that is down)."""
+
+    def __init__(self, message: str, *, passing: bool = False) -> None:
+        super().__init__(message)
+        self.passing = passing
 
 
 @dataclass

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -31,7 +32,30 @@ BATCH_SIZE = 500
 IDLE_SECONDS = 5.0
 _STOP = object()
 
+# A batch the database refused for a passing reason (PostgreSQL down) is kept and written
+# again after this pause; rows beyond the queue's size are dropped and counted.
+RETRY_SECONDS = 1.0
+
 StoreFactory = Callable[[], LedgerStore]
+
+
+class _Borrowed:
+    """A store the writer uses but does not own (a gateway's pool): closing it is not the writer's job."""
+
+    def __init__(self, store: LedgerStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    def close(self) -> None:
+        pass
+
+
+def shared_factory(store: LedgerStore) -> StoreFactory:
+    """A factory for a store someone else opens and closes (the team gateway's)."""
+    borrowed: LedgerStore = _Borrowed(store)  # type: ignore[assignment]
+    return lambda: borrowed
 
 
 def ledger_path(settings: Settings) -> Path:
@@ -125,9 +149,12 @@ class Ledger:
     def _write_loop(self) -> None:
         store: LedgerStore | None = None
         stopping = False  # close() asked: leave as soon as the queue is empty, without idling
+        unwritten: list[object] = []  # rows a passing failure kept back
         try:
             while True:
-                batch = self._take_batch(wait=not stopping)
+                batch = self._take_batch(wait=not stopping and not unwritten)
+                if not batch and unwritten and not stopping:
+                    batch, unwritten = unwritten, []
                 if not batch:
                     with self._lock:
                         if self._queue.empty():
@@ -135,12 +162,15 @@ class Ledger:
                             return
                     continue
                 stopping = stopping or any(item is _STOP for item in batch)
-                items = [item for item in batch if item is not _STOP]
+                items = unwritten + [item for item in batch if item is not _STOP]
+                unwritten = []
                 if items:
                     # A store that cannot be opened now (locked, read-only) is tried again next batch.
                     store = store or self._open()
                     if store is not None:
-                        self._write(store, items)
+                        unwritten = self._write(store, items, keep=not stopping)
+                        if unwritten:
+                            time.sleep(RETRY_SECONDS)
                     else:
                         self._drop(sum(isinstance(item, UsageEntry) for item in items))
         finally:
@@ -172,7 +202,8 @@ class Ledger:
             self._fail("open", f"usage not recorded: {exc}")
             return None
 
-    def _write(self, store: LedgerStore, items: list[object]) -> None:
+    def _write(self, store: LedgerStore, items: list[object], *, keep: bool) -> list[object]:
+        """Write ITEMS; returns those to try again (a passing failure, when KEEP)."""
         entries = [item for item in items if isinstance(item, UsageEntry)]
         windows = [item for item in items if isinstance(item, list)]
         try:
@@ -182,8 +213,14 @@ class Ledger:
                 store.save_windows(windows[-1])
             self.error = None
         except LedgerError as exc:
+            if keep and exc.passing:
+                kept = entries[-self._queue.maxsize :]
+                self._drop(len(entries) - len(kept))
+                self._fail("retry", f"usage not written yet, will retry: {exc}")
+                return [*kept, *windows[-1:]]
             self._drop(len(entries))
             self._fail("write", f"usage not recorded: {exc}")
+        return []
 
     def _fail(self, kind: str, message: str) -> None:
         self.error = message

@@ -27,9 +27,12 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadHost, HTTPException
 
 from ..codex.origin import request_origin
+from ..ledger.store import LedgerError
 from ..ledger.writer import Ledger
 from ..settings import Settings
+from ..team import dashboard
 from ..team.gate import Gate, Refusal
+from ..team.metrics import CONTENT_TYPE as METRICS_TYPE
 from ..translate import ChatRequest, RequestError, build_chat_request, error_body
 from . import chat, responses
 from .failures import internal_error
@@ -284,6 +287,26 @@ def create_app(
     @app.get(HEALTH_PATH)
     async def _healthz() -> Response:
         return _json(200, proxy.health())
+
+    @app.get(READY_PATH)
+    async def _ready() -> Response:
+        # Ready: serving, and (for a team gateway) its database answers.
+        problem = "stopping" if proxy.lifecycle.stopping else await app.gate.ready() if app.gate else None
+        return _json(503 if problem else 200, {"status": "not ready", "reason": problem} if problem else {"status": "ready"})
+
+    @app.get(METRICS_PATH)
+    async def _metrics() -> Response:
+        return Response(proxy.metrics.render(), status=200, content_type=METRICS_TYPE)
+
+    @app.get(DASHBOARD_PATH)
+    async def _dashboard() -> Response:
+        if app.gate is None:
+            raise ApiError(404, error_body("The dashboard is part of the team gateway (`codexglm serve --team`).", code="not_found"))
+        try:
+            data = await trio.to_thread.run_sync(dashboard.collect, app.gate.store)
+        except LedgerError as exc:
+            raise ApiError(503, error_body(f"The team database is unavailable: {exc}", "server_error", "database_unavailable")) from None
+        return Response(dashboard.render(data), status=200, content_type="text/html; charset=utf-8")
 
     @app.errorhandler(ApiError)
     async def _api_error(exc: ApiError) -> Response:

@@ -24,6 +24,7 @@ from hypercorn.trio.tcp_server import TCPServer
 
 from ..ledger.writer import Ledger
 from ..settings import Settings
+from ..team.gate import Gate
 from .app import allowed_hosts, create_app
 from .proxy import log
 from .reqlog import SERVER_LOG_NAME, ServerLog, log_dir
@@ -41,14 +42,17 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     ledger: Ledger | None = None,
+    gate: Gate | None = None,
+    admin_token: str | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the proxy until cancelled; `task_status.started((host, port))` once listening.
-    LEDGER records usage (the launcher passes its own, to read this run's tally)."""
+    LEDGER records usage (the launcher passes its own, to read this run's tally); GATE
+    makes it a team gateway (member keys, limits, the admin surface under ADMIN_TOKEN)."""
     listener = sock if sock is not None else bind(host, port)
     try:
         bound_host, bound_port = listener.getsockname()[:2]
-        app = create_app(settings, token, ledger=ledger)
+        app = create_app(settings, token, ledger=ledger, gate=gate, admin_token=admin_token)
         app.proxy.hosts = allowed_hosts(bound_host, bound_port)
         handler = _server_log_handler(settings)
         app.proxy.server_log = handler if isinstance(handler, ServerLog) else None
@@ -70,8 +74,12 @@ async def serve(
         quota_scope = trio.CancelScope()
 
         async def _poll_quota() -> None:
+            # With a gateway's lease writer: background work that ends when serving does.
             with quota_scope:
-                await app.proxy.quota.run()
+                async with trio.open_nursery() as background:
+                    background.start_soon(app.proxy.quota.run)
+                    if gate is not None:
+                        background.start_soon(gate.run)
 
         log.addHandler(handler)
         propagate, log.propagate = log.propagate, False

@@ -20,6 +20,7 @@ from ..ledger.writer import Ledger
 from ..providers import Provider
 from ..settings import Settings
 from ..team.gate import Gate
+from ..team.metrics import Metrics
 from ..translate import UpstreamError
 from .lifecycle import Lifecycle
 from .quota import QuotaMonitor
@@ -136,6 +137,7 @@ class Proxy:
         self.in_flight = 0
         self.outcomes: Counter[str] = Counter()
         self.gate: Gate | None = None  # set by create_app for a team gateway
+        self.metrics = Metrics(lambda: max(0, self.in_flight - 1))  # read from within /metrics
 
     def begin(self, path: str) -> RequestRecord:
         self.in_flight += 1
@@ -154,6 +156,7 @@ class Proxy:
         entry = record.usage_entry(self.upstream.provider, now)
         if entry is not None:
             self.ledger.record(entry, self.quota.windows)
+            self.metrics.observe(entry, record.call.latency if record.call else None)
 
     def health(self) -> dict[str, Any]:
         """The /healthz document (asked for from within a request, which it leaves out)."""
