@@ -1,0 +1,86 @@
+"""Two `codexglm serve --team` instances on one throwaway PostgreSQL cluster: budgets,
+revocations and usage are shared, and a restart loses nothing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import trio
+
+from codexglm.ledger.postgres import PostgresStore
+from codexglm.team.gate import REVOCATION_SECONDS
+from tests.mockglm import open_mock_glm
+from tests.pg_support import free_port
+from tests.server_support import codex_body
+from tests.team_support import Instance, bearer, codexglm, gateway_env
+
+
+def _rows(url: str) -> list[tuple[str, str]]:
+    store = PostgresStore(url)
+    try:
+        with store.reading() as db:
+            return [(r[0], r[1]) for r in db.execute("SELECT member, outcome FROM requests ORDER BY id").fetchall()]
+    finally:
+        store.close()
+
+
+async def _until_rows(url: str, count: int) -> None:
+    with trio.fail_after(10):
+        while len(await trio.to_thread.run_sync(_rows, url)) < count:
+            await trio.sleep(0.1)
+
+
+async def test_two_instances_share_budgets_revocations_and_one_ledger(tmp_path: Path, postgres_url: str) -> None:
+    # A database of its own inside the session's cluster: other tests' rows stay out.
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS team_two")
+        admin.execute("CREATE DATABASE team_two")
+    url = postgres_url.rsplit("/", 1)[0] + "/team_two"
+    async with open_mock_glm() as mock:
+        env = gateway_env(tmp_path, mock, "cli", url)
+        alice = codexglm("keys", "create", "alice", "--budget-usd", "0.0000001", "--period", "day", env=env).splitlines()[-1]
+        bob = codexglm("keys", "create", "bob", env=env).splitlines()[-1]
+        a = Instance(gateway_env(tmp_path, mock, "a", url), free_port())
+        b = Instance(gateway_env(tmp_path, mock, "b", url), free_port())
+        await a.start()
+        await b.start()
+        try:
+            async with httpx.AsyncClient(timeout=30) as client:
+                # A budget spent through A is enforced by B.
+                spent = await client.post(f"{a.url}/v1/responses", json=codex_body(), headers=bearer(alice))
+                assert spent.status_code == 200
+                await _until_rows(url, 1)
+                refused = await client.post(f"{b.url}/v1/responses", json=codex_body(), headers=bearer(alice))
+                assert refused.status_code == 400 and refused.json()["error"]["code"] == "budget_exceeded"
+                assert "member alice has used its budget" in refused.json()["error"]["message"]
+                # A key revoked on A's database is refused by B within the cache bound.
+                assert (await client.post(f"{b.url}/v1/responses", json=codex_body(), headers=bearer(bob))).status_code == 200
+                codexglm("keys", "revoke", "bob", env=env)
+                revoked_at = time.monotonic()
+                with trio.fail_after(REVOCATION_SECONDS + 3):
+                    while (await client.get(f"{b.url}/v1/models", headers=bearer(bob))).status_code != 401:
+                        await trio.sleep(0.1)
+                assert time.monotonic() - revoked_at <= REVOCATION_SECONDS + 1
+                # A request still being recorded when A stops is not lost.
+                last = await client.post(f"{a.url}/v1/responses", json=codex_body(), headers=bearer(codexglm(
+                    "keys", "create", "carol", env=env).splitlines()[-1]))
+                assert last.status_code == 200
+        finally:
+            await a.stop()
+            await b.stop()
+        assert len(mock.chat_requests) == 3
+        # Usage of both instances in one ledger, and a restart loses nothing.
+        assert _rows(url) == [("alice", "ok"), ("bob", "ok"), ("carol", "ok")]
+        again = Instance(gateway_env(tmp_path, mock, "a", url), free_port())
+        await again.start()
+        try:
+            async with httpx.AsyncClient(timeout=30) as client:
+                still = await client.post(f"{again.url}/v1/responses", json=codex_body(), headers=bearer(alice))
+                assert still.status_code == 400 and still.json()["error"]["code"] == "budget_exceeded"
+        finally:
+            await again.stop()
+    listing = codexglm("keys", "list", env=env)
+    assert "alice" in listing and "bob" in listing and "revoked" in listing and alice not in listing
