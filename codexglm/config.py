@@ -32,6 +32,9 @@ from .settings import Settings, mask_secret
 APP_NAME = "codexglm"
 CONFIG_FILE = "config.toml"
 KEY_FILE = "api_key"
+# A team gateway member's key (see Settings.gateway_url): a file beside the API key file, or the env.
+MEMBER_KEY_FILE = "member_key"
+MEMBER_KEY_ENV = "CODEXGLM_MEMBER_KEY"
 
 # Selects the provider (also a config.toml key and a setting).
 PROVIDER_ENV = "CODEXGLM_PROVIDER"
@@ -63,7 +66,23 @@ def _setting_types() -> dict[str, type]:
 
 SETTING_TYPES: dict[str, type] = _setting_types()
 # Keys `codexglm config set` accepts: settings, the key file location, and the key itself.
-CONFIG_KEYS: tuple[str, ...] = (*SETTING_TYPES, "key_file", "api_key")
+CONFIG_KEYS: tuple[str, ...] = (*SETTING_TYPES, "key_file", "api_key", "member_key")
+
+
+def member_key_path(env: Mapping[str, str] | None = None) -> Path:
+    return config_dir(env) / MEMBER_KEY_FILE
+
+
+def load_member_key(env: Mapping[str, str] | None = None) -> str | None:
+    """The team gateway member key: $CODEXGLM_MEMBER_KEY, else the member key file."""
+    environ = _env(env)
+    given = environ.get(MEMBER_KEY_ENV, "").strip()
+    if given:
+        return given
+    try:
+        return member_key_path(environ).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:

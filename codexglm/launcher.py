@@ -164,7 +164,7 @@ def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Calla
     settings = loaded.settings
     for line in loaded.warnings:
         warn(line)
-    if not settings.api_keys and talks_to_model(args):
+    if not settings.api_keys and not settings.gateway_url and talks_to_model(args):
         raise LaunchError(no_key_message(settings.upstream))
     codex = find_codex()
     note = untested_warning(codex)
@@ -195,6 +195,8 @@ def launch(
     """Run codex with ARGS against a fresh proxy; return codex's exit status.
 
     CLEANUP removes temporary files; it also runs if the proxy has to be abandoned."""
+    if settings.gateway_url:
+        return _launch_on_gateway(codex, args, settings, catalog=catalog)
     sock = bind_loopback(port)
     token = new_token()
     bound_port = sock.getsockname()[1]
@@ -223,6 +225,37 @@ def launch(
     if wants_exit_line(settings, args):
         _print_exit_line(ledger)
     return status
+
+
+def _launch_on_gateway(codex: CodexInfo, args: Sequence[str], settings: Settings, *, catalog: Path | None) -> int:
+    """Run codex against a team gateway with the member key: no local proxy, codex's
+    signals relayed as for a local session."""
+    from .config import MEMBER_KEY_ENV, load_member_key
+
+    key = load_member_key()
+    if key is None:
+        raise LaunchError(
+            f"gateway_url is set but there is no member key: set {MEMBER_KEY_ENV} or store the key your admin "
+            "gave you with `codexglm config set member_key -`"
+        )
+    model = None if chosen_model(args) else settings.default_model
+    base_url = settings.gateway_url.rstrip("/") if settings.gateway_url else ""
+    overrides = codex_overrides(0, settings, catalog=catalog, model=model, base_url=base_url.removesuffix("/v1") + "/v1")
+    env = {**codex_environment(os.environ), TOKEN_ENV: key}
+    previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the TUI owns Ctrl-C
+    try:
+        try:
+            proc = subprocess.Popen([codex.path, *overrides, *args], env=env, preexec_fn=_child_setup())
+        except OSError as exc:
+            raise LaunchError(f"cannot start {codex.path}: {exc.strerror or exc}") from None
+        previous = {signum: signal.signal(signum, lambda signum, frame: _send(proc, signum)) for signum in FORWARDED_SIGNALS}
+        try:
+            return exit_status(proc.wait())
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+    finally:
+        signal.signal(signal.SIGINT, previous_sigint)
 
 
 def wants_exit_line(settings: Settings, args: Sequence[str]) -> bool:

@@ -70,6 +70,9 @@ class Settings:
     ledger_max_bytes: int = 64 * 1024 * 1024
     # The line on stderr after Codex exits: auto (not under `exec --json`), always, never.
     exit_summary: str = "auto"
+    # A team gateway (`codexglm serve --team` elsewhere): Codex talks to it with the member
+    # key instead of to a local proxy.  The key is in its own 0600 file (`config set member_key -`).
+    gateway_url: str | None = None
 
     def __repr__(self) -> str:  # keys never reach a log through repr()
         fields = []

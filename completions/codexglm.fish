@@ -36,7 +36,7 @@ function __codexglm_scan --description 'codexglm: print "SCANNING SEPARATED COMM
         end
         if test $only = 1
             set only 0
-            if test $separated = 0; and contains -- $word config serve models doctor completion usage
+            if test $separated = 0; and contains -- $word config serve keys models doctor completion usage
                 set command $word
             end
         end
@@ -93,6 +93,7 @@ end
 complete -c codexglm -n __codexglm_codex_turn -a '(__codexglm_codex_complete)'
 complete -c codexglm -n __codexglm_at_start -a config -d 'show the effective settings, or change config.toml'
 complete -c codexglm -n __codexglm_at_start -a serve -d 'run the proxy alone (for your own Codex setup)'
+complete -c codexglm -n __codexglm_at_start -a keys -d 'team gateway member keys: create, list, show, revoke, rotate'
 complete -c codexglm -n __codexglm_at_start -a models -d 'list the GLM models with context window, reasoning and price'
 complete -c codexglm -n __codexglm_at_start -a doctor -d 'check the key, endpoints, Codex install and proxy'
 complete -c codexglm -n __codexglm_at_start -a completion -d 'print a shell completion script'
@@ -111,11 +112,19 @@ complete -c codexglm -n '__codexglm_own config 0' -f -a show -d 'show each setti
 complete -c codexglm -n '__codexglm_own config 0' -f -a set -d 'store a setting (api_key goes to a 0600 key file; VALUE - reads stdin)'
 complete -c codexglm -n '__codexglm_own config 0' -f -a unset -d 'remove a setting'
 complete -c codexglm -n '__codexglm_own config 0' -f -a path -d 'print the config file\'s path'
-complete -c codexglm -n '__codexglm_own config 1 set' -f -a 'provider region base_url coding_base_url endpoint_mode default_model model_map web_search show_reasoning connect_timeout read_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary key_file api_key'
-complete -c codexglm -n '__codexglm_own config 1 unset' -f -a 'provider region base_url coding_base_url endpoint_mode default_model model_map web_search show_reasoning connect_timeout read_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary key_file api_key'
+complete -c codexglm -n '__codexglm_own config 1 set' -f -a 'provider region base_url coding_base_url endpoint_mode default_model model_map web_search show_reasoning connect_timeout read_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary gateway_url key_file api_key member_key'
+complete -c codexglm -n '__codexglm_own config 1 unset' -f -a 'provider region base_url coding_base_url endpoint_mode default_model model_map web_search show_reasoning connect_timeout read_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary gateway_url key_file api_key member_key'
 complete -c codexglm -n '__codexglm_own serve' -l host -x -a '127.0.0.1 localhost' -d 'address to listen on (default 127.0.0.1)'
 complete -c codexglm -n '__codexglm_own serve' -l port -x -d 'port to listen on (default 8787)'
 complete -c codexglm -n '__codexglm_own serve' -l token -x -d 'client token (default: $CODEXGLM_TOKEN, else a new one)'
+complete -c codexglm -n '__codexglm_own serve' -l team -d 'team gateway: member keys (codexglm keys) replace the token'
+complete -c codexglm -n '__codexglm_own serve' -l db -x -d 'the team database: postgresql://… (default: $CODEXGLM_DB, else the usage ledger\'s SQLite)'
+complete -c codexglm -n '__codexglm_own keys' -l db -x -d 'the team database: postgresql://… (default: $CODEXGLM_DB, else the usage ledger\'s SQLite)'
+complete -c codexglm -n '__codexglm_own keys 0' -f -a create -d 'add a member; prints its new key once, on the last line'
+complete -c codexglm -n '__codexglm_own keys 0' -f -a list -d 'list the members, their limits and spend'
+complete -c codexglm -n '__codexglm_own keys 0' -f -a show -d 'one member\'s limits and spend'
+complete -c codexglm -n '__codexglm_own keys 0' -f -a revoke -d 'stop a member\'s key (every instance refuses it within seconds)'
+complete -c codexglm -n '__codexglm_own keys 0' -f -a rotate -d 'give a member a new key (the old one stops working)'
 complete -c codexglm -n '__codexglm_own doctor' -l json -d 'print one JSON object instead of the report'
 complete -c codexglm -n '__codexglm_own doctor' -l offline -d 'run only the checks that need no network'
 complete -c codexglm -n '__codexglm_own completion 0' -f -a 'bash zsh fish'

@@ -165,6 +165,8 @@ def _config_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
     if action == "set":
         if key == "api_key":
             return _store_key(config.load_config().key_file, options.value)
+        if key == "member_key":
+            return _store_key(config.member_key_path(), options.value, what="member key")
         value = config.set_value(path, key, options.value)
         print(f"{key} = {value if isinstance(value, str) else json.dumps(value)}  ({path})")
         return 0
@@ -176,7 +178,7 @@ def _config_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
     return 0
 
 
-def _store_key(key_file: Any, value: str) -> int:
+def _store_key(key_file: Any, value: str, what: str = "api_key") -> int:
     from .. import config
 
     given_inline = value != "-"
@@ -184,15 +186,15 @@ def _store_key(key_file: Any, value: str) -> int:
         if sys.stdin.isatty():
             import getpass
 
-            value = getpass.getpass("Z.ai API key (comma-separated for a pool): ")
+            value = getpass.getpass("Team gateway member key: " if what != "api_key" else "Z.ai API key (comma-separated for a pool): ")
         else:
             value = sys.stdin.read()
     keys = config.store_api_key(key_file, value)
     masked = ", ".join(mask_secret(k) for k in keys)
     print(f"stored {masked} in {key_file} (mode 0600)")
     if given_inline:
-        _warn("the key is now in your shell history; next time use `codexglm config set api_key -`")
-    variable = config.load_config().settings.upstream.key_env
+        _warn(f"the key is now in your shell history; next time use `codexglm config set {what.replace(' ', '_')} -`")
+    variable = config.MEMBER_KEY_ENV if what != "api_key" else config.load_config().settings.upstream.key_env
     if os.environ.get(variable, "").strip():
         _warn(f"{variable} is set and wins over the key file")
     return 0

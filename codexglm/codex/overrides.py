@@ -41,13 +41,16 @@ def stream_idle_timeout_ms(settings: ProxySettings) -> int:
     return int(max(60.0, settings.keepalive_interval * 6) * 1000)
 
 
-def codex_overrides(port: int, settings: ProxySettings, *, catalog: Path | None, model: str | None) -> list[str]:
-    """Root-level `-c` options that point codex at the proxy; they go before the user's
-    subcommand (Codex 0.169 merges them with a subcommand's own `-c`)."""
+def codex_overrides(
+    port: int, settings: ProxySettings, *, catalog: Path | None, model: str | None, base_url: str | None = None
+) -> list[str]:
+    """Root-level `-c` options that point codex at the proxy (or at BASE_URL, a team
+    gateway); they go before the user's subcommand (Codex 0.169 merges them with a
+    subcommand's own `-c`)."""
     provider = ", ".join(
         (
             f"name={_toml_string(PROVIDER_NAME)}",
-            f"base_url={_toml_string(f'http://127.0.0.1:{port}/v1')}",
+            f"base_url={_toml_string(base_url or f'http://127.0.0.1:{port}/v1')}",
             f"env_key={_toml_string(TOKEN_ENV)}",
             'wire_api="responses"',
             f"request_max_retries={REQUEST_MAX_RETRIES}",
