@@ -45,6 +45,7 @@ class Command:
     options: tuple[Option, ...] = ()
     arguments: tuple[tuple[str, str], ...] = ()  # (metavar, completion source)
     actions: tuple[Command, ...] = ()  # sub-commands (config show/set/...)
+    epilog: str = ""  # shown after the options by --help
 
 
 GLM_OPTIONS: tuple[Option, ...] = (
@@ -67,6 +68,16 @@ GLM_OPTIONS: tuple[Option, ...] = (
     Option("--glm-version", "show codexglm's and codex's versions and exit"),
 )
 _GLM_BY_FLAG = {option.flag: option for option in GLM_OPTIONS}
+# The README's "A team gateway" commands (a test checks they are the same, and runs them).
+TEAM_SETUP = """team gateway in five commands (one instance: skip the first, SQLite is the default);
+use a Standard or Team Plan key in ZAI_API_KEY: a personal Coding Plan key may not be shared:
+
+  initdb -D ~/codexglm-db -U codexglm --auth=trust && pg_ctl -D ~/codexglm-db -l ~/codexglm-db/log -o "-p $PGPORT" -w start && createdb -h localhost -U codexglm codexglm && export CODEXGLM_DB=postgresql://codexglm@localhost:$PGPORT/codexglm
+  codexglm keys create alice --budget-usd 50 --period month --rpm 30 --max-streams 4 | tail -1 > alice.key
+  CODEXGLM_ADMIN_TOKEN=$(openssl rand -hex 16) codexglm serve --team --host 0.0.0.0 --port 8787 &
+  codexglm config set gateway_url http://gateway.example:8787/v1 && codexglm config set member_key - < alice.key
+  codexglm exec "say hello"
+"""
 _DB_OPTION = Option(
     "--db", "the team database: postgresql://… (default: $CODEXGLM_DB, else the usage ledger's SQLite)", "URL"
 )
@@ -93,6 +104,7 @@ COMMANDS: tuple[Command, ...] = (
             Option("--team", "team gateway: member keys (codexglm keys) replace the token"),
             _DB_OPTION,
         ),
+        epilog=TEAM_SETUP,
     ),
     Command(
         "keys",
@@ -232,7 +244,7 @@ def port_number(flag: str, value: str) -> int:
 
 
 
-def _new_parser(prog: str, description: str) -> argparse.ArgumentParser:
+def _new_parser(prog: str, description: str, epilog: str = "") -> argparse.ArgumentParser:
     import argparse
 
     class Parser(argparse.ArgumentParser):
@@ -241,12 +253,12 @@ def _new_parser(prog: str, description: str) -> argparse.ArgumentParser:
         def error(self, message: str) -> Any:
             raise UsageError(f"{self.prog.removeprefix('codexglm ')}: {message}")
 
-    return Parser(prog=prog, description=description)
+    return Parser(prog=prog, description=description, epilog=epilog or None, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def build_parser(command: Command, prog: str = "codexglm") -> argparse.ArgumentParser:
     """The argparse parser of one codexglm command, built from the command table."""
-    parser = _new_parser(f"{prog} {command.name}", command.help)
+    parser = _new_parser(f"{prog} {command.name}", command.help, command.epilog)
     for option in command.options:
         if option.metavar:
             parser.add_argument(option.flag, metavar=option.metavar, help=option.help)
