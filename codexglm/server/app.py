@@ -276,7 +276,9 @@ def create_app(
         await proxy.upstream.aclose()
         if proxy.reqlog is not None:
             proxy.reqlog.close()
-        # Blocks (at most a second) while the last rows are written: nothing else runs any more.
+        # The windows as last fetched, which may be newer than the last request's; then the
+        # last rows are written, blocking at most a second: nothing else runs any more.
+        proxy.ledger.note_windows(proxy.quota.windows)
         proxy.ledger.close()
 
     return app
