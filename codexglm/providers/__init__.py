@@ -6,9 +6,14 @@ Adding a provider is a folder beside `glm/` and one line in `_BUILT_IN`.
 from __future__ import annotations
 
 from .base import ModelSpec, Provider
+from .deepseek import DEEPSEEK
 from .glm import GLM
+from .kimi import KIMI
+from .minimax import MINIMAX
+from .openrouter import OPENROUTER
+from .qwen import QWEN
 
-_BUILT_IN: dict[str, Provider] = {provider.name: provider for provider in (GLM,)}
+_BUILT_IN: dict[str, Provider] = {provider.name: provider for provider in (GLM, DEEPSEEK, KIMI, MINIMAX, QWEN, OPENROUTER)}
 DEFAULT_PROVIDER = GLM.name
 
 

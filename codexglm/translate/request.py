@@ -75,6 +75,8 @@ def build_chat_request(body: object, options: TranslateOptions) -> ChatRequest:
     if response_format:
         chat["response_format"] = response_format
     _copy_sampling(body, chat, spec, provider)
+    for rejected in provider.rejected_fields:
+        chat.pop(rejected, None)
 
     context = TurnContext(
         model=model,
