@@ -24,6 +24,7 @@ from .providers import (
     DEFAULT_PROVIDER,
     Provider,
     UnknownProvider,
+    define_custom_providers,
     get_provider,
     provider_names,
 )
@@ -226,6 +227,10 @@ def load_config(
     sources: dict[str, str] = {key: "default" for key in SETTING_TYPES}
 
     file_values = read_config_file(path) if read_file else {}
+    try:
+        define_custom_providers(file_values.pop("providers", {}))
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     key_file = config_dir(environ) / KEY_FILE
     for key, raw in file_values.items():
         if key == "api_key":
@@ -262,6 +267,8 @@ def load_config(
         if environ.get("CODEXGLM_STATE_DIR"):
             sources["log_dir"] = "env CODEXGLM_STATE_DIR"
     provider = get_provider(values.get("provider", DEFAULT_PROVIDER))
+    # Each provider has its own default model unless one is configured.
+    values.setdefault("default_model", provider.default_model)
     keys, sources["api_keys"], key_source, warnings = _load_keys(environ, key_file, provider.key_env)
     settings = Settings(api_keys=keys, **values)
     return LoadedConfig(settings, sources, path, key_file, key_source, tuple(warnings))

@@ -148,12 +148,11 @@ class StreamTranslator:
         if is_error_document(chunk):
             return self.fail(classify_error(self._ctx.provider, 200, chunk))
         events: list[Event] = []
-        usage = chunk.get("usage")
-        if isinstance(usage, dict) and usage:
-            self._usage = _usage_from_chat(usage, self._ctx.provider)
+        self._read_usage(chunk.get("usage"))
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) not in (0, None):
                 continue
+            self._read_usage(choice.get("usage"))  # Moonshot reports it inside the last choice
             self._feed_delta(_object(choice.get("delta")) or _object(choice.get("message")), events)
             reason = choice.get("finish_reason")
             if isinstance(reason, str) and reason:
@@ -179,6 +178,10 @@ class StreamTranslator:
             return []
         events = self.start()
         return events + self._fail(error.codex_code, error.message)
+
+    def _read_usage(self, usage: object) -> None:
+        if isinstance(usage, dict) and usage:
+            self._usage = _usage_from_chat(usage, self._ctx.provider)
 
     # ------------------------------------------------------------------ deltas
 
