@@ -167,7 +167,8 @@ class Provider:
     # Error codes -> kind and wording; codes that mean "wrong endpoint for this key".
     error_codes: Mapping[str, ErrorCode] = field(default_factory=dict)
     endpoint_switch_codes: frozenset[str] = frozenset()
-    # For errors whose code the table does not know: by a phrase of the message, then by HTTP status.
+    # Phrases of a message that say more than its code (checked first), and kinds by HTTP
+    # status for errors whose code the table does not know.
     message_codes: tuple[tuple[str, ErrorCode], ...] = ()
     status_codes: Mapping[int, ErrorCode] = field(default_factory=dict)
     # finish_reason values that mean a failed answer -> failure kind.

@@ -195,8 +195,8 @@ def classify_error(
     """
     code, text, flagged = _parse_body(body)
     entry = (
-        provider.error_codes.get(code or "")
-        or next((known for phrase, known in provider.message_codes if phrase.lower() in text.lower()), None)
+        next((known for phrase, known in provider.message_codes if phrase.lower() in text.lower()), None)
+        or provider.error_codes.get(code or "")
         or provider.status_codes.get(status or 0)
         or ErrorCode(_kind_for_status(status, text))
     )
