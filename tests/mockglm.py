@@ -36,7 +36,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import h11
 import trio
@@ -114,6 +114,7 @@ class Hang:
 
 
 Reply = Stream | Error | InStreamError | Hang
+MockT = TypeVar("MockT", bound="MockGLM")
 Handler = Callable[[dict[str, Any]], Reply]
 
 
@@ -864,7 +865,13 @@ async def open_mock_glm(
     *, keys: dict[str, set[str]] | None = None, handler: Handler | None = None
 ) -> AsyncIterator[MockGLM]:
     """Run a mock GLM server on 127.0.0.1 (free port) for the duration of the block."""
-    mock = MockGLM(keys=keys, handler=handler)
+    async with serving(MockGLM(keys=keys, handler=handler)) as mock:
+        yield mock
+
+
+@asynccontextmanager
+async def serving(mock: MockT) -> AsyncIterator[MockT]:
+    """Run MOCK (the GLM mock or a sibling) on a free loopback port for the block."""
     async with trio.open_nursery() as nursery:
         await nursery.start(mock.serve)
         try:

@@ -34,11 +34,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import trio
-
 from codexglm.providers import get_provider
 from codexglm.providers.base import ModelSpec
-from tests.mockglm import Chunk, Error, MockGLM, Reply, Stream, _Context, _frame, _stamp, text_reply
+from tests.mockglm import Chunk, Error, MockGLM, Reply, Stream, _Context, _frame, _stamp, serving, text_reply
 
 PROVIDER_KEY = "prov-test-key-5678"
 _PROCESSING = b": OPENROUTER PROCESSING\n\n"
@@ -460,10 +458,6 @@ PERSONALITIES: dict[str, Personality] = {p.name: p for p in (DEEPSEEK, KIMI, MIN
 @asynccontextmanager
 async def open_mock_provider(personality: str | Personality, *, keys: set[str] | None = None) -> AsyncIterator[MockProvider]:
     """Run the mock of a provider (by name, or any personality) on 127.0.0.1 for the block."""
-    mock = MockProvider(PERSONALITIES[personality] if isinstance(personality, str) else personality, keys=keys)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(mock.serve)
-        try:
-            yield mock
-        finally:
-            nursery.cancel_scope.cancel()
+    chosen = PERSONALITIES[personality] if isinstance(personality, str) else personality
+    async with serving(MockProvider(chosen, keys=keys)) as mock:
+        yield mock

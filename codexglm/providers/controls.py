@@ -1,5 +1,6 @@
 """Request switches that several providers share, as named data a provider (or a
-`[providers.NAME]` table in config.toml) picks instead of writing a hook.
+`[providers.NAME]` table in config.toml) picks instead of writing a hook, and the shape
+of an OpenAI-compatible provider (`compatible_provider`).
 
 Thinking: how a request turns thinking on or off (`TOGGLES`) and where an effort level goes
 (`effort_field`, a dotted path).  The model's `ThinkingStyle` says which of the two it takes:
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import EndpointSettings, EndpointsHook, ModelSpec, ThinkingHook
+from .base import EndpointSettings, EndpointsHook, ModelSpec, Provider, ThinkingHook
 
 # Codex efforts that mean "do not think".
 _OFF = ("none", "minimal")
@@ -68,3 +69,34 @@ def region_endpoints(regions: Mapping[str, str]) -> EndpointsHook:
         return [("default", (settings.base_url or regions.get(settings.region, default)).rstrip("/"))]
 
     return endpoints
+
+
+def compatible_provider(
+    *,
+    name: str,
+    vendor: str,
+    models: Mapping[str, ModelSpec],
+    default_model: str,
+    regions: Mapping[str, str],
+    key_env: str,
+    base_url_env: str,
+    key_help: str = "",
+    **quirks: Any,
+) -> Provider:
+    """An OpenAI-compatible provider: one base URL per region, overridden by BASE_URL_ENV,
+    a key in KEY_ENV, and the fixes worded from those; QUIRKS are the remaining `Provider` fields."""
+    quirks.setdefault("model_family", vendor)
+    quirks.setdefault("model_owner", name)
+    return Provider(
+        name=name,
+        vendor=vendor,
+        models=models,
+        default_model=default_model,
+        key_env=key_env,
+        env_settings={base_url_env: "base_url"},
+        endpoints=region_endpoints(regions),
+        regions=dict(regions),
+        key_fix=f"Check {key_env}{key_help}.",
+        base_url_fix=f"Check {base_url_env}: the URL before /chat/completions, e.g. {next(iter(regions.values()))}.",
+        **quirks,
+    )

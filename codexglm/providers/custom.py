@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any, get_args
 
 from .base import ModelSpec, Provider, ReasoningReplay, ThinkingStyle
-from .controls import TOGGLES, region_endpoints, thinking_control
+from .controls import TOGGLES, compatible_provider, thinking_control
 
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -72,14 +72,18 @@ def _strings(where: str, value: Any) -> tuple[str, ...]:
     return tuple(_typed(f"{where}[{i}]", item, str) for i, item in enumerate(value))
 
 
+def _only(where: str, table: Mapping[str, Any], known: tuple[str, ...]) -> None:
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(known)})")
+
+
 def _model(where: str, entry: Any, table: Mapping[str, Any]) -> ModelSpec:
     if isinstance(entry, str):
         entry = {"id": entry}
     if not isinstance(entry, Mapping):
         raise ValueError(f"{where} must be a model id or a table with `id`")
-    unknown = sorted(set(entry) - set(_MODEL_KEYS))
-    if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(_MODEL_KEYS)})")
+    _only(where, entry, _MODEL_KEYS)
     model_id = _typed(f"{where}.id", entry.get("id"), str)
     style = entry.get("thinking", table.get("thinking", "toggle"))
     return ModelSpec(
@@ -100,9 +104,7 @@ def custom_provider(name: str, table: Any) -> Provider:
         raise ValueError(f"{where}: a provider name is lower-case letters, digits, - and _")
     if not isinstance(table, Mapping):
         raise ValueError(f"{where} must be a table")
-    unknown = sorted(set(table) - set(KNOWN_KEYS))
-    if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(KNOWN_KEYS)})")
+    _only(where, table, KNOWN_KEYS)
     base_url = _typed(f"{where}.base_url", table.get("base_url"), str)
     if not base_url.startswith(("http://", "https://")):
         raise ValueError(f"{where}.base_url must be an http(s) URL (the part before /chat/completions)")
@@ -131,21 +133,18 @@ def custom_provider(name: str, table: Any) -> Provider:
         lists["rejected_fields"] = frozenset(lists["rejected_fields"])
     replay: ReasoningReplay = _choice(f"{where}.reasoning_replay", table.get("reasoning_replay", "field"),
                                       get_args(ReasoningReplay))
-    return Provider(
+    return compatible_provider(
         name=name,
         vendor=vendor,
         model_family=_typed(f"{where}.model_family", table.get("model_family", vendor), str),
-        model_owner=name,
         models=table_models,
         default_model=table_models[default.lower()].id,
+        regions={"international": base_url},
         key_env=key_env,
-        env_settings={url_env: "base_url"},
-        endpoints=region_endpoints({"international": base_url}),
+        base_url_env=url_env,
         thinking=thinking_control(toggle, effort_field, dict(efforts)),
         reasoning_replay=replay,
-        key_fix=f"Check {key_env}.",
         model_fix=f"Set the model with `-m <model>`; {name} serves {', '.join(spec.id for spec in models)}.",
-        base_url_fix=f"Check {where}.base_url in config.toml or {url_env}: the URL before /chat/completions.",
         **switches,
         **lists,
     )

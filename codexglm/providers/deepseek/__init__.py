@@ -7,24 +7,21 @@ be.  Cached prompt tokens arrive as `prompt_cache_hit_tokens` (api.md §7, updat
 
 from __future__ import annotations
 
-from ..base import Provider
-from ..controls import region_endpoints, thinking_control
+from ..controls import compatible_provider, thinking_control
 from .errors import MESSAGE_CODES, STATUS_CODES
 from .models import MODELS
 
 REGIONS = {"international": "https://api.deepseek.com"}
 
-DEEPSEEK = Provider(
+DEEPSEEK = compatible_provider(
     name="deepseek",
     vendor="DeepSeek",
-    model_family="DeepSeek",
-    model_owner="deepseek",
     models=MODELS,
     default_model="deepseek-v4-pro",
-    key_env="DEEPSEEK_API_KEY",
-    env_settings={"DEEPSEEK_BASE_URL": "base_url"},
-    endpoints=region_endpoints(REGIONS),
     regions=REGIONS,
+    key_env="DEEPSEEK_API_KEY",
+    base_url_env="DEEPSEEK_BASE_URL",
+    key_help=" (keys are at platform.deepseek.com/api_keys)",
     passthrough_prefixes=("deepseek-",),
     # V4 thinks with `thinking.type` and takes effort high or max.
     thinking=thinking_control("thinking-type", "reasoning_effort",
@@ -33,7 +30,5 @@ DEEPSEEK = Provider(
     cached_tokens_fields=("prompt_cache_hit_tokens", "prompt_tokens_details.cached_tokens"),
     message_codes=MESSAGE_CODES,
     status_codes=STATUS_CODES,
-    key_fix="Check DEEPSEEK_API_KEY (keys are at platform.deepseek.com/api_keys).",
     model_fix="Set the model with `-m deepseek-v4-pro` or `-m deepseek-v4-flash`.",
-    base_url_fix="Check DEEPSEEK_BASE_URL: the URL before /chat/completions, e.g. https://api.deepseek.com.",
 )

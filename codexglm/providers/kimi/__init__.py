@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import ModelSpec, Provider
-from ..controls import region_endpoints, thinking_control
+from ..base import ModelSpec
+from ..controls import compatible_provider, thinking_control
 from .errors import ERROR_CODES, MESSAGE_CODES
 from .models import MODELS
 
@@ -25,17 +25,18 @@ def kimi_chat_extras(spec: ModelSpec, stream: bool, has_tools: bool) -> dict[str
     return {"max_tokens": min(_DEFAULT_MAX_TOKENS, spec.max_output)}
 
 
-KIMI = Provider(
+KIMI = compatible_provider(
     name="kimi",
     vendor="Moonshot AI",
     model_family="Kimi",
     model_owner="moonshotai",
     models=MODELS,
     default_model="kimi-k3",
-    key_env="MOONSHOT_API_KEY",
-    env_settings={"MOONSHOT_BASE_URL": "base_url"},
-    endpoints=region_endpoints(REGIONS),
     regions=REGIONS,
+    key_env="MOONSHOT_API_KEY",
+    base_url_env="MOONSHOT_BASE_URL",
+    key_help=" (platform.moonshot.ai keys work only on the international region, "
+    "platform.moonshot.cn keys only with `region = \"china\"`)",
     passthrough_prefixes=("kimi-", "moonshot-"),
     # K3 accepts only reasoning_effort "max"; K2.x switch with thinking.type.
     thinking=thinking_control("thinking-type", "reasoning_effort", dict.fromkeys(("low", "medium", "high", "xhigh", "max"), "max")),
@@ -44,8 +45,5 @@ KIMI = Provider(
     cached_tokens_fields=("prompt_tokens_details.cached_tokens", "cached_tokens"),
     error_codes=ERROR_CODES,
     message_codes=MESSAGE_CODES,
-    key_fix="Check MOONSHOT_API_KEY (platform.moonshot.ai keys work only on the international region, "
-    "platform.moonshot.cn keys only with `region = \"china\"`).",
     model_fix="Set the model with `-m kimi-k3` (or another Kimi model).",
-    base_url_fix="Check MOONSHOT_BASE_URL: the URL before /chat/completions, e.g. https://api.moonshot.ai/v1.",
 )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import ModelSpec, Provider
-from ..controls import region_endpoints, thinking_control
+from ..base import ModelSpec
+from ..controls import compatible_provider, thinking_control
 from .errors import ERROR_CODES
 from .models import MODELS
 
@@ -24,17 +24,16 @@ def minimax_chat_extras(spec: ModelSpec, stream: bool, has_tools: bool) -> dict[
     return {"reasoning_split": True} if spec.supports_reasoning else {}
 
 
-MINIMAX = Provider(
+MINIMAX = compatible_provider(
     name="minimax",
     vendor="MiniMax",
-    model_family="MiniMax",
-    model_owner="minimax",
     models=MODELS,
     default_model="MiniMax-M3",
-    key_env="MINIMAX_API_KEY",
-    env_settings={"MINIMAX_BASE_URL": "base_url"},
-    endpoints=region_endpoints(REGIONS),
     regions=REGIONS,
+    key_env="MINIMAX_API_KEY",
+    base_url_env="MINIMAX_BASE_URL",
+    key_help=" (platform.minimax.io keys work on the international region, "
+    "platform.minimaxi.com keys with `region = \"china\"`)",
     passthrough_prefixes=("minimax-",),
     # M3 thinks adaptively unless disabled; M2.x and M3.1-Flash cannot be switched off.
     thinking=thinking_control("thinking-adaptive"),
@@ -44,8 +43,5 @@ MINIMAX = Provider(
     reasoning_replay="tags",
     max_tokens_field="max_completion_tokens",
     error_codes=ERROR_CODES,
-    key_fix="Check MINIMAX_API_KEY (platform.minimax.io keys work on the international region, "
-    "platform.minimaxi.com keys with `region = \"china\"`).",
     model_fix="Set the model with `-m MiniMax-M3` (or another MiniMax model).",
-    base_url_fix="Check MINIMAX_BASE_URL: the URL before /chat/completions, e.g. https://api.minimax.io/v1.",
 )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import CONTENT_FILTER, OVERLOADED, ModelSpec, Provider
-from ..controls import region_endpoints, thinking_control
+from ..base import CONTENT_FILTER, OVERLOADED, ModelSpec
+from ..controls import compatible_provider, thinking_control
 from .errors import ERROR_CODES
 from .models import MODELS
 
@@ -24,17 +24,15 @@ def openrouter_chat_extras(spec: ModelSpec, stream: bool, has_tools: bool) -> di
     return {"usage": {"include": True}}
 
 
-OPENROUTER = Provider(
+OPENROUTER = compatible_provider(
     name="openrouter",
     vendor="OpenRouter",
-    model_family="OpenRouter",
-    model_owner="openrouter",
     models=MODELS,
     default_model="z-ai/glm-5.3",
-    key_env="OPENROUTER_API_KEY",
-    env_settings={"OPENROUTER_BASE_URL": "base_url"},
-    endpoints=region_endpoints(REGIONS),
     regions=REGIONS,
+    key_env="OPENROUTER_API_KEY",
+    base_url_env="OPENROUTER_BASE_URL",
+    key_help=" (keys are at openrouter.ai/settings/keys)",
     # Every `vendor/model` id OpenRouter serves passes through, known to the table or not.
     passthrough_prefixes=("z-ai/", "deepseek/", "moonshotai/", "minimax/", "qwen/", "openai/", "anthropic/",
                           "google/", "x-ai/", "mistralai/", "meta-llama/", "~"),
@@ -46,7 +44,5 @@ OPENROUTER = Provider(
     reasoning_details_field="reasoning_details",
     error_codes=ERROR_CODES,
     failed_finish_reasons={"content_filter": CONTENT_FILTER, "error": OVERLOADED},
-    key_fix="Check OPENROUTER_API_KEY (keys are at openrouter.ai/settings/keys).",
     model_fix="Set the model with `-m z-ai/glm-5.3` (any OpenRouter model id works).",
-    base_url_fix="Check OPENROUTER_BASE_URL: the URL before /chat/completions, e.g. https://openrouter.ai/api/v1.",
 )
