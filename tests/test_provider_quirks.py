@@ -145,6 +145,16 @@ def test_openrouter_takes_the_reasoning_object_and_any_vendor_model() -> None:
     assert _request("openrouter", reasoning={"effort": "max"})["reasoning"] == {"effort": "xhigh"}
 
 
+def test_minimax_never_gets_back_tool_arguments_that_are_not_a_json_object() -> None:
+    broken = {**cf.function_call("c1", "exec_command", {}), "arguments": '{"cmd": "ls'}
+    history = [broken, cf.call_output("c1", "cut off"), cf.function_call("c2", "exec_command", {"cmd": "pwd"}),
+               cf.call_output("c2", "/")]
+    calls = [m["tool_calls"][0]["function"]["arguments"] for m in _request("minimax", *history)["messages"] if m.get("tool_calls")]
+    assert [json.loads(c) for c in calls] == [{"unparsed_arguments": '{"cmd": "ls'}, {"cmd": "pwd"}]
+    glm = build_chat_request(cf.body(*history), cf.options()).body["messages"]
+    assert next(m for m in glm if m.get("tool_calls"))["tool_calls"][0]["function"]["arguments"] == '{"cmd": "ls'
+
+
 def test_rejected_fields_are_removed_from_every_body() -> None:
     import dataclasses
 

@@ -158,6 +158,8 @@ class Provider:
     stream_usage_option: bool = True
     # Where usage reports cached prompt tokens (dotted paths into `usage`), first present wins.
     cached_tokens_fields: tuple[str, ...] = ("prompt_tokens_details.cached_tokens",)
+    # Replayed tool-call arguments must be a JSON object, or the whole history is refused (MiniMax 2013).
+    replay_json_arguments: bool = False
     # Request fields the upstream rejects; removed from every body.
     rejected_fields: frozenset[str] = frozenset()
     # Rewrite tool schemas without $ref/anyOf/oneOf for upstreams that choke on them.

@@ -35,6 +35,7 @@ _SWITCHES: dict[str, type] = {
     "inline_think_tags": bool,
     "reasoning_details_field": str,
     "reasoning_required_on_tool_calls": bool,
+    "replay_json_arguments": bool,
     "max_tokens_field": str,
     "stream_usage_option": bool,
     "simplify_schemas": bool,

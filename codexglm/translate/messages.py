@@ -301,6 +301,9 @@ class MessageBuilder:
         if message is None or self._outputs:
             self._close_assistant()
             message = self._new_assistant()
+        if self._provider.replay_json_arguments and not _is_json_object(arguments):
+            # A call the model botched (cut off, not JSON) would make every later request fail.
+            arguments = json.dumps({"unparsed_arguments": arguments}, ensure_ascii=False)
         message.setdefault("tool_calls", []).append(
             {"id": call_id, "type": "function", "function": {"name": flat, "arguments": arguments}}
         )
@@ -382,6 +385,13 @@ class MessageBuilder:
                     texts.append(image["text"])
         text = "\n".join(t for t in texts if t.strip())
         return (text or _EMPTY_TOOL_OUTPUT), images
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def _merge_content(pieces: list[str | list[dict[str, Any]]]) -> str | list[dict[str, Any]]:

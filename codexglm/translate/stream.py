@@ -211,16 +211,19 @@ class StreamTranslator:
     def _content_delta(self, content: str, events: list[Event]) -> None:
         if self._think_tags is None:
             self._text_delta(content, events)
-            return
-        for kind, piece in self._think_tags.feed(content):
-            (self._reasoning_delta if kind == REASONING else self._text_delta)(piece, events)
+        else:
+            self._split_content(self._think_tags.feed(content), events)
 
     def _flush_content(self) -> list[Event]:
         """Content the inline-tag splitter still holds, now that no more can follow."""
         events: list[Event] = []
-        for kind, piece in self._think_tags.close() if self._think_tags is not None else ():
-            (self._reasoning_delta if kind == REASONING else self._text_delta)(piece, events)
+        if self._think_tags is not None:
+            self._split_content(self._think_tags.close(), events)
         return events
+
+    def _split_content(self, pieces: list[tuple[str, str]], events: list[Event]) -> None:
+        for kind, piece in pieces:
+            (self._reasoning_delta if kind == REASONING else self._text_delta)(piece, events)
 
     def _details_delta(self, details: list[dict[str, Any]], shown: bool, events: list[Event]) -> None:
         """Structured reasoning: kept for the replay; its text shown unless a field already was."""
@@ -229,20 +232,20 @@ class StreamTranslator:
                 text = entry.get("text", entry.get("summary"))
                 if isinstance(text, str) and text:
                     self._reasoning_delta(text, events)
-        if self._reasoning is None or not self._reasoning.open:
-            self._open_reasoning(events)  # entries without text (encrypted) still need their item
-        assert self._reasoning is not None
-        _merge_details(self._reasoning.details, details)
+        # Entries without text (encrypted ones) still need their item.
+        item = self._reasoning if self._reasoning is not None and self._reasoning.open else self._open_reasoning(events)
+        _merge_details(item.details, details)
 
-    def _open_reasoning(self, events: list[Event]) -> None:
+    def _open_reasoning(self, events: list[Event]) -> _Item:
         self._close_open()
-        self._reasoning = self._new_item("reasoning")
+        item = self._reasoning = self._new_item("reasoning")
         if self._show_items:
-            events.append(self._added(self._reasoning, {"type": "reasoning", "summary": []}))
+            events.append(self._added(item, {"type": "reasoning", "summary": []}))
             if self._ctx.show_reasoning:
-                events.append(self._event("response.reasoning_summary_part.added", item_id=self._reasoning.item_id,
-                                          output_index=self._reasoning.output_index, summary_index=0,
+                events.append(self._event("response.reasoning_summary_part.added", item_id=item.item_id,
+                                          output_index=item.output_index, summary_index=0,
                                           part={"type": "summary_text", "text": ""}))
+        return item
 
     def _reasoning_delta(self, text: str, events: list[Event]) -> None:
         if self._reasoning is None or not self._reasoning.open:
@@ -252,9 +255,9 @@ class StreamTranslator:
             if not text:
                 return
             self._leading_reasoning = ""
-            self._open_reasoning(events)
-        item = self._reasoning
-        assert item is not None
+            item = self._open_reasoning(events)
+        else:
+            item = self._reasoning
         item.parts.append(text)
         if self._show_items and self._ctx.show_reasoning:
             self.emitted_output = True

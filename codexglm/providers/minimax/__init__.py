@@ -42,6 +42,7 @@ MINIMAX = compatible_provider(
     inline_think_tags=True,
     reasoning_replay="tags",
     max_tokens_field="max_completion_tokens",
+    replay_json_arguments=True,
     error_codes=ERROR_CODES,
     model_fix="Set the model with `-m MiniMax-M3` (or another MiniMax model).",
 )
