@@ -136,6 +136,8 @@ def test_qwen_switches_thinking_with_enable_thinking_and_asks_for_usage() -> Non
     sent = _request("qwen", model="qwen3-max", reasoning={"effort": "high"})
     assert sent["enable_thinking"] is True and sent["stream_options"] == {"include_usage": True}
     assert "enable_thinking" not in _request("qwen", model="qwen3-coder-plus", reasoning={"effort": "high"})
+    # DashScope takes enable_thinking only in streaming calls.
+    assert "enable_thinking" not in _request("qwen", model="qwen3-max", reasoning={"effort": "high"}, stream=False)
 
 
 def test_openrouter_takes_the_reasoning_object_and_any_vendor_model() -> None:

@@ -88,3 +88,27 @@ async def test_openrouter_comments_and_trailing_usage_are_handled(tmp_path: Path
     assert verdict.ok and verdict.text == "Hi." and verdict.reasoning == "Greet."
     usage = events[-1]["response"]["usage"]  # from the trailing `choices: []` chunk after the comments
     assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+
+
+_USER = [{"role": "user", "content": "go"}]
+
+
+@pytest.mark.parametrize(("name", "body", "phrase"), [
+    ("kimi", {"model": "kimi-k3", "messages": _USER, "reasoning_effort": "high"}, "only 'max'"),
+    ("minimax", {"model": "MiniMax-M3", "messages": _USER, "max_tokens": 10}, "use max_completion_tokens"),
+    ("minimax", {"model": "minimax-m3", "messages": _USER}, "did you mean 'MiniMax-M3'"),
+    ("qwen", {"model": "qwen3-max", "messages": _USER, "enable_thinking": True, "stream": False},
+     "enable_thinking must be set to false for non-streaming calls"),
+    ("qwen", {"model": "qwen3-max", "messages": _USER, "thinking": {"type": "enabled"}}, "thinking parameters"),
+    ("openrouter", {"model": "z-ai/glm-5.3", "messages": _USER, "reasoning": {"level": "max"}}, "reasoning must be"),
+    ("deepseek", {"model": "deepseek-v4-pro", "messages": _USER, "tools": [
+        {"type": "function", "function": {"name": "f", "parameters": None}}]}, "parameters must be a JSON schema"),
+])
+async def test_each_personality_refuses_what_its_provider_refuses(name: str, body: dict, phrase: str) -> None:
+    async with open_mock_provider(name) as mock:
+        async with httpx.AsyncClient(base_url=mock.base_url, headers={"Authorization": f"Bearer {PROVIDER_KEY}"}) as client:
+            answer = await client.post("/chat/completions", json=body)
+            refused_key = await client.post("/chat/completions", json=body, headers={"Authorization": "Bearer nope"})
+    text = answer.text
+    assert phrase in text, text
+    assert refused_key.status_code == 401

@@ -148,6 +148,8 @@ class Provider:
     # Thinking mode rejects a replayed tool-call message without the reasoning field, even empty (DeepSeek).
     reasoning_required_on_tool_calls: bool = False
     thinking: ThinkingHook = no_thinking
+    # Thinking can only be switched on in streaming requests (DashScope refuses it otherwise).
+    thinking_streams_only: bool = False
     # Request fields beyond the shared ones (e.g. a provider's tool-argument streaming switch).
     chat_extras: ChatExtrasHook = no_extras
     max_tokens_field: str = "max_tokens"

@@ -36,6 +36,7 @@ _SWITCHES: dict[str, type] = {
     "reasoning_details_field": str,
     "reasoning_required_on_tool_calls": bool,
     "replay_json_arguments": bool,
+    "thinking_streams_only": bool,
     "max_tokens_field": str,
     "stream_usage_option": bool,
     "simplify_schemas": bool,

@@ -31,6 +31,7 @@ QWEN = compatible_provider(
     "a mainland one only with `region = \"china\"`)",
     passthrough_prefixes=("qwen", "qwq-"),
     thinking=thinking_control("enable-thinking"),
+    thinking_streams_only=True,
     reasoning_replay="none",
     error_codes=ERROR_CODES,
     message_codes=MESSAGE_CODES,
