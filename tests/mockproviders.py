@@ -109,7 +109,8 @@ class MockProvider(MockGLM):
     def _validate(self, body: Any) -> Error | None:
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
             return openai_error(400, "messages must be a non-empty list", "invalid_request_error")
-        spec = self.personality.models.get(str(body.get("model", "")).lower())
+        wanted = str(body.get("model", "")).lower()
+        spec = next((s for s in self.personality.models.values() if s.id.lower() == wanted), None)
         if spec is None:
             return openai_error(404, f"Model Not Exist: {body.get('model')}", "invalid_request_error", "model_not_found")
         if spec.id != body["model"]:

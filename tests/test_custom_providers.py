@@ -55,6 +55,7 @@ def test_a_table_becomes_a_registered_provider_with_its_own_key_and_url(tmp_path
     assert settings.endpoints() == [("default", "http://127.0.0.1:9/v1")]  # ACME_BASE_URL wins over the table
     assert "acme" in provider_names() and "ACME_LLM_KEY" in key_variables()
     assert "ACME_LLM_KEY" not in codex_environment({"ACME_LLM_KEY": "acme-key-0000111", "PATH": "/bin"})
+    assert list(get_provider("acme").models) == ["acme-small", "Acme-Large"]  # the provider's own spelling
     large = get_provider("acme").lookup("acme-large")
     assert large is not None and (large.context_window, large.max_output, large.thinking, large.vision) == (262144, 8192, "effort", True)
 

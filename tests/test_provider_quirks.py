@@ -125,6 +125,14 @@ def test_kimi_k3_only_takes_max_and_gets_an_output_budget() -> None:
     assert _request("kimi", reasoning={"effort": "low"}, max_output_tokens=2000)["max_tokens"] == 2000
 
 
+def test_the_catalog_lists_minimax_models_once_in_minimaxs_spelling() -> None:
+    from codexglm.codex.catalog import catalog_slugs
+    from codexglm.settings import Settings
+
+    slugs = catalog_slugs(Settings(provider="minimax", default_model="MiniMax-M3"))
+    assert list(slugs) == ["MiniMax-M3", "MiniMax-M3.1-Flash", "MiniMax-M2.7"]
+
+
 def test_minimax_splits_reasoning_and_uses_max_completion_tokens_with_its_own_spelling() -> None:
     sent = _request("minimax", model="minimax-m3", max_output_tokens=1000, reasoning={"effort": "high"})
     assert sent["model"] == "MiniMax-M3"  # the table's spelling, whatever case was asked for

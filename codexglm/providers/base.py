@@ -191,8 +191,12 @@ class Provider:
     base_url_fix: str = "Check the base URL (`codexglm config set base_url <url>`)."
 
     def lookup(self, model_id: str) -> ModelSpec | None:
-        """The spec for a model id (case-insensitive), or None when the table does not know it."""
-        return self.models.get(model_id.strip().lower())
+        """The spec for a model id (case-insensitive), or None when the table does not know it.
+
+        Tables are keyed by the provider's own spelling (`MiniMax-M3`), usually lower case.
+        """
+        wanted = model_id.strip().lower()
+        return self.models.get(wanted) or next((spec for key, spec in self.models.items() if key.lower() == wanted), None)
 
     def spec_for(self, model_id: str) -> ModelSpec:
         """The spec for any upstream id; unknown ids get a conservative text-model default."""

@@ -119,9 +119,10 @@ def custom_provider(name: str, table: Any) -> Provider:
     if not isinstance(raw_models, list) or not raw_models:
         raise ValueError(f"{where}.models must list at least one model")
     models = [_model(f"{where}.models[{i}]", entry, table) for i, entry in enumerate(raw_models)]
-    table_models = {spec.id.lower(): spec for spec in models}
+    table_models = {spec.id: spec for spec in models}
     default = _typed(f"{where}.default_model", table.get("default_model", models[0].id), str)
-    if default.lower() not in table_models:
+    chosen = next((spec for spec in models if spec.id.lower() == default.lower()), None)
+    if chosen is None:
         raise ValueError(f"{where}.default_model {default!r} is not one of its models")
     vendor = _typed(f"{where}.vendor", table.get("vendor", name), str)
     toggle = _choice(f"{where}.thinking_toggle", table.get("thinking_toggle", "none"), tuple(TOGGLES))
@@ -140,7 +141,7 @@ def custom_provider(name: str, table: Any) -> Provider:
         vendor=vendor,
         model_family=_typed(f"{where}.model_family", table.get("model_family", vendor), str),
         models=table_models,
-        default_model=table_models[default.lower()].id,
+        default_model=chosen.id,
         regions={"international": base_url},
         key_env=key_env,
         base_url_env=url_env,

@@ -12,7 +12,7 @@ from ..base import ModelSpec
 _K = 1024
 
 MODELS: dict[str, ModelSpec] = {
-    m.id.lower(): m
+    m.id: m
     for m in (
         ModelSpec("MiniMax-M3", "MiniMax-M3", 500_000, 128 * _K, "toggle", vision=True, tool_stream=False,
                   json_mode=False, price=(0.24, 0.24, 0.96)),
