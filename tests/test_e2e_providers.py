@@ -81,6 +81,7 @@ def _check_round_trip(run: CodexRun, sandbox: Sandbox, mock: MockProvider) -> di
     assert sorted(c["aggregated_output"].strip() for c in run.items("command_execution")) == ["alpha", "beta"]
     assert (sandbox.workdir / "b.txt").read_text() == "beta\n"
     assert run.messages() == [_ANSWER]
+    assert run.items("error") == []  # no "model metadata not found": the catalog knows the model
     assert [i["text"] for i in run.items("reasoning")] == [_FIRST_THOUGHT, _SECOND_THOUGHT]
     usage = run.of_type("turn.completed")[-1]["usage"]
     assert mock.cached_reported[-1] > 0 and usage["cached_input_tokens"] == sum(mock.cached_reported)
