@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from codexglm.codex.contract import judge
 from codexglm.providers import get_provider, provider_names
@@ -324,3 +326,19 @@ def test_qwen_input_length_errors_are_context_overflows() -> None:
     assert error.kind == CONTEXT
     arrears = _classify("qwen", 400, {"error": {"code": "Arrearage", "message": "Access denied"}})
     assert arrears.kind == PLAN and "Alibaba Cloud console" in arrears.message
+
+
+@given(st.text(min_size=1, max_size=60), st.lists(st.integers(min_value=1, max_value=59), max_size=10), st.text(max_size=20))
+def test_reasoning_details_merge_whole_however_they_are_fragmented(text: str, cuts: list[int], data: str) -> None:
+    points = sorted({min(c, len(text)) for c in cuts})
+    pieces = [text[a:b] for a, b in zip([0, *points], [*points, len(text)]) if b > a]
+    entry = {"type": "reasoning.text", "format": "unknown", "index": 0}
+    chunks = [_delta(reasoning_details=[{**entry, "text": piece}]) for piece in pieces]
+    if data:  # an opaque entry in two fragments of its own index
+        chunks += [_delta(reasoning_details=[{"type": "reasoning.encrypted", "data": data[:3], "index": 1}]),
+                   _delta(reasoning_details=[{"type": "reasoning.encrypted", "data": data[3:], "index": 1}])]
+    chunks += [_delta(content="Done."), _FINISH]
+    [reasoning] = _done_items(_run("openrouter", chunks), "reasoning")
+    expected = [{**entry, "text": text}] + ([{"type": "reasoning.encrypted", "data": data, "index": 1}] if data else [])
+    assert decode_reasoning_details(reasoning["encrypted_content"]) == expected
+    assert reasoning["summary"][0]["text"] == text.lstrip() or not text.strip()
