@@ -67,15 +67,20 @@ def _shell(command: str) -> tuple[str, str]:
     return "exec_command", json.dumps({"cmd": command})
 
 
-def _round_trip(mock: MockProvider) -> None:
+def _commands(key_variable: str) -> list[str]:
+    # `printenv` prints nothing (and fails) unless the key leaked into the agent's environment.
+    return [f"printenv {key_variable}; echo alpha > a.txt && cat a.txt", "echo beta > b.txt && cat b.txt"]
+
+
+def _round_trip(mock: MockProvider, key_variable: str) -> None:
     mock.enqueue(
-        tool_reply([_shell("echo alpha > a.txt && cat a.txt"), _shell("echo beta > b.txt && cat b.txt")],
+        tool_reply([_shell(command) for command in _commands(key_variable)],
                    reasoning=_FIRST_THOUGHT, tool_stream=True, chunk_size=5),
         reply(_ANSWER, reasoning=_SECOND_THOUGHT),
     )
 
 
-def _check_round_trip(run: CodexRun, sandbox: Sandbox, mock: MockProvider) -> dict[str, Any]:
+def _check_round_trip(run: CodexRun, sandbox: Sandbox, mock: MockProvider, key_variable: str) -> dict[str, Any]:
     """What every provider must show; returns the assistant message replayed upstream."""
     assert run.returncode == 0, run.describe()
     assert sorted(c["aggregated_output"].strip() for c in run.items("command_execution")) == ["alpha", "beta"]
@@ -88,8 +93,7 @@ def _check_round_trip(run: CodexRun, sandbox: Sandbox, mock: MockProvider) -> di
     assert len(mock.chat_requests) == 2
     messages = mock.chat_requests[1].json["messages"]
     assistant, results = messages[-3], messages[-2:]
-    assert [json.loads(c["function"]["arguments"])["cmd"] for c in assistant["tool_calls"]] == [
-        "echo alpha > a.txt && cat a.txt", "echo beta > b.txt && cat b.txt"]
+    assert [json.loads(c["function"]["arguments"])["cmd"] for c in assistant["tool_calls"]] == _commands(key_variable)
     assert [m["tool_call_id"] for m in results] == [c["id"] for c in assistant["tool_calls"]]
     assert "alpha" in results[0]["content"] and "beta" in results[1]["content"]
     return assistant
@@ -141,9 +145,10 @@ _REPLAY: dict[str, Callable[[dict[str, Any], MockProvider], None]] = {
 async def test_parallel_tool_round_trip_with_reasoning_and_cached_usage(sandbox: Sandbox, name: str) -> None:
     async with open_mock_provider(name) as mock:
         args = _point_at(sandbox, name, mock)
-        _round_trip(mock)
+        key_variable = f"{_SETUP[name][0]}_API_KEY"
+        _round_trip(mock, key_variable)
         run = await sandbox.exec(None, *args, _PROMPT, timeout=_TIMEOUT)
-    _REPLAY[name](_check_round_trip(run, sandbox, mock), mock)
+    _REPLAY[name](_check_round_trip(run, sandbox, mock, key_variable), mock)
 
 
 # Provider -> (its typical account error, words the user must see: the provider, the cause, the fix).
@@ -215,12 +220,11 @@ max_tokens_field = "max_completion_tokens"
 thinking_toggle = "enable-thinking"
 ''')
         sandbox.extra_env[_ACME_KEY_VARIABLE] = PROVIDER_KEY
-        _round_trip(mock)
+        _round_trip(mock, _ACME_KEY_VARIABLE)
         run = await sandbox.exec(None, _PROMPT, timeout=_TIMEOUT)
-    assistant = _check_round_trip(run, sandbox, mock)
+    assistant = _check_round_trip(run, sandbox, mock, _ACME_KEY_VARIABLE)
     assert assistant["content"].startswith(f"<think>{_FIRST_THOUGHT}</think>")
     first = mock.chat_requests[0]
     assert first.path == "/llm/v1/chat/completions" and first.json["model"] == "acme-coder"
     assert first.json["enable_thinking"] is True
-    # Codex's environment never holds the custom provider's key.
     assert PROVIDER_KEY[:-4] not in run.stdout + run.stderr
