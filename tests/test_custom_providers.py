@@ -122,6 +122,18 @@ def test_each_load_replaces_the_custom_providers(tmp_path: Path) -> None:
         _load(tmp_path, 'provider = "acme"\n')
 
 
+def test_config_set_may_choose_a_provider_the_file_defines(tmp_path: Path) -> None:
+    from codexglm.config import set_value
+
+    path = tmp_path / "config.toml"
+    path.write_text('# mine\n[providers.acme]\nbase_url = "http://x/v1"\nmodels = ["m"]\n')
+    assert set_value(path, "provider", "acme") == "acme"
+    text = path.read_text()
+    assert text.startswith("# mine") and 'provider = "acme"' in text and "[providers.acme]" in text
+    with pytest.raises(ConfigError, match="provider must be one of"):
+        set_value(path, "provider", "nobody")
+
+
 def test_the_documented_keys_are_all_accepted() -> None:
     # Every key the module docstring's example uses is a key it knows.
     example = {"base_url", "key_env", "models", "inline_think_tags", "thinking_toggle", "effort_field", "efforts"}
