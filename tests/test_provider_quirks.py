@@ -342,3 +342,25 @@ def test_reasoning_details_merge_whole_however_they_are_fragmented(text: str, cu
     expected = [{**entry, "text": text}] + ([{"type": "reasoning.encrypted", "data": data, "index": 1}] if data else [])
     assert decode_reasoning_details(reasoning["encrypted_content"]) == expected
     assert reasoning["summary"][0]["text"] == text.lstrip() or not text.strip()
+
+
+@given(st.lists(st.integers(min_value=1, max_value=30), max_size=8), st.lists(st.integers(min_value=1, max_value=30), max_size=8),
+       st.randoms(use_true_random=False))
+def test_parallel_kimi_calls_reassemble_however_their_fragments_interleave(cuts_a: list[int], cuts_b: list[int],
+                                                                           rng: Any) -> None:
+    arguments = [json.dumps({"cmd": "echo alpha && ls -la /tmp"}), json.dumps({"cmd": "pwd; echo beta"})]
+    streams = []
+    for index, (text, cuts) in enumerate(zip(arguments, (cuts_a, cuts_b))):
+        points = sorted({min(c, len(text)) for c in cuts})
+        pieces = [text[a:b] for a, b in zip([0, *points], [*points, len(text)]) if b > a]
+        head = {"index": index, "id": f"functions.exec_command:{index}", "type": "function",
+                "function": {"name": "exec_command", "arguments": ""}}
+        streams.append([head] + [{"index": index, "id": None, "type": None, "function": {"arguments": p}} for p in pieces])
+    chunks = [_delta(tool_calls=[streams[0].pop(0)]), _delta(tool_calls=[streams[1].pop(0)])]
+    while streams[0] or streams[1]:
+        chosen = rng.choice([s for s in streams if s])
+        chunks.append(_delta(tool_calls=[chosen.pop(0)]))
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+    calls = _done_items(_run("kimi", chunks), "function_call")
+    assert [(c["call_id"], c["arguments"]) for c in calls] == [
+        ("functions.exec_command:0", arguments[0]), ("functions.exec_command:1", arguments[1])]
