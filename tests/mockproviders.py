@@ -51,6 +51,7 @@ class Answer(Error):
 
 
 def answer(status: int, body: dict[str, Any]) -> Answer:
+    """An HTTP error whose body is exactly BODY."""
     return Answer(status, "", "", body)
 
 
@@ -276,6 +277,7 @@ def _deepseek_reshape(chunks: list[Chunk], body: dict[str, Any], mock: MockProvi
 
 
 def deepseek_insufficient_balance() -> Answer:
+    """DeepSeek's 402 once the prepaid balance is gone (its code says nothing; the status does)."""
     return openai_error(402, "Insufficient Balance", "unknown_error", "invalid_request_error")
 
 
@@ -316,6 +318,7 @@ def _kimi_reshape(chunks: list[Chunk], body: dict[str, Any], mock: MockProvider)
 
 
 def kimi_code_usage_limit() -> Answer:
+    """The Kimi Code plan's 403 when its 5-hour window is used up (api.md §7)."""
     return openai_error(403, "You've reached your 5-hour usage limit for Kimi Code. Please wait for the window to "
                               "reset.", "permission_error")
 
@@ -367,6 +370,7 @@ def inline_think(chunks: list[Chunk]) -> None:
 
 
 def minimax_insufficient_balance() -> Answer:
+    """MiniMax's balance error: HTTP 200 with a failed `base_resp` (status 1008)."""
     return _minimax_error(1008, "insufficient balance")
 
 
@@ -399,6 +403,7 @@ def _qwen_reshape(chunks: list[Chunk], body: dict[str, Any], mock: MockProvider)
 
 
 def qwen_arrearage() -> Answer:
+    """DashScope's refusal for an account with an overdue payment."""
     return _qwen_error(400, "Arrearage", "Access denied, please make sure your account is in good standing.")
 
 
@@ -440,11 +445,13 @@ def _openrouter_reshape(chunks: list[Chunk], body: dict[str, Any], mock: MockPro
 
 
 def openrouter_no_credits() -> Answer:
+    """OpenRouter's 402 when the credits (or the key's limit) are used up."""
     return answer(402, {"error": {"message": "Insufficient credits. Add more using https://openrouter.ai/settings/credits",
                                   "code": 402}, "user_id": "user_2zMGmKqlf4zmAvL9snVI"})
 
 
 def openrouter_upstream_rate_limited() -> Answer:
+    """OpenRouter relaying an upstream's 429, naming it in `metadata` (recorded cassettes)."""
     return answer(429, {"error": {"message": "Provider returned error", "code": 429, "metadata": {
         "raw": "z-ai/glm-5.3 is temporarily rate-limited upstream. Please retry shortly.", "provider_name": "Z.AI"}},
         "user_id": "user_2zMGmKqlf4zmAvL9snVI"})

@@ -18,6 +18,7 @@ from codexglm.providers.controls import region_endpoints, thinking_control
 from codexglm.translate import StreamTranslator, build_chat_request, classify_error, is_error_document
 from codexglm.translate.reasoning import decode_reasoning, decode_reasoning_details
 from tests import codex_fixtures as cf
+from tests.mockproviders import openrouter_upstream_rate_limited
 
 _TOGGLE = ModelSpec("t", "T", 1000, 100, "toggle")
 _EFFORT = ModelSpec("e", "E", 1000, 100, "effort")
@@ -306,8 +307,8 @@ def test_minimax_base_resp_is_an_error_in_any_answer_and_status_zero_is_not() ->
 
 
 def test_openrouter_errors_name_the_upstream_behind_it() -> None:
-    limited = _classify("openrouter", 429, {"error": {"message": "Provider returned error", "code": 429, "metadata": {
-        "raw": "z-ai/glm-5.3 is temporarily rate-limited upstream.", "provider_name": "Z.AI"}}, "user_id": "u"})
+    relayed = openrouter_upstream_rate_limited()
+    limited = _classify("openrouter", relayed.status, relayed.body())
     assert limited.kind == RATE_LIMIT and limited.retryable
     assert "OpenRouter 429: Provider returned error (Z.AI: z-ai/glm-5.3 is temporarily rate-limited upstream" in limited.message
     credits = _classify("openrouter", 402, {"error": {"message": "Insufficient credits", "code": 402}})
