@@ -22,7 +22,7 @@ provider = "acme"
 vendor = "Acme AI"
 base_url = "https://llm.acme.example/v1/"
 key_env = "ACME_LLM_KEY"
-models = ["acme-small", { id = "Acme-Large", context_window = 262144, max_output = 8192, thinking = "effort", vision = true }]
+models = ["acme-small", { id = "Acme-Large", context_window = 262144, max_output = 8192, thinking = "effort", vision = true, price = [1, 0.1, 4.5] }]
 default_model = "acme-large"
 reasoning_fields = ["reasoning"]
 reasoning_replay_field = "reasoning"
@@ -58,6 +58,7 @@ def test_a_table_becomes_a_registered_provider_with_its_own_key_and_url(tmp_path
     assert list(get_provider("acme").models) == ["acme-small", "Acme-Large"]  # the provider's own spelling
     large = get_provider("acme").lookup("acme-large")
     assert large is not None and (large.context_window, large.max_output, large.thinking, large.vision) == (262144, 8192, "effort", True)
+    assert large.price == (1.0, 0.1, 4.5) and get_provider("acme").models["acme-small"].price is None
 
 
 def test_the_quirk_switches_are_those_of_the_built_in_providers(tmp_path: Path) -> None:
@@ -96,6 +97,7 @@ def test_a_minimal_table_needs_only_a_base_url_and_models() -> None:
     ({"base_url": "http://x/v1", "models": ["m"], "rejected_fields": "tool_choice"}, "must be a non-empty list"),
     ({"base_url": "http://x/v1", "models": ["m"], "efforts": {"high": 3}}, "efforts must map Codex efforts"),
     ({"base_url": "http://x/v1", "models": ["m"], "colour": "red"}, "unknown key 'colour'"),
+    ({"base_url": "http://x/v1", "models": [{"id": "m", "price": [1, 2]}]}, "price must be [input, cached input, output]"),
 ])
 def test_a_bad_table_is_refused_naming_the_key(table: dict[str, object], complaint: str) -> None:
     with pytest.raises(ValueError, match="providers.x") as raised:

@@ -46,7 +46,7 @@ _LISTS = ("reasoning_fields", "cached_tokens_fields", "rejected_fields")
 _OWN = ("base_url", "key_env", "base_url_env", "models", "default_model", "vendor", "model_family",
         "context_window", "max_output", "thinking", "reasoning_replay", "thinking_toggle", "effort_field", "efforts")
 KNOWN_KEYS = (*_OWN, *_SWITCHES, *_LISTS)
-_MODEL_KEYS = ("id", "display_name", "context_window", "max_output", "thinking", "vision")
+_MODEL_KEYS = ("id", "display_name", "context_window", "max_output", "thinking", "vision", "price")
 
 
 def _typed(where: str, value: Any, kind: type) -> Any:
@@ -96,7 +96,18 @@ def _model(where: str, entry: Any, table: Mapping[str, Any]) -> ModelSpec:
         _choice(f"{where}.thinking", style, get_args(ThinkingStyle)),
         vision=_typed(f"{where}.vision", entry.get("vision", False), bool),
         tool_stream=False,
+        price=_price(f"{where}.price", entry.get("price")),
     )
+
+
+def _price(where: str, value: Any) -> tuple[float, float, float] | None:
+    """USD per million tokens as [input, cached input, output]; None when the table gives none."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 3 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value)):
+        raise ValueError(f"{where} must be [input, cached input, output] in USD per million tokens")
+    return float(value[0]), float(value[1]), float(value[2])
 
 
 def custom_provider(name: str, table: Any) -> Provider:
