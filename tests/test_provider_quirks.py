@@ -225,7 +225,7 @@ def test_structured_reasoning_is_shown_once_and_merged_whole_for_the_replay() ->
     [reasoning] = _done_items(events, "reasoning")
     assert reasoning["summary"][0]["text"] == "Let me think."  # the `reasoning` field, not the details again
     assert decode_reasoning(reasoning["encrypted_content"]) == "Let me think."
-    assert decode_reasoning_details(reasoning["encrypted_content"]) == [
+    assert decode_reasoning_details(reasoning["encrypted_content"], "openrouter") == [
         {"type": "reasoning.text", "text": "Let me think.", "format": "unknown", "index": 0},
         {"type": "reasoning.encrypted", "data": "sig-abc", "format": "unknown", "index": 1}]
 
@@ -236,8 +236,13 @@ def test_structured_reasoning_goes_back_unmodified_instead_of_the_text() -> None
     [call] = _done_items(events, "function_call")
     history = [reasoning, call, cf.call_output(call["call_id"], "a.txt")]
     assistant = next(m for m in _request("openrouter", *history)["messages"] if m.get("tool_calls"))
-    assert assistant["reasoning_details"] == decode_reasoning_details(reasoning["encrypted_content"])
+    assert assistant["reasoning_details"] == decode_reasoning_details(reasoning["encrypted_content"], "openrouter")
     assert "reasoning" not in assistant
+    # Another provider gets the text, never OpenRouter's entries.
+    elsewhere = next(m for m in _request("deepseek", *history)["messages"] if m.get("tool_calls"))
+    assert elsewhere["reasoning_content"] == "Let me think." and "reasoning_details" not in elsewhere
+    minimax = next(m for m in _request("minimax", *history)["messages"] if m.get("tool_calls"))
+    assert "reasoning_details" not in minimax and minimax["content"].startswith("<think>Let me think.</think>")
 
 
 def test_minimax_details_show_their_text_when_no_field_carries_it() -> None:
@@ -246,7 +251,7 @@ def test_minimax_details_show_their_text_when_no_field_carries_it() -> None:
                               _delta(reasoning_details=[{**entry, "text": " it."}]), _delta(content="Done."), _FINISH])
     [reasoning] = _done_items(events, "reasoning")
     assert reasoning["summary"][0]["text"] == "Plan it."
-    assert decode_reasoning_details(reasoning["encrypted_content"]) == [{**entry, "text": "Plan it."}]
+    assert decode_reasoning_details(reasoning["encrypted_content"], "minimax") == [{**entry, "text": "Plan it."}]
 
 
 def test_minimax_inline_thinking_is_split_and_replayed_inline_when_there_are_no_details() -> None:
@@ -341,7 +346,7 @@ def test_reasoning_details_merge_whole_however_they_are_fragmented(text: str, cu
     chunks += [_delta(content="Done."), _FINISH]
     [reasoning] = _done_items(_run("openrouter", chunks), "reasoning")
     expected = [{**entry, "text": text}] + ([{"type": "reasoning.encrypted", "data": data, "index": 1}] if data else [])
-    assert decode_reasoning_details(reasoning["encrypted_content"]) == expected
+    assert decode_reasoning_details(reasoning["encrypted_content"], "openrouter") == expected
     assert reasoning["summary"][0]["text"] == text.lstrip() or not text.strip()
 
 

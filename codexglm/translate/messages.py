@@ -128,7 +128,7 @@ class MessageBuilder:
 
     def _reasoning(self, item: dict[str, Any]) -> None:
         text = reasoning_item_text(item)
-        details = decode_reasoning_details(item.get("encrypted_content"))
+        details = decode_reasoning_details(item.get("encrypted_content"), self._provider.name)
         if self._open_assistant is not None and self._calls_pending():
             # Thinking the model did after a call, within the same response: part of that message.
             if text.strip():

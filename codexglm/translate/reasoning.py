@@ -4,7 +4,9 @@ Codex replays every reasoning item it received, including `encrypted_content`, v
 We put the upstream's reasoning text there (versioned, opaque to Codex) so the next request can
 hand the exact text back as preserved/interleaved thinking.  Upstreams that also send
 structured reasoning entries to be returned unmodified (`reasoning_details`) get a second
-format holding both.  Compaction summaries ride the same way.
+format holding both, and the name of the provider that sent them: entries go back only to
+it (one session may switch providers; the text suits any).  Compaction summaries ride the
+same way.
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ def _decode(prefix: str, blob: object) -> str | None:
         return None
 
 
-def encode_reasoning(text: str, details: list[Any] | None = None) -> str:
+def encode_reasoning(text: str, details: list[Any] | None = None, provider: str = "") -> str:
     if not details:
         return _encode(_REASONING_PREFIX, text)
-    return _encode(_DETAILED_PREFIX, json.dumps({"text": text, "details": details}, ensure_ascii=False))
+    return _encode(_DETAILED_PREFIX, json.dumps({"text": text, "details": details, "provider": provider}, ensure_ascii=False))
 
 
 def _detailed(blob: object) -> dict[str, Any] | None:
@@ -56,10 +58,13 @@ def decode_reasoning(blob: object) -> str | None:
     return _decode(_REASONING_PREFIX, blob)
 
 
-def decode_reasoning_details(blob: object) -> list[Any]:
-    """The upstream's structured reasoning entries in one of our blobs, exactly as received."""
+def decode_reasoning_details(blob: object, provider: str) -> list[Any]:
+    """The structured reasoning entries PROVIDER sent, exactly as received, from one of our
+    blobs (none from another provider's)."""
     detailed = _detailed(blob)
-    details = detailed.get("details") if detailed is not None else None
+    if detailed is None or detailed.get("provider") != provider:
+        return []
+    details = detailed.get("details")
     return details if isinstance(details, list) else []
 
 

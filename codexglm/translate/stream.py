@@ -406,7 +406,7 @@ class StreamTranslator:
         if item.kind == "reasoning":
             summary = [{"type": "summary_text", "text": item.text}] if self._ctx.show_reasoning else []
             return {"id": item.item_id, "type": "reasoning", "summary": summary,
-                    "encrypted_content": encode_reasoning(item.text, item.details)}
+                    "encrypted_content": encode_reasoning(item.text, item.details, self._ctx.provider.name)}
         if item.kind == "message":
             return {"id": item.item_id, "type": "message", "role": "assistant", "status": "completed",
                     "content": [{"type": "output_text", "text": item.text, "annotations": []}]}
