@@ -14,12 +14,22 @@ from typing import Any
 
 import pytest
 
+from codexglm.codex.capabilities import Capabilities, read_capabilities
 from codexglm.codex.overrides import PROVIDER_ID
+from codexglm.codex.version import VERIFIED_CODEX, CodexInfo
 from tests import fake_codex
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_SOURCE = Path(fake_codex.__file__).read_text().split("\n", 1)[1]
 API_KEY = "sk-test-0123456789abcdef"
+
+
+def capabilities_at(version: tuple[int, int, int]) -> Capabilities:
+    """What the launcher reads from a Codex of VERSION (its help as the fake prints it)."""
+    return read_capabilities(CodexInfo("codex", version), fake_codex.root_help(version), fake_codex.exec_help(version))
+
+
+CURRENT = capabilities_at(VERIFIED_CODEX)
 
 
 def write_fake(path: Path) -> Path:

@@ -25,6 +25,7 @@ import pytest
 import trio
 
 from codexglm.cli import main
+from codexglm.codex.version import INSTALL_COMMAND, VERIFIED_CODEX, format_version
 from codexglm.doctor import Limits, diagnose, run_doctor
 from codexglm.doctor.codexcheck import lint_config
 from codexglm.doctor.network import Outcome
@@ -432,14 +433,21 @@ async def test_quoted_key_is_flagged(env: dict[str, str]) -> None:
 
 @pytest.mark.parametrize(
     ("version", "status", "words"),
-    [("0.169.0", Status.OK, "version 0.169.0"), ("0.170.2", Status.WARN, "newer than the tested"), ("0.168.9", Status.FAIL, "too old")],
+    [
+        ("0.150.0", Status.OK, "version 0.150.0, verified"),
+        ("0.171.0", Status.OK, "version 0.171.0, verified"),
+        ("0.172.2", Status.WARN, "version 0.172.2, not yet verified"),
+        ("0.149.9", Status.FAIL, "too old"),
+    ],
 )
 async def test_codex_version_range(env: dict[str, str], tmp_path: Path, version: str, status: Status, words: str) -> None:
     codex = make_codex(tmp_path, version)
     check = by_id(await diagnose({**env, "CODEXGLM_CODEX": str(codex)}, offline=True, limits=FAST))["codex.install"]
     assert check.status is status and words in check.message
-    if status is not Status.OK:
-        assert check.fix.endswith("npm install -g @openai/codex@0.169")
+    if status is Status.FAIL:  # the same install command as the README and the launcher's refusal
+        assert check.fix.endswith(f"{INSTALL_COMMAND}")
+    elif status is Status.WARN:
+        assert check.fix.endswith(f"{INSTALL_COMMAND}@{format_version(VERIFIED_CODEX)}")
 
 
 async def test_codex_missing(env: dict[str, str], tmp_path: Path) -> None:
