@@ -177,14 +177,19 @@ def effective_overrides(args: list[str]) -> list[str]:
     root: list[str] = []
     sub: list[str] = []
     current = root
+    positional = False  # after a prompt or session id, words are no longer subcommands
     items = iter(args)
     for arg in items:
         if arg == "--":
             break
         if arg in ("-c", "--config"):
             current.append(next(items, ""))
-        elif arg in ("exec", "e", "resume", "review", "fork"):
+        elif arg in ("-m", "--model"):
+            next(items, None)
+        elif arg in ("exec", "e", "resume", "review", "fork") and not positional:
             current = sub
+        elif not arg.startswith("-"):
+            positional = True
     if version() < (0, 164, 0) and sub:
         return sub
     return root + sub

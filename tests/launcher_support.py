@@ -61,12 +61,12 @@ def alive(pid: int) -> bool:
 class Rig:
     """A sandbox: fake codex on PATH, private config/state/cache/temp dirs, a key."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, version: str = "0.169.0") -> None:
         self.tmp = tmp
         self.log = tmp / "codex.jsonl"
         self.temp = tmp / "tmp"
         self.temp.mkdir()
-        codex = install_npm_layout(tmp / "npm")
+        codex = install_npm_layout(tmp / "npm", version)
         self.env = {
             "PATH": f"{codex.parent}:/usr/bin:/bin",
             "PYTHONPATH": str(ROOT),
@@ -77,6 +77,7 @@ class Rig:
             "CODEXGLM_CACHE_DIR": str(tmp / "cache"),
             "ZAI_API_KEY": API_KEY,
             "FAKE_CODEX_LOG": str(self.log),
+            "FAKE_CODEX_VERSION": version,
         }
 
     def command(self, *args: str) -> list[str]:

@@ -63,7 +63,7 @@ def help_commands(text: str) -> frozenset[str]:
 
 def help_has_option(text: str, option: str) -> bool:
     """Whether a clap help text lists OPTION (e.g. `--no-daemon`) as one of its flags."""
-    return re.search(rf"^\s+(?:-\w, )?{re.escape(option)}\b", text, re.MULTILINE) is not None
+    return re.search(rf"^\s+(?:-\w, )?{re.escape(option)}(?=[\s=]|$)", text, re.MULTILINE) is not None
 
 
 def read_capabilities(codex: CodexInfo, root_help: str, exec_help: str) -> Capabilities:
