@@ -179,7 +179,8 @@ def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Calla
     try:
         model = chosen_model(args)
         try:
-            catalog: Path | None = build_catalog(codex, settings, extra_models=[model] if model else [], scratch=scratch)
+            catalog: Path | None = build_catalog(codex, settings, extra_models=[model] if model else [], scratch=scratch,
+                                                 on_fallback=warn)
         except CatalogError as exc:
             warn(f"{exc}; Codex will use generic model metadata")
             catalog = None

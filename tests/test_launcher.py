@@ -399,11 +399,13 @@ def test_busy_port_is_one_line(rig: Rig) -> None:
     assert done.stderr.startswith("codexglm: cannot listen on 127.0.0.1:") and done.stderr.count("\n") == 1
 
 
-def test_broken_bundled_catalog_only_warns(rig: Rig) -> None:
+def test_broken_bundled_catalog_warns_and_uses_the_shipped_template(rig: Rig) -> None:
     done = rig.run("exec", "hi", FAKE_CODEX_SCRIPT="exit:0", FAKE_CODEX_BUNDLED_FAIL="1")
     assert done.returncode == 0
     assert done.stderr.startswith("codexglm: warning: `codex debug models --bundled` failed")
-    assert not any(arg.startswith("model_catalog_json") for arg in rig.wait_for("start")["argv"])
+    assert len(done.stderr.splitlines()) == 1 and "template codexglm ships" in done.stderr
+    catalog = Path(profile(rig.wait_for("start")["argv"])["model_catalog_json"])
+    assert catalog.name.endswith("-shipped.json") and json.loads(catalog.read_text())["models"]
 
 
 def test_unwritable_cache_uses_a_temporary_catalog_that_is_removed(rig: Rig) -> None:
