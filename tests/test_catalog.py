@@ -201,7 +201,7 @@ def test_missing_codex_is_a_catalog_error(tmp_path: Path) -> None:
 
 
 def real_codex() -> CodexInfo:
-    path = codex_binary(install=False)
+    path = codex_binary(install_missing=False)
     if path is None:
         pytest.skip("the pinned Codex CLI is not installed (python -m tests.codex_cli --install)")
     return find_codex({"CODEXGLM_CODEX": path})

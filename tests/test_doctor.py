@@ -39,12 +39,13 @@ from codexglm.translate import flat_name
 from codexglm.translate.errors import classify_error as classify
 
 classify_error = functools.partial(classify, GLM)
+from tests.codex_cli import codex_binary, tested_version
 from tests.mockglm import DEFAULT_KEY, Error, Hang, MockGLM, open_mock_glm, quota_data, text_reply, tool_reply
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup
 
-REAL_CODEX = Path("/tmp/codexinst/node_modules/.bin/codex")
+REAL_CODEX = Path(codex_binary(install_missing=False) or "/nonexistent/codex")
 FAST = Limits(probe=2.0, codex=10.0, selftest=10.0, total=25.0)
 
 STAND_IN = '''#!{python}
@@ -493,19 +494,19 @@ async def test_catalog_refused_by_codex(env: dict[str, str], tmp_path: Path) -> 
     assert check.fix.startswith("Delete ")
 
 
-@pytest.mark.skipif(not REAL_CODEX.exists(), reason="the real Codex 0.169.0 is not installed at /tmp/codexinst")
+@pytest.mark.skipif(not REAL_CODEX.exists(), reason="the Codex under test is not installed (python -m tests.codex_cli --install)")
 async def test_real_codex_loads_the_catalog_and_refuses_chat_wire_api(env: dict[str, str]) -> None:
     (Path(env["CODEX_HOME"]) / "config.toml").write_text(
         'profile = "work"\n[model_providers.old]\nname = "old"\nbase_url = "http://x/v1"\nwire_api = "chat"\n'
     )
     checks = by_id(await diagnose({**env, "CODEXGLM_CODEX": str(REAL_CODEX)}, offline=True, limits=FAST))
-    assert checks["codex.install"].status is Status.OK and "0.169.0" in checks["codex.install"].message
+    assert checks["codex.install"].status is Status.OK and format_version(tested_version()) in checks["codex.install"].message
     assert checks["codex.catalog"].status is Status.OK, checks["codex.catalog"].message
     config = checks["codex.config"]
     assert config.status is Status.FAIL and "wire_api" in config.message and "profile" in config.message
 
 
-@pytest.mark.skipif(not REAL_CODEX.exists(), reason="the real Codex 0.169.0 is not installed at /tmp/codexinst")
+@pytest.mark.skipif(not REAL_CODEX.exists(), reason="the Codex under test is not installed (python -m tests.codex_cli --install)")
 async def test_real_codex_without_codex_home(env: dict[str, str], tmp_path: Path) -> None:
     bare = {k: v for k, v in env.items() if k != "CODEX_HOME"} | {"CODEXGLM_CODEX": str(REAL_CODEX)}
     assert by_id(await diagnose(bare, offline=True, limits=FAST))["codex.config"].status is Status.OK

@@ -49,7 +49,7 @@ def build_chat_request(body: object, options: TranslateOptions) -> ChatRequest:
     model = provider.resolve_model(requested, options.default_model, options.model_map)
     spec = provider.spec_for(model)
     names = ToolNames()
-    tools = ToolConverter(names, provider, options.web_search).convert(body, items)
+    tools = ToolConverter(names, provider, options.web_search, options.notices).convert(body, items)
 
     compaction = bool(items) and items[-1].get("type") == "compaction_trigger"
     builder = MessageBuilder(spec, names, provider, options.notices)
