@@ -75,7 +75,7 @@ def codex_binary(*, install_missing: bool = True) -> str | None:
     return _installed(_install_dir(CODEX_VERSION), CODEX_VERSION)
 
 
-def tested_version() -> tuple[int, int, int]:
+def version_under_test() -> tuple[int, int, int]:
     """The version of the codex under test (the pin unless $CODEXGLM_TEST_CODEX says otherwise)."""
     chosen = os.environ.get(OVERRIDE_ENV)
     return (reported_version(chosen) if chosen else None) or VERIFIED_CODEX

@@ -20,7 +20,7 @@ import trio
 
 from codexglm.codex.version import format_version
 from tests import codex_bodies
-from tests.codex_cli import codex_binary, tested_version
+from tests.codex_cli import codex_binary, version_under_test
 from tests.mockglm import DEFAULT_KEY, MockGLM
 
 # Keep Codex away from the network and from waiting forever; let it run tools in the work dir.
@@ -99,7 +99,7 @@ class Sandbox:
         if recording:
             test = os.environ.get("PYTEST_CURRENT_TEST", "run").split("::")[-1].split(" ")[0]
             codex_bodies.record(self.root / "state" / "requests.jsonl", str(self.root),
-                                format_version(tested_version()), test)
+                                format_version(version_under_test()), test)
         stdout = result.stdout.decode(errors="replace")
         events = []
         for line in stdout.splitlines():

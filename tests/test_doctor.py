@@ -39,7 +39,7 @@ from codexglm.translate import flat_name
 from codexglm.translate.errors import classify_error as classify
 
 classify_error = functools.partial(classify, GLM)
-from tests.codex_cli import codex_binary, tested_version
+from tests.codex_cli import codex_binary, version_under_test
 from tests.mockglm import DEFAULT_KEY, Error, Hang, MockGLM, open_mock_glm, quota_data, text_reply, tool_reply
 
 if sys.version_info < (3, 11):
@@ -500,7 +500,7 @@ async def test_real_codex_loads_the_catalog_and_refuses_chat_wire_api(env: dict[
         'profile = "work"\n[model_providers.old]\nname = "old"\nbase_url = "http://x/v1"\nwire_api = "chat"\n'
     )
     checks = by_id(await diagnose({**env, "CODEXGLM_CODEX": str(REAL_CODEX)}, offline=True, limits=FAST))
-    assert checks["codex.install"].status is Status.OK and format_version(tested_version()) in checks["codex.install"].message
+    assert checks["codex.install"].status is Status.OK and format_version(version_under_test()) in checks["codex.install"].message
     assert checks["codex.catalog"].status is Status.OK, checks["codex.catalog"].message
     config = checks["codex.config"]
     assert config.status is Status.FAIL and "wire_api" in config.message and "profile" in config.message
