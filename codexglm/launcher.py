@@ -205,7 +205,8 @@ def launch(
     model = None if chosen_model(args) else settings.default_model
     safe_env = codex_environment(os.environ)
     if needs_provider_probe(args, capabilities):
-        ensure_provider_used(codex, args, codex_overrides(1, settings, catalog=catalog, model=model), capabilities, safe_env)
+        ensure_provider_used(codex, args, codex_overrides(1, settings, catalog=catalog, model=model), capabilities, safe_env,
+                             cache=cache_dir())
     sock = bind_loopback(port)
     token = new_token()
     overrides = codex_overrides(sock.getsockname()[1], settings, catalog=catalog, model=model)

@@ -281,3 +281,31 @@ def test_newer_codex_notes_once_and_never_on_help(tmp_path: Path) -> None:
     first = rig.run("exec", "hi", FAKE_CODEX_SCRIPT="exit:0")
     assert first.returncode == 0 and len(first.stderr.splitlines()) == 1 and "0.172.0" in first.stderr
     assert rig.run("exec", "hi", FAKE_CODEX_SCRIPT="exit:0").stderr == ""
+
+
+def test_a_shape_that_passed_is_not_probed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    codex = _fake_at(tmp_path, monkeypatch, "0.150.0")
+    provider = ["-c", 'model_provider="codexglm"', "-c", 'model_providers.codexglm={name="x"}']
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    ensure_provider_used(codex, ["exec", "-c", "x=1", "hi"], provider, OLD, os.environ, cache=cache)
+    Path(codex.path).write_text("#!/bin/sh\nexit 7\n")  # would fail any probe from now on
+    # Same shape, other values and prompt: remembered.
+    ensure_provider_used(codex, ["exec", "-c", "x=2", "other prompt"], provider, OLD, os.environ, cache=cache)
+    with pytest.raises(CodexError):  # a new shape is probed
+        ensure_provider_used(codex, ["exec", "-c", "y=1", "resume", "-c", "z=1"], provider, OLD, os.environ, cache=cache)
+    with pytest.raises(CodexError):  # and another version is not this one
+        ensure_provider_used(CodexInfo(codex.path, (0, 151, 0)), ["exec", "-c", "x=1"], provider, OLD, os.environ,
+                             cache=cache)
+
+
+def test_a_refused_shape_is_never_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    codex = _fake_at(tmp_path, monkeypatch, "0.150.0")
+    provider = ["-c", 'model_provider="codexglm"', "-c", 'model_providers.codexglm={name="x"}']
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for _ in range(2):
+        with pytest.raises(CodexError):
+            ensure_provider_used(codex, ["exec", "-c", "x=1", "hi"], provider, NEW, os.environ, cache=cache)
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 2  # probed both times
+    assert list(cache.iterdir()) == []
