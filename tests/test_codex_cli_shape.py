@@ -309,3 +309,13 @@ def test_a_refused_shape_is_never_remembered(tmp_path: Path, monkeypatch: pytest
             ensure_provider_used(codex, ["exec", "-c", "x=1", "hi"], provider, NEW, os.environ, cache=cache)
     assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 2  # probed both times
     assert list(cache.iterdir()) == []
+
+
+def test_probe_that_fails_otherwise_refuses_without_guessing(tmp_path: Path) -> None:
+    broken = tmp_path / "codex"
+    broken.write_text("#!/bin/sh\necho 'Error: config.toml:3:1: unknown field `bad`' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    with pytest.raises(CodexError) as caught:
+        ensure_provider_used(CodexInfo(str(broken), (0, 150, 0)), ["exec", "-c", "x=1", "hi"], OURS, OLD, os.environ)
+    assert str(caught.value).startswith("cannot confirm that Codex 0.150.0 uses codexglm's provider")
+    assert str(caught.value).endswith("Codex said: config.toml:3:1: unknown field `bad`")

@@ -25,6 +25,8 @@ PROBE_PROVIDER = "__codexglm_probe__"
 _PROBE = ("-c", f'model_provider="{PROBE_PROVIDER}"')
 _HONOURED = f"Model provider `{PROBE_PROVIDER}` not found"
 _PROBE_TIMEOUT = 20.0
+# What a Codex that skipped the unknown provider says next: it went on to read a prompt.
+_WENT_ON = ("No prompt provided", "Reading prompt from stdin", "stdin is not a terminal")
 
 
 def codex_error(stderr: str, returncode: int) -> str:
@@ -63,11 +65,16 @@ def ensure_provider_used(codex: CodexInfo, args: Sequence[str], overrides: Seque
             except OSError:
                 pass  # an unwritable cache only means probing again next time
         return
-    raise CodexError(
-        f"Codex {format_version(codex.version)} would ignore codexglm's provider on this command line and send the "
-        f"prompt elsewhere (it said: {codex_error(done.stderr, done.returncode)}), so nothing was started; move your "
-        f"-c options before the subcommand, or update Codex: {INSTALL_COMMAND}"
-    )
+    said = codex_error(done.stderr, done.returncode)
+    version = format_version(codex.version)
+    if any(sign in done.stderr for sign in _WENT_ON):
+        raise CodexError(
+            f"Codex {version} would ignore codexglm's provider on this command line and send the prompt elsewhere "
+            f"(it said: {said}), so nothing was started; move your -c options before the subcommand, or update "
+            f"Codex: {INSTALL_COMMAND}"
+        )
+    raise CodexError(f"cannot confirm that Codex {version} uses codexglm's provider on this command line, so nothing "
+                     f"was started; Codex said: {said}")
 
 
 def _read_shapes(path: Path | None) -> set[str]:
