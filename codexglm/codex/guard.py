@@ -4,9 +4,9 @@ Some Codex versions ignore `-c` options in some positions (up to 0.163, a subcom
 own `-c` drops all the root ones) and then quietly use OpenAI's built-in provider.  Before
 such a command line is launched, the same shape is run once without the prompt and with
 a provider that does not exist: a Codex that reads codexglm's overrides stops at once on
-it, one that ignores them stops on the missing prompt.  That costs about 0.15 s (bench/bench_probe.py), so a shape
-that passed is remembered per Codex version (which options are dropped depends on where
-they stand, never on their values).
+it, one that ignores them stops on the missing prompt.  That costs about 0.15 s
+(bench/bench_probe.py), so a shape that passed is remembered per Codex version (which
+options are dropped depends on where they stand, never on their values).
 """
 
 from __future__ import annotations
