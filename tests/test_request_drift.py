@@ -107,3 +107,14 @@ _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_siz
 def test_any_new_fields_and_items_translate_to_a_body_glm_accepts(fields: dict, items: list) -> None:
     body = cf.body(*items, **fields)
     chat(body)
+
+
+def test_unknown_tool_types_are_dropped_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    options = cf.options()
+    tools = [cf.EXEC_COMMAND, {"type": "teleport", "name": "beam"}, {"type": "image_generation"}]
+    with caplog.at_level(logging.WARNING, logger="codexglm.translate"):
+        for _ in range(2):
+            out = chat(cf.body(tools=tools), options)
+            assert [t["function"]["name"] for t in out["tools"]] == ["exec_command"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "dropping tools of unknown type 'teleport' (a newer Codex?); the model will not see them"]
