@@ -38,6 +38,13 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run codexglm; returns the exit status (codex's when codex ran)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(args)
+    except KeyboardInterrupt:  # also while the modules below are still being imported
+        return 130
+
+
+def _main(args: list[str]) -> int:
     from ..codex.catalog import CatalogError
     from ..codex.version import CodexError
     from ..config import ConfigError
@@ -50,8 +57,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CodexError, CatalogError) as exc:
         _error(str(exc))
         return 1
-    except KeyboardInterrupt:
-        return 130
     except BrokenPipeError:
         # Whoever read our output left (`codexglm config | head`): nothing to report.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -302,6 +307,44 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _usage_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
+    import time
+
+    from ..config import load_config
+    from ..ledger.entry import Totals
+    from ..ledger.report import SinceError, report_csv, report_json, report_table
+    from ..ledger.store import LedgerError, Report
+    from ..ledger.terms import GROUPINGS
+    from ..ledger.writer import ledger_path, read_report
+
+    by, since = options.by or "day", options.since or "7d"
+    if by not in GROUPINGS:
+        raise UsageError(f"usage: --by must be one of {', '.join(GROUPINGS)}, not {by!r}")
+    if options.json and options.csv:
+        raise UsageError("usage: --json and --csv cannot be combined")
+    settings = load_config(parsed.flags).settings
+    now = time.time()
+    try:
+        found = read_report(settings, since, by, now)
+    except SinceError as exc:
+        raise UsageError(f"usage: {exc}") from None
+    except LedgerError as exc:
+        _error(f"cannot read the usage ledger: {exc}")
+        return 1
+    start, report = found or (now, Report(Totals(), []))
+    if options.json:
+        print(report_json(report, by, start))
+    elif options.csv:
+        sys.stdout.write(report_csv(report, by))
+    else:
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        label = "this plan window" if since == "window" else f"since {since}"
+        print(report_table(report, by, label, color=color))
+        if found is None:
+            print(f"(nothing recorded yet in {ledger_path(settings)})")
+    return 0
+
+
 def _doctor_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
     from ..doctor import run_doctor
 
@@ -314,4 +357,5 @@ _HANDLERS: dict[str, Callable[[Any, GlmArgs], int]] = {
     "models": _models_command,
     "completion": _completion_command,
     "serve": _serve_command,
+    "usage": _usage_command,
 }
