@@ -44,9 +44,8 @@ def stream_idle_timeout_ms(settings: ProxySettings) -> int:
 def codex_overrides(
     port: int, settings: ProxySettings, *, catalog: Path | None, model: str | None, base_url: str | None = None
 ) -> list[str]:
-    """Root-level `-c` options that point codex at the proxy (or at BASE_URL, a team
-    gateway); they go before the user's subcommand (Codex 0.169 merges them with a
-    subcommand's own `-c`)."""
+    """The `-c` options that point codex at the proxy, or at BASE_URL (a team gateway);
+    `argv.codex_arguments` decides where they go on the installed Codex's command line."""
     provider = ", ".join(
         (
             f"name={_toml_string(PROVIDER_NAME)}",
@@ -59,10 +58,7 @@ def codex_overrides(
             "supports_websockets=false",
         )
     )
-    # --no-daemon: the TUI's shared background server would outlive this launch (and the
-    # proxy it points at); -c overrides already rule it out, this also silences the warning.
-    args = ["--no-daemon", "-c", f"model_provider={_toml_string(PROVIDER_ID)}",
-            "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
+    args = ["-c", f"model_provider={_toml_string(PROVIDER_ID)}", "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
     if catalog is not None:
         args += ["-c", f"model_catalog_json={_toml_string(str(catalog))}"]
     if model is not None:
