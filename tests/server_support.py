@@ -14,7 +14,7 @@ import trio
 from codexglm.providers.glm.endpoints import QUOTA_PATH
 from codexglm.server import serve
 from codexglm.settings import Settings
-from tests.mockglm import text_reply
+from tests.mockglm import DEFAULT_KEY, MockGLM, text_reply
 
 KEY = "zai-test-key-0001-abcdef"
 KEY2 = "zai-test-key-0002-ghijkl"
@@ -33,6 +33,19 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         keepalive_interval=10.0,
     )
     return base.replace(**overrides)
+
+
+def mock_settings(mock: MockGLM, tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a proxy in front of the mock GLM server on a real socket."""
+    settings = Settings(
+        api_keys=(DEFAULT_KEY,),
+        coding_base_url=mock.coding_url,
+        base_url=mock.general_url,
+        log_dir=str(tmp_path / "logs"),
+        connect_timeout=5.0,
+        read_timeout=30.0,
+    )
+    return settings.replace(**overrides)
 
 
 def codex_body(text: str = "Say hi.", *, stream: bool = True, model: str = "glm-5.1") -> dict[str, Any]:

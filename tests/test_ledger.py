@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codexglm.codex.origin import request_origin
+from codexglm.ledger import writer
 from codexglm.ledger.entry import RunTally, Totals, UsageEntry, estimate_cost, tokens_of
 from codexglm.ledger.report import (
     SinceError,
@@ -540,3 +541,47 @@ def test_doctor_says_whether_the_ledger_is_kept_and_readable(tmp_path: Path) -> 
         (tmp_path / f"usage.sqlite3{suffix}").unlink(missing_ok=True)
     broken = ledger_check(settings, env, NOW)
     assert broken.status is Status.WARN and "Move" in broken.fix
+
+
+def test_rows_a_database_outage_refused_are_written_when_it_is_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer, "RETRY_SECONDS", 0.05)
+    outage = {"left": 3}
+
+    class Flaky(SqliteStore):
+        def record(self, entries: Sequence[UsageEntry]) -> None:
+            if outage["left"]:
+                outage["left"] -= 1
+                raise LedgerError("database down", passing=True)
+            super().record(entries)
+
+    path = tmp_path / "usage.sqlite3"
+    ledger = Ledger(lambda: Flaky(path))
+    for _ in range(4):
+        ledger.record(entry())
+    deadline = time.monotonic() + 10
+    while _stored_count(path) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ledger.close()
+    assert outage["left"] == 0 and _stored(path).totals.requests == 4 and ledger.dropped == 0
+    assert ledger.error is None
+
+
+def test_rows_still_refused_when_the_writer_stops_are_counted_as_dropped(tmp_path: Path) -> None:
+    class Down(SqliteStore):
+        def record(self, entries: Sequence[UsageEntry]) -> None:
+            raise LedgerError("database down", passing=True)
+
+    ledger = Ledger(lambda: Down(tmp_path / "usage.sqlite3"))
+    ledger.record(entry())
+    ledger.record(entry())
+    started = time.monotonic()
+    ledger.close(timeout=3)
+    assert time.monotonic() - started < 3.5  # bounded: close never waits for the database
+    assert ledger.dropped == 2 and "database down" in (ledger.error or "")
+
+
+def _stored_count(path: Path) -> int:
+    try:
+        return _stored(path).totals.requests
+    except LedgerError:
+        return 0

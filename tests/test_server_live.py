@@ -24,21 +24,10 @@ from codexglm.server import serve
 from codexglm.server.hosting import GRACEFUL_TIMEOUT, SHUTDOWN_BOUND
 from codexglm.server.reqlog import SERVER_LOG_NAME, log_path
 from codexglm.server.upstream import raw_chunks
-from codexglm.settings import Settings
 from tests.mockglm import DEFAULT_KEY, Hang, InStreamError, MockGLM, Stream, open_mock_glm, overloaded, quota_data, text_reply
-from tests.server_support import AUTH, TOKEN, codex_body, running_proxy, sse_events, stoppable_proxy, types
+from tests.server_support import AUTH, TOKEN, codex_body, mock_settings, running_proxy, sse_events, stoppable_proxy, types
 
-
-def _settings(mock: MockGLM, tmp_path: Path, **overrides: Any) -> Settings:
-    settings = Settings(
-        api_keys=(DEFAULT_KEY,),
-        coding_base_url=mock.coding_url,
-        base_url=mock.general_url,
-        log_dir=str(tmp_path / "logs"),
-        connect_timeout=5.0,
-        read_timeout=30.0,
-    )
-    return settings.replace(**overrides)
+_settings = mock_settings
 
 
 @asynccontextmanager

@@ -4,6 +4,8 @@ any upstream call, refusals Codex shows, usage per member, /metrics, /readyz, /d
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,3 +182,45 @@ async def test_an_unreachable_database_is_a_503_not_a_hang(tmp_path: Path) -> No
 
 def test_an_sqlite_team_store_shares_the_usage_ledger_file(tmp_path: Path, store: TeamStore) -> None:
     assert isinstance(store.db, SqliteStore) and store.db.path == tmp_path / "usage.sqlite3"
+
+
+def _keys(tmp_path: Path, *args: str, db: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "CODEXGLM_CONFIG_DIR": str(tmp_path / "config"),
+        "CODEXGLM_STATE_DIR": str(tmp_path / "state"),
+        "CODEXGLM_CACHE_DIR": str(tmp_path / "cache"),
+        **({"CODEXGLM_DB": db} if db else {}),
+    }
+    return subprocess.run([sys.executable, "-m", "codexglm", "keys", *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_the_keys_command_prints_the_key_last_and_mistakes_in_one_line(tmp_path: Path) -> None:
+    created = _keys(tmp_path, "create", "gil", "--budget-usd", "2.5", "--rpm", "5", "--models", "glm-5.1, glm-4.7")
+    assert created.returncode == 0 and created.stdout.splitlines()[-1].startswith(KEY_PREFIX)
+    shown = _keys(tmp_path, "show", "gil").stdout
+    assert "gil  key …" + created.stdout.strip()[-4:] in shown and "$0.00 of $2.50 this month" in shown
+    assert "rpm 5" in shown and "models glm-5.1,glm-4.7" in shown
+    for args, message in [
+        (("create", "gil"), "a member named 'gil' exists already"),
+        (("revoke", "nobody"), "no member named 'nobody'"),
+        (("create", "bad name"), "NAME may hold letters"),
+        (("create", "hal", "--rpm", "many"), "--rpm must be a number"),
+        (("create", "hal", "--budget-usd", "-1"), "--budget-usd must be more than 0"),
+        (("create", "hal", "--period", "year"), "invalid choice: 'year'"),
+        ((), "name an action"),
+    ]:
+        failed = _keys(tmp_path, *args)
+        assert failed.returncode in (1, 2) and message in failed.stderr, (args, failed.stderr)
+        assert len(failed.stderr.strip().splitlines()) == 1 and "Traceback" not in failed.stderr
+    wrong_db = _keys(tmp_path, "list", db="mysql://somewhere/db")
+    assert wrong_db.returncode == 1 and "--db must be a postgresql:// URL" in wrong_db.stderr
+    secret = _keys(tmp_path, "list", db=f"postgresql://u:hunter2secret@127.0.0.1:{_closed_port()}/x")
+    assert secret.returncode == 1 and "hunter2secret" not in secret.stderr and "u:****@" in secret.stderr
+
+
+def _closed_port() -> int:
+    from tests.pg_support import free_port
+
+    return free_port()
