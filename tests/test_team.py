@@ -151,7 +151,8 @@ async def test_metrics_readiness_and_the_admin_surface(tmp_path: Path, store: Te
         member_metrics = await client.get("/metrics", headers=bearer(key))
         metrics = await client.get("/metrics", headers=bearer(ADMIN))
         ready = await client.get("/readyz")
-        health = await client.get("/healthz")
+        health = await client.get("/healthz", headers=bearer(ADMIN))
+        member_health = await client.get("/healthz", headers=bearer(key))
         page = await client.get("/dashboard", headers=bearer(ADMIN))
     assert member_metrics.status_code == 401 and member_metrics.json()["error"]["code"] == "invalid_admin_token"
     text = metrics.text
@@ -160,6 +161,7 @@ async def test_metrics_readiness_and_the_admin_surface(tmp_path: Path, store: Te
     assert 'codexglm_tokens_total{kind="input",member="fay",model="glm-5.1",provider="glm"}' in text
     assert "codexglm_upstream_latency_seconds_bucket" in text and "codexglm_streams_in_flight 0.0" in text
     assert ready.status_code == 200 and ready.json() == {"status": "ready"} and health.status_code == 200
+    assert member_health.status_code == 401
     assert page.status_code == 200 and 'id="usage-chart"' in page.text and 'data-member="fay"' in page.text
 
 
@@ -224,3 +226,19 @@ def _closed_port() -> int:
     from tests.pg_support import free_port
 
     return free_port()
+
+
+def test_doctor_states_the_team_rule_and_checks_a_members_key(tmp_path: Path) -> None:
+    from codexglm.doctor.local import gateway_check
+    from codexglm.doctor.report import Status
+    from codexglm.settings import Settings
+
+    env = {"CODEXGLM_CONFIG_DIR": str(tmp_path)}
+    alone = gateway_check(Settings(), env)
+    assert alone.status is Status.OK and "a personal Coding Plan key may not be shared" in alone.message
+    member_settings = Settings(gateway_url="http://gw.example:8787/v1")
+    missing = gateway_check(member_settings, env)
+    assert missing.status is Status.FAIL and "config set member_key -" in missing.fix
+    key = "cgm_" + "k" * 40 + "WXYZ"
+    found = gateway_check(member_settings, {**env, "CODEXGLM_MEMBER_KEY": key})
+    assert found.status is Status.OK and "****WXYZ" in found.message and key not in found.message

@@ -75,7 +75,8 @@ async def diagnose(
     checks: list[Check] = [local.config_check(loaded, error, environ)]
     if loaded is not None:
         checks.append(local.key_check(loaded, environ))
-    checks += [local.port_check(), local.dirs_check(settings, environ), local.ledger_check(settings, environ, time.time())]
+    checks += [local.port_check(), local.dirs_check(settings, environ), local.ledger_check(settings, environ, time.time()),
+               local.gateway_check(settings, environ)]
     with trio.move_on_at(started + limits.total) as deadline:
         async with trio.open_nursery() as nursery:
             codex = _FoundCodex()

@@ -79,6 +79,22 @@ def key_check(loaded: LoadedConfig, env: Mapping[str, str]) -> Check:
     return Check("key", title, Status.OK, message)
 
 
+def gateway_check(settings: Settings, env: Mapping[str, str]) -> Check:
+    """A member's link to a team gateway, and Z.ai's rule for teams."""
+    from ..config import MEMBER_KEY_ENV, load_member_key
+
+    title = "team gateway"
+    if not settings.gateway_url:
+        return Check("local.gateway", title, Status.OK,
+                     "not used; a team shares one `codexglm serve --team` with a Standard or Team Plan key "
+                     "(Z.ai: a personal Coding Plan key may not be shared)")
+    key = load_member_key(env)
+    if key is None:
+        return Check("local.gateway", title, Status.FAIL, f"gateway_url is {settings.gateway_url} but there is no member key",
+                     f"store the key your admin gave you: codexglm config set member_key - (or set {MEMBER_KEY_ENV})")
+    return Check("local.gateway", title, Status.OK, f"Codex talks to {settings.gateway_url} with member key {mask_secret(key)}")
+
+
 def port_check() -> Check:
     try:
         sock = bind_loopback()

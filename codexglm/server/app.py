@@ -63,8 +63,9 @@ _BAD_ADMIN = error_body(
     "invalid_admin_token",
 )
 METRICS_PATH, DASHBOARD_PATH, READY_PATH = "/metrics", "/dashboard", "/readyz"
-ADMIN_PATHS = frozenset({METRICS_PATH, DASHBOARD_PATH})
-OPEN_PATHS = frozenset({HEALTH_PATH, READY_PATH})
+# /healthz names paths and upstream URLs: admins only; load balancers use /readyz.
+ADMIN_PATHS = frozenset({METRICS_PATH, DASHBOARD_PATH, HEALTH_PATH})
+OPEN_PATHS = frozenset({READY_PATH})
 # A lone surrogate (`"\\ud800"`) parses, but cannot be sent as the UTF-8 JSON requires.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Where a body can hold one: a `\uD8xx`-style escape, the UTF-8 form of a surrogate (json
@@ -138,7 +139,7 @@ class ProxyApp(QuartTrio):
 
     async def admit_member(self, path: str, headers: Headers) -> None:
         """A team gateway's guard: admin paths need the admin token, the rest a member key
-        (kept in `g.member`); health and readiness are open, for load balancers."""
+        (kept in `g.member`); readiness is open, for load balancers."""
         if self.gate is None or path in OPEN_PATHS:
             return
         given = headers.get("Authorization", "")
