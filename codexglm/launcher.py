@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -264,6 +265,7 @@ def _launch_on_gateway(
     base_url = settings.gateway_url.rstrip("/") if settings.gateway_url else ""
     overrides = codex_overrides(0, settings, catalog=catalog, model=model, base_url=base_url.removesuffix("/v1") + "/v1")
     env = {**codex_environment(os.environ), TOKEN_ENV: key}
+    started = time.time()
     previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the TUI owns Ctrl-C
     try:
         try:
@@ -273,12 +275,35 @@ def _launch_on_gateway(
             raise LaunchError(f"cannot start {codex.path}: {exc.strerror or exc}") from None
         previous = {signum: signal.signal(signum, lambda signum, frame: _send(proc, signum)) for signum in FORWARDED_SIGNALS}
         try:
-            return exit_status(proc.wait())
+            status = exit_status(proc.wait())
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
     finally:
         signal.signal(signal.SIGINT, previous_sigint)
+    if wants_exit_line(settings, args):
+        _print_gateway_exit_line(base_url.removesuffix("/v1"), key, started)
+    return status
+
+
+def _print_gateway_exit_line(gateway: str, key: str, since: float) -> None:
+    """The exit line from the gateway's ledger (this member's usage since the launch);
+    nothing if the gateway cannot say within a few seconds."""
+    import httpx
+
+    from .ledger.entry import RunTally, Totals
+    from .ledger.report import exit_line
+
+    try:
+        answer = httpx.get(f"{gateway}/v1/codexglm/usage", params={"since": since},
+                           headers={"Authorization": f"Bearer {key}"}, timeout=3.0)
+        document = answer.json()
+        tally = RunTally(Totals(**document["totals"]), session_id=document.get("session_id"))
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return
+    line = exit_line(tally)
+    if line is not None:
+        _to_stderr(line)
 
 
 def wants_exit_line(settings: Settings, args: Sequence[str]) -> bool:
@@ -296,6 +321,10 @@ def _print_exit_line(ledger: Ledger) -> None:
         return
     if ledger.error:
         line += f" ({ledger.error})"
+    _to_stderr(line)
+
+
+def _to_stderr(line: str) -> None:
     try:
         os.write(2, (line + "\n").encode("utf-8", "replace"))
     except OSError:  # the terminal may be gone (SIGHUP)

@@ -87,6 +87,10 @@ async def test_the_readme_team_section_works_verbatim(tmp_path: Path) -> None:
             output = done.stdout.decode(errors="replace")
             assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
             assert "Hello! This is the mock GLM server." in output
+            # The member's exit line, from the gateway's ledger.
+            errors = done.stderr.decode(errors="replace")
+            assert re.search(r"codexglm: \d+ requests? · .* in \(.* cached\), .* out", errors), errors[-2000:]
+            assert "resume: codexglm resume " in errors
             assert len(mock.chat_requests) >= 1
         url = f"postgresql://codexglm@localhost:{pg_port}/codexglm"
         store = PostgresStore(url)

@@ -198,6 +198,17 @@ class SqlLedger:
             ).fetchall()
         return Report(_totals(total), [Group(str(row[0]), _totals(row[1:])) for row in rows])
 
+    def member_run(self, member: str, since: float) -> tuple[Totals, str | None]:
+        """A gateway member's totals since SINCE and their latest conversation (for the exit line)."""
+        with self.reading() as db:
+            total = db.execute(f"SELECT {_SUMS} FROM requests WHERE member = ? AND time >= ?", (member, since)).fetchone()
+            last = db.execute(
+                "SELECT session_id FROM requests WHERE member = ? AND time >= ? AND session_id IS NOT NULL "
+                "ORDER BY time DESC LIMIT 1",
+                (member, since),
+            ).fetchone()
+        return _totals(total), last[0] if last else None
+
 
 class SqliteStore(SqlLedger):
     """The ledger in one SQLite file; opened (and migrated, and pruned) on creation."""

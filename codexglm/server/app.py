@@ -8,6 +8,7 @@ be noise at best and a leak at worst.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import math
@@ -63,6 +64,7 @@ _BAD_ADMIN = error_body(
     "invalid_admin_token",
 )
 METRICS_PATH, DASHBOARD_PATH, READY_PATH = "/metrics", "/dashboard", "/readyz"
+MEMBER_USAGE_PATH = "/v1/codexglm/usage"
 # /healthz names paths and upstream URLs: admins only; load balancers use /readyz.
 ADMIN_PATHS = frozenset({METRICS_PATH, DASHBOARD_PATH, HEALTH_PATH})
 OPEN_PATHS = frozenset({READY_PATH})
@@ -295,6 +297,21 @@ def create_app(
         # Ready: serving, and (for a team gateway) its database answers.
         problem = "stopping" if proxy.lifecycle.stopping else await app.gate.ready() if app.gate else None
         return _json(503 if problem else 200, {"status": "not ready", "reason": problem} if problem else {"status": "ready"})
+
+    @app.get(MEMBER_USAGE_PATH)
+    async def _member_usage() -> Response:
+        # A member's own usage since a moment: what their launcher's exit line shows.
+        if app.gate is None:
+            raise ApiError(404, error_body("Member usage is part of the team gateway.", code="not_found"))
+        try:
+            since = float(request.args.get("since", "0"))
+        except ValueError:
+            raise ApiError(400, error_body("`since` must be unix seconds.", param="since")) from None
+        try:
+            totals, session = await trio.to_thread.run_sync(app.gate.store.db.member_run, g.member.name, since)
+        except LedgerError as exc:
+            raise ApiError(503, error_body(f"The team database is unavailable: {exc}", "server_error", "database_unavailable")) from None
+        return _json(200, {"member": g.member.name, "totals": dataclasses.asdict(totals), "session_id": session})
 
     @app.get(METRICS_PATH)
     async def _metrics() -> Response:
