@@ -83,8 +83,10 @@ async def test_a_member_key_replaces_the_token_and_usage_is_recorded_per_member(
         assert answer.status_code == 200 and b"response.completed" in answer.content
         models = await client.get("/v1/models", headers=bearer(key))
         assert models.status_code == 200 and models.json()["data"]
-        await trio.sleep(0.3)  # the ledger's writer thread
-        mine = await client.get("/v1/codexglm/usage", params={"since": time.time() - 60}, headers=bearer(key))
+        with trio.fail_after(10):  # the ledger's writer thread records the row soon after
+            while (mine := await client.get("/v1/codexglm/usage", params={"since": time.time() - 60},
+                                            headers=bearer(key))).json()["totals"]["requests"] < 1:
+                await trio.sleep(0.05)
         bad_since = await client.get("/v1/codexglm/usage", params={"since": "soon"}, headers=bearer(key))
         assert mine.status_code == 200 and mine.json()["member"] == "alice" and mine.json()["totals"]["requests"] == 1
         assert bad_since.status_code == 400 and bad_since.json()["error"]["param"] == "since"
