@@ -249,3 +249,30 @@ def test_doctor_states_the_team_rule_and_checks_a_members_key(tmp_path: Path) ->
     key = "cgm_" + "k" * 40 + "WXYZ"
     found = gateway_check(member_settings, {**env, "CODEXGLM_MEMBER_KEY": key})
     assert found.status is Status.OK and "****WXYZ" in found.message and key not in found.message
+
+
+async def test_opentelemetry_spans_follow_the_genai_conventions(
+    tmp_path: Path, store: TeamStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from codexglm.server import proxy as proxy_module
+    from codexglm.team.tracing import tracer_from_env
+
+    assert tracer_from_env({}) is None
+    assert tracer_from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}) is not None
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(proxy_module, "tracer_from_env", lambda: provider.get_tracer("test"))
+    key = store.create(member("ivy"))
+    async with open_mock_glm() as mock, running_gateway(mock, tmp_path, store) as client:
+        assert (await client.post("/v1/responses", json=codex_body(), headers=bearer(key))).status_code == 200
+    [span] = exporter.get_finished_spans()
+    attributes = dict(span.attributes or {})
+    assert span.name == "chat glm-5.1" and span.kind.name == "CLIENT" and span.end_time > span.start_time
+    assert attributes["gen_ai.operation.name"] == "chat" and attributes["gen_ai.provider.name"] == "glm"
+    assert attributes["gen_ai.request.model"] == "glm-5.1" and attributes["codexglm.member"] == "ivy"
+    assert attributes["gen_ai.usage.input_tokens"] > 0 and attributes["gen_ai.usage.output_tokens"] > 0

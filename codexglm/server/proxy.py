@@ -21,6 +21,7 @@ from ..providers import Provider
 from ..settings import Settings
 from ..team.gate import Gate
 from ..team.metrics import Metrics
+from ..team.tracing import record_span, tracer_from_env
 from ..translate import UpstreamError
 from .lifecycle import Lifecycle
 from .quota import QuotaMonitor
@@ -138,6 +139,7 @@ class Proxy:
         self.outcomes: Counter[str] = Counter()
         self.gate: Gate | None = None  # set by create_app for a team gateway
         self.metrics = Metrics(lambda: max(0, self.in_flight - 1))  # read from within /metrics
+        self.tracer = tracer_from_env()  # OpenTelemetry, when the extra is installed and OTEL_* asks
 
     def begin(self, path: str) -> RequestRecord:
         self.in_flight += 1
@@ -157,6 +159,8 @@ class Proxy:
         if entry is not None:
             self.ledger.record(entry, self.quota.windows)
             self.metrics.observe(entry, record.call.latency if record.call else None)
+            if self.tracer is not None:
+                record_span(self.tracer, entry, now - record.started)
 
     def health(self) -> dict[str, Any]:
         """The /healthz document (asked for from within a request, which it leaves out)."""
