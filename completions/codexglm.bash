@@ -53,7 +53,7 @@ _codexglm_own() {  # $1: codexglm command, $2: current word, then the words in b
                 --port) _codexglm_values none "$cur"; return ;;
                 --token) _codexglm_values none "$cur"; return ;;
             esac
-            COMPREPLY=($(compgen -W "--host --port --token --help" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--host --port --token --print-codex-config --help" -- "$cur")) ;;
         models)
             COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
         doctor)

@@ -115,6 +115,7 @@ complete -c codexglm -n '__codexglm_own config 1 unset' -f -a 'provider region b
 complete -c codexglm -n '__codexglm_own serve' -l host -x -a '127.0.0.1 localhost' -d 'address to listen on (default 127.0.0.1)'
 complete -c codexglm -n '__codexglm_own serve' -l port -x -d 'port to listen on (default 8787)'
 complete -c codexglm -n '__codexglm_own serve' -l token -x -d 'client token (default: $CODEXGLM_TOKEN, else a new one)'
+complete -c codexglm -n '__codexglm_own serve' -l print-codex-config -d 'print the config.toml block and token variable that point Codex here'
 complete -c codexglm -n '__codexglm_own doctor' -l json -d 'print one JSON object instead of the report'
 complete -c codexglm -n '__codexglm_own doctor' -l offline -d 'run only the checks that need no network'
 complete -c codexglm -n '__codexglm_own completion 0' -f -a 'bash zsh fish'
