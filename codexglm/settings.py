@@ -45,6 +45,9 @@ class Settings:
     # Upstream behaviour.
     connect_timeout: float = 10.0
     read_timeout: float = 600.0
+    # Seconds a stream may wait for its first byte (headers included) before it is retried
+    # once and then failed: a silent GLM must not hang a turn for read_timeout.
+    first_byte_timeout: float = 45.0
     max_attempts: int = 4
     retry_budget: float = 60.0
     key_cooldown: float = 60.0
