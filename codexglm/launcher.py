@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .codex.argv import chosen_model, talks_to_model
+from .codex.home import CodexHomeOverlay, ModelChoice, user_codex_home
 from .codex.overrides import TOKEN_ENV, codex_overrides
 from .codex.version import CodexError, CodexInfo, find_codex, untested_warning
-from .config import no_key_message
+from .config import no_key_message, state_dir
 from .providers import key_variables
 from .settings import Settings
 
@@ -101,13 +102,16 @@ class ScratchDir:
     Its name carries the launcher's pid, so a later launch can sweep what a SIGKILLed one
     left behind (`sweep_scratch`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path | None = None) -> None:
+        self._root = root  # None: the system's temporary directory
         self._path: Path | None = None
 
     def __call__(self) -> Path:
         if self._path is None:
-            sweep_scratch()
-            self._path = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-"))
+            if self._root is not None:
+                self._root.mkdir(parents=True, exist_ok=True)
+            sweep_scratch(self._root)
+            self._path = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-", dir=self._root))
         return self._path
 
     def remove(self) -> None:
@@ -170,6 +174,19 @@ def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Calla
     if note:
         warn(note)
     scratch = ScratchDir()
+    # In the state dir, not /tmp: a SIGKILLed launch leaves it to the next one's sweep.
+    homes = ScratchDir(state_dir(os.environ) / "codex-homes")
+    home = _overlay_home(homes, warn)
+
+    def finish() -> None:
+        """Once, before the scratch dirs go: the overlay's changes go where they belong."""
+        nonlocal home
+        if home is not None:
+            overlay, home = home, None
+            _keep_model_choice(overlay.carry_back(), loaded, warn)
+        homes.remove()
+        scratch.remove()
+
     try:
         model = chosen_model(args)
         try:
@@ -177,9 +194,41 @@ def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Calla
         except CatalogError as exc:
             warn(f"{exc}; Codex will use generic model metadata")
             catalog = None
-        return launch(codex, args, settings, catalog=catalog, port=port, cleanup=scratch.remove)
+        return launch(codex, args, settings, catalog=catalog, port=port, cleanup=finish,
+                      codex_home=home.path if home is not None else None)
     finally:
-        scratch.remove()
+        finish()
+
+
+def _overlay_home(scratch: ScratchDir, warn: Callable[[str], None]) -> CodexHomeOverlay | None:
+    """Codex's CODEX_HOME for this launch (see codex/home.py); None: the user's own, with a warning."""
+    real = user_codex_home(os.environ)
+    try:
+        return CodexHomeOverlay.create(real, scratch())
+    except OSError as exc:
+        warn(f"cannot prepare a private CODEX_HOME ({exc.strerror or exc}); /model will write to {real}/config.toml")
+        return None
+
+
+def _keep_model_choice(choice: ModelChoice | None, loaded: LoadedConfig, warn: Callable[[str], None]) -> None:
+    """A `/model` choice becomes codexglm's default for the next launch."""
+    if choice is None:
+        return
+    from .config import ConfigError, set_value, unset_value
+
+    try:
+        if choice.model is not None:
+            set_value(loaded.path, "default_model", choice.model)
+        if choice.effort is not None:
+            set_value(loaded.path, "reasoning_effort", choice.effort)
+        elif choice.model is not None:
+            unset_value(loaded.path, "reasoning_effort")
+    except (ConfigError, OSError) as exc:
+        warn(f"the /model choice was not saved: {exc}")
+        return
+    saved = ", ".join(f"{key} = {value}" for key, value in (("default_model", choice.model),
+                                                            ("reasoning_effort", choice.effort)) if value)
+    warn(f"saved your /model choice for the next launch ({saved} in {loaded.path})")
 
 
 def launch(
@@ -190,16 +239,22 @@ def launch(
     catalog: Path | None,
     port: int = 0,
     cleanup: Callable[[], None] = lambda: None,
+    codex_home: Path | None = None,
 ) -> int:
     """Run codex with ARGS against a fresh proxy; return codex's exit status.
 
-    CLEANUP removes temporary files; it also runs if the proxy has to be abandoned."""
+    CLEANUP removes temporary files; it also runs if the proxy has to be abandoned.
+    CODEX_HOME, when given, is Codex's instead of the user's (see codex/home.py)."""
     sock = bind_loopback(port)
     token = new_token()
     bound_port = sock.getsockname()[1]
-    model = None if chosen_model(args) else settings.default_model
-    argv = [codex.path, *codex_overrides(bound_port, settings, catalog=catalog, model=model), *args]
+    ours = not chosen_model(args)
+    overrides = codex_overrides(bound_port, settings, catalog=catalog, model=settings.default_model if ours else None,
+                                effort=settings.reasoning_effort if ours else None)
+    argv = [codex.path, *overrides, *args]
     env = {**codex_environment(os.environ), TOKEN_ENV: token}
+    if codex_home is not None:
+        env["CODEX_HOME"] = str(codex_home)
     previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the TUI owns Ctrl-C
     try:
         try:

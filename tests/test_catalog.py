@@ -15,6 +15,7 @@ from codexglm.codex.catalog import CatalogError, build_catalog, catalog_entry, c
 from codexglm.codex.version import CodexInfo, find_codex
 from codexglm.providers.base import ModelSpec
 from codexglm.providers.glm.models import MODELS
+from codexglm.providers.glm.thinking import glm_thinking
 from codexglm.settings import Settings
 from tests import fake_codex
 from tests.codex_cli import codex_binary
@@ -84,9 +85,27 @@ def test_entry_for_text_model_without_thinking() -> None:
 
 
 def test_default_reasoning_level_follows_glm_defaults() -> None:
-    assert catalog.default_reasoning_level(MODELS["glm-5.1"]) == "medium"  # thinking on
+    assert catalog.default_reasoning_level(MODELS["glm-5.1"]) == "high"  # thinking on
     forced = MODELS["glm-5.3"]
-    assert catalog.default_reasoning_level(forced) == catalog.reasoning_levels(forced)[-1]  # GLM's max
+    assert catalog.default_reasoning_level(forced) == "max"  # GLM's own default
+
+
+@pytest.mark.parametrize("slug", sorted(slug for slug, spec in MODELS.items() if spec.thinking != "none"))
+def test_every_offered_level_changes_what_the_model_is_asked(slug: str) -> None:
+    """The ladder is honest: no two levels send GLM the same request, and each says what it does."""
+    spec = MODELS[slug]
+    levels = catalog.reasoning_levels(spec)
+    requests = [json.dumps(glm_thinking(spec, level), sort_keys=True) for level in levels]
+    assert len(set(requests)) == len(levels) >= 2, dict(zip(levels, requests))
+    texts = [catalog._level_text(spec, level) for level in levels]
+    assert len(set(texts)) == len(texts) and all(text != level for text, level in zip(texts, levels))
+
+
+def test_toggle_models_can_switch_thinking_off() -> None:
+    spec = MODELS["glm-4.7"]
+    assert catalog.reasoning_levels(spec) == ("none", "high")
+    assert glm_thinking(spec, "none") == {"thinking": {"type": "disabled"}}
+    assert catalog.reasoning_levels(MODELS["glm-5.3"]) == ("low", "high", "max")  # cannot stop thinking
 
 
 def test_entry_from_base_instructions_only() -> None:

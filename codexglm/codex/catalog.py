@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..providers.base import ModelSpec
 
 # Bumped whenever the catalog's shape changes, so cached catalogs of older shapes are rebuilt.
-CATALOG_FORMAT = 2
+CATALOG_FORMAT = 3
 
 # Share of the context window after which Codex compacts (Codex clamps it to 90 %); the
 # rest is left for the answer and the compaction request itself.
@@ -50,16 +50,30 @@ _OPENAI_ONLY = (
     "tool_mode",
 )
 
-_LEVEL_TEXT = {
-    "none": "Thinking off",
-    "minimal": "Thinking off",
-    "low": "Light reasoning",
-    "medium": "Balanced reasoning",
-    "high": "Deep reasoning",
-    "xhigh": "Extra deep reasoning",
-    "max": "GLM's maximum reasoning",
-}
 _IDENTITY = re.compile(r"\bbased on GPT-[\w.]*\w")
+
+# Per thinking style: exactly the efforts that change what the model does, and what each
+# does.  Codex 0.150 to 0.171 all load these effort names from a catalog (checked with
+# `codex debug models`); Codex sends the chosen one as `reasoning.effort`.
+_LADDERS: dict[str, tuple[tuple[str, str], ...]] = {
+    # GLM-4.5 to 5.1: thinking is on or off, at one depth.
+    "toggle": (
+        ("none", "Thinking off: answers at once, with fewer tokens"),
+        ("high", "Thinking on: reasons before answering (this model has one depth)"),
+    ),
+    # GLM-5.2: none/minimal switch thinking off, low/medium think as high, xhigh as max.
+    "effort": (
+        ("none", "Thinking off: answers at once, with fewer tokens"),
+        ("high", "Thinks before answering (GLM treats low and medium as high)"),
+        ("max", "Thinks longest: GLM's maximum and its default (xhigh is the same)"),
+    ),
+    # GLM-5.3: always thinks; its effort takes low, high and max.
+    "forced": (
+        ("low", "Brief thinking (this model cannot switch thinking off)"),
+        ("high", "Deeper thinking"),
+        ("max", "Thinks longest: GLM's maximum and its default"),
+    ),
+}
 
 
 class CatalogError(Exception):
@@ -67,31 +81,18 @@ class CatalogError(Exception):
 
 
 def reasoning_levels(spec: ModelSpec) -> tuple[str, ...]:
-    """Codex reasoning efforts offered for a model (Codex 0.169 vocabulary).
-
-    Toggle models think at one depth; `none`/`minimal` (config only) switch thinking off.
-    """
-    if spec.thinking == "forced":
-        return ("low", "high", "max")
-    if spec.thinking == "effort":
-        return ("low", "medium", "high", "xhigh", "max")
-    if spec.thinking == "toggle":
-        return ("low", "medium", "high")
-    return ()
+    """The Codex reasoning efforts offered for a model in `/model`."""
+    return tuple(effort for effort, _ in _LADDERS.get(spec.thinking, ()))
 
 
 def _level_text(spec: ModelSpec, level: str) -> str:
-    if spec.thinking == "toggle":
-        return "Thinking on (this model has a single reasoning depth)"
-    return _LEVEL_TEXT.get(level, level)
+    return dict(_LADDERS.get(spec.thinking, ())).get(level, level)
 
 
 def default_reasoning_level(spec: ModelSpec) -> str | None:
-    """The provider's own default: thinking on, and the top effort where the model takes one."""
+    """The provider's own default: thinking on, at its deepest where the model has depths."""
     levels = reasoning_levels(spec)
-    if not levels:
-        return None
-    return "medium" if spec.thinking == "toggle" else levels[-1]
+    return levels[-1] if levels else None
 
 
 def bundled_catalog(codex: CodexInfo) -> dict[str, Any]:

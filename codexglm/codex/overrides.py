@@ -55,23 +55,27 @@ def _provider_fields(base_url: str, settings: ProxySettings) -> list[tuple[str, 
     ]
 
 
-def _root_fields(catalog: Path | None, model: str | None) -> list[tuple[str, str]]:
+def _root_fields(catalog: Path | None, model: str | None, effort: str | None = None) -> list[tuple[str, str]]:
     fields = [("model_provider", _toml_string(PROVIDER_ID))]
     if catalog is not None:
         fields.append(("model_catalog_json", _toml_string(str(catalog))))
     if model is not None:
         fields.append(("model", _toml_string(model)))
+    if effort is not None:
+        fields.append(("model_reasoning_effort", _toml_string(effort)))
     return fields
 
 
-def codex_overrides(port: int, settings: ProxySettings, *, catalog: Path | None, model: str | None) -> list[str]:
+def codex_overrides(
+    port: int, settings: ProxySettings, *, catalog: Path | None, model: str | None, effort: str | None = None
+) -> list[str]:
     """Root-level `-c` options that point codex at the proxy; they go before the user's
     subcommand (Codex 0.169 merges them with a subcommand's own `-c`)."""
     provider = ", ".join(f"{key}={value}" for key, value in _provider_fields(f"http://127.0.0.1:{port}/v1", settings))
     # --no-daemon: the TUI's shared background server would outlive this launch (and the
     # proxy it points at); -c overrides already rule it out, this also silences the warning.
     args = ["--no-daemon", "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
-    for key, value in _root_fields(catalog, model):
+    for key, value in _root_fields(catalog, model, effort):
         args += ["-c", f"{key}={value}"]
     return args
 
