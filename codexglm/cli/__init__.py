@@ -105,7 +105,18 @@ def _launch(parsed: GlmArgs) -> int:
         # `codexglm --help` or `login` must not be blocked by a broken config.toml.
         _warn(f"{exc}; ignoring the config file for this command")
         loaded = load_config(parsed.flags, read_file=False)
+    _introduce(parsed.rest)
     return run(parsed.rest, loaded, port=parsed.port, warn=_warn)
+
+
+def _introduce(codex_args: list[str]) -> None:
+    """Codex's own `--help` and `--version` follow; say first that codexglm is in between."""
+    first = codex_args[:1]
+    if first in (["--version"], ["-V"]):
+        print(f"codexglm {__version__} (codexglm --glm-version also names the codex it runs)", flush=True)
+    elif first in (["--help"], ["-h"]):
+        print(f"codexglm {__version__}: the Codex CLI on GLM. Codex's help follows; codexglm's own options "
+              "and commands: codexglm --glm-help\n", flush=True)
 
 
 def _show_version() -> int:
