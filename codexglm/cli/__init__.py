@@ -170,13 +170,18 @@ def _config_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
         print(config.config_path())
         return 0
     if action == "show":
-        _show_config(config.load_config(parsed.flags))
+        loaded = config.load_config(parsed.flags)
+        for line in loaded.warnings:
+            _warn(line)
+        _show_config(loaded)
         return 0
     path = config.config_path()
     key: str = options.key
     if action == "set":
         if key == "api_key":
             return _store_key(config.load_config().key_file, options.value)
+        if key == "default_model" or key.startswith("model_map."):
+            config.check_model(config.load_config(parsed.flags).settings.upstream, key, options.value.strip())
         value = config.set_value(path, key, options.value)
         print(f"{key} = {value if isinstance(value, str) else json.dumps(value)}  ({path})")
         return 0
