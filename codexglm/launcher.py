@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .codex.argv import chosen_model, talks_to_model
-from .codex.home import CodexHomeOverlay, ModelChoice, user_codex_home
+from .codex.home import CodexHomeOverlay, ModelChoice, pid_alive, user_codex_home
 from .codex.overrides import TOKEN_ENV, codex_overrides
 from .codex.version import CodexError, CodexInfo, find_codex, untested_warning
 from .config import no_key_message, state_dir
@@ -77,7 +77,7 @@ def sweep_scratch(root: Path | None = None) -> list[Path]:
     for path in base.glob(f"{_SCRATCH_PREFIX}*-*"):
         pid_text = path.name[len(_SCRATCH_PREFIX):].split("-", 1)[0]
         try:
-            if not pid_text.isdigit() or path.stat().st_uid != os.getuid() or _alive(int(pid_text)):
+            if not pid_text.isdigit() or path.stat().st_uid != os.getuid() or pid_alive(int(pid_text)):
                 continue
         except OSError:
             continue
@@ -86,32 +86,19 @@ def sweep_scratch(root: Path | None = None) -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class ScratchDir:
     """A private (0700) temporary directory, created only when first needed.
 
     Its name carries the launcher's pid, so a later launch can sweep what a SIGKILLed one
     left behind (`sweep_scratch`)."""
 
-    def __init__(self, root: Path | None = None) -> None:
-        self._root = root  # None: the system's temporary directory
+    def __init__(self) -> None:
         self._path: Path | None = None
 
     def __call__(self) -> Path:
         if self._path is None:
-            if self._root is not None:
-                self._root.mkdir(parents=True, exist_ok=True)
-            sweep_scratch(self._root)
-            self._path = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-", dir=self._root))
+            sweep_scratch()
+            self._path = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-"))
         return self._path
 
     def remove(self) -> None:
@@ -174,17 +161,14 @@ def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Calla
     if note:
         warn(note)
     scratch = ScratchDir()
-    # In the state dir, not /tmp: a SIGKILLed launch leaves it to the next one's sweep.
-    homes = ScratchDir(state_dir(os.environ) / "codex-homes")
-    home = _overlay_home(homes, warn)
+    home = _overlay_home(warn)
 
     def finish() -> None:
-        """Once, before the scratch dirs go: the overlay's changes go where they belong."""
+        """Once, before the scratch dir goes: the overlay's changes go where they belong."""
         nonlocal home
         if home is not None:
             overlay, home = home, None
             _keep_model_choice(overlay.carry_back(), loaded, warn)
-        homes.remove()
         scratch.remove()
 
     try:
@@ -200,11 +184,11 @@ def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Calla
         finish()
 
 
-def _overlay_home(scratch: ScratchDir, warn: Callable[[str], None]) -> CodexHomeOverlay | None:
+def _overlay_home(warn: Callable[[str], None]) -> CodexHomeOverlay | None:
     """Codex's CODEX_HOME for this launch (see codex/home.py); None: the user's own, with a warning."""
     real = user_codex_home(os.environ)
     try:
-        return CodexHomeOverlay.create(real, scratch())
+        return CodexHomeOverlay.open(real, state_dir(os.environ) / "codex-home")
     except OSError as exc:
         warn(f"cannot prepare a private CODEX_HOME ({exc.strerror or exc}); /model will write to {real}/config.toml")
         return None

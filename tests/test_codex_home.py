@@ -3,6 +3,7 @@ keys become codexglm's and whose other edits go back to the user."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,7 @@ def real(tmp_path: Path) -> Path:
 
 
 def overlay(real: Path, tmp_path: Path) -> CodexHomeOverlay:
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    return CodexHomeOverlay.create(real, scratch)
+    return CodexHomeOverlay.open(real, tmp_path / "state" / "codex-home")
 
 
 def test_codex_home_follows_codex_rule() -> None:
@@ -127,3 +126,33 @@ def test_a_new_profile_file_never_reaches_the_users_home(real: Path, tmp_path: P
     (home.path / "glm.config.toml").write_text('model = "glm-5"\n')
     assert home.carry_back() == ModelChoice("glm-5", None)
     assert not (real / "glm.config.toml").exists()
+
+
+def test_the_overlay_stays_put_so_recorded_session_paths_resolve(real: Path, tmp_path: Path) -> None:
+    first = overlay(real, tmp_path)
+    rollout = first.path / "sessions" / "rollout-1.jsonl"  # the path Codex records
+    rollout.write_text("{}\n")
+    first.carry_back()
+    second = overlay(real, tmp_path)
+    assert second.path == first.path and rollout.read_text() == "{}\n"
+    assert (real / "sessions" / "rollout-1.jsonl").exists()
+
+
+def test_a_launch_alone_refreshes_the_copies_and_one_beside_another_does_not(
+    real: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = overlay(real, tmp_path)
+    first.carry_back()
+    (real / "config.toml").write_text(USER + "# edited\n")
+    assert (overlay(real, tmp_path).path / "config.toml").read_text() == USER + "# edited\n"
+    # Another launch still running (this test's parent process stands in for it).
+    (tmp_path / "state" / "codex-home" / ".codexglm-launches" / str(os.getppid())).touch()
+    (real / "config.toml").write_text(USER)
+    assert (overlay(real, tmp_path).path / "config.toml").read_text() == USER + "# edited\n"
+
+
+def test_the_choice_is_taken_out_of_the_overlay_for_the_next_launch(real: Path, tmp_path: Path) -> None:
+    home = overlay(real, tmp_path)
+    (home.path / "config.toml").write_text(USER + 'model_reasoning_effort = "high"\n')
+    assert home.carry_back() == ModelChoice(None, "high")
+    assert "model_reasoning_effort" not in (home.path / "config.toml").read_text()

@@ -12,6 +12,7 @@ files, and moves anything Codex created in the overlay into the real home.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,8 +25,10 @@ CONFIG_FILE = "config.toml"
 PROFILE_SUFFIX = ".config.toml"
 # The keys `/model` writes; they are codexglm's, not the user's.
 MODEL_KEYS = ("model", "model_reasoning_effort")
-# Created up front in the real home, so a launch that is killed keeps its session files.
-SHARED_DIRS = ("sessions",)
+# Created up front in the real home and linked, so what Codex keeps there is the user's from
+# the first launch on (and a killed launch keeps its sessions): Codex names skills by path in
+# the model's context, which must not change between a session and its resume.
+SHARED_DIRS = ("sessions", "skills", "shell_snapshots")
 
 
 def user_codex_home(env: Mapping[str, str]) -> Path:
@@ -47,36 +50,53 @@ class ModelChoice:
 
 
 class CodexHomeOverlay:
-    """The overlay home of one launch; `path` is what Codex gets as CODEX_HOME."""
+    """codexglm's CODEX_HOME, `path`, shared by its launches (see the module docstring).
+
+    It stays where it is between launches: Codex records each session's rollout under the
+    CODEX_HOME it ran with, so `codexglm resume` needs the same path next time.  Launches
+    running at the same time share it; the first of them refreshes the config copies."""
 
     def __init__(self, real: Path, path: Path) -> None:
         self.real = real
         self.path = path
-        # Every config file's text as the launch found it (None: there was none).
-        self._originals: dict[str, str | None] = {CONFIG_FILE: _read(real / CONFIG_FILE)}
-        for profile in real.glob("*" + PROFILE_SUFFIX):
-            self._originals[profile.name] = _read(profile)
+        self._pid_file = _users_dir(path) / str(os.getpid())
+        # Config files as this launch's Codex found them, and the user's as they were then.
+        self._started: dict[str, str | None] = {}
+        self._users: dict[str, str | None] = {}
 
     @classmethod
-    def create(cls, real: Path, parent: Path) -> CodexHomeOverlay:
-        """Build the overlay in PARENT (a private scratch directory)."""
+    def open(cls, real: Path, path: Path) -> CodexHomeOverlay:
+        """Bring the overlay at PATH up to date with the user's home REAL and join it."""
         real.mkdir(parents=True, exist_ok=True)
         for name in SHARED_DIRS:
             (real / name).mkdir(exist_ok=True)
-        path = parent / "codex-home"
-        path.mkdir()
+        path.mkdir(parents=True, exist_ok=True)
         overlay = cls(real, path)
+        alone = not _live_users(_users_dir(path))
+        overlay._pid_file.parent.mkdir(exist_ok=True)
+        overlay._pid_file.touch()
         for entry in real.iterdir():
-            if not _is_config(entry.name):
-                (path / entry.name).symlink_to(entry)
-        for name, text in overlay._originals.items():
-            if text is not None:
-                (path / name).write_text(text, encoding="utf-8")
+            mine = path / entry.name
+            if _is_config(entry.name):
+                if alone or not mine.exists():
+                    _copy_text(entry, mine)
+            elif not mine.exists() and not mine.is_symlink():
+                mine.symlink_to(entry)
+        if alone:  # a config file the user removed is gone for Codex too
+            for entry in path.iterdir():
+                if _is_config(entry.name) and not (real / entry.name).exists():
+                    entry.unlink()
+        for entry in path.iterdir():
+            if _is_config(entry.name):
+                overlay._started[entry.name] = _read(entry)
+                overlay._users[entry.name] = _read(real / entry.name)
         return overlay
 
     def carry_back(self) -> ModelChoice | None:
         """Put what Codex wrote where it belongs; the model choice it persisted, if any."""
-        self._move_new_entries()
+        self._pid_file.unlink(missing_ok=True)
+        if not _live_users(self._pid_file.parent):
+            self._move_new_entries()  # no other Codex has them open
         choice = None
         for entry in sorted(self.path.iterdir()):
             if _is_config(entry.name) and not entry.is_symlink():
@@ -85,39 +105,80 @@ class CodexHomeOverlay:
 
     def _carry_config(self, name: str) -> ModelChoice | None:
         """One config file: its model keys are the choice; its other edits go to the user's."""
-        original_text = self._originals.get(name)
+        started = self._started.get(name)
         written = _read(self.path / name)
-        if written is None or written == original_text:
+        if written is None or written == started:
             return None
         import tomlkit
 
-        original = tomlkit.parse(original_text or "")
-        document = tomlkit.parse(written)
-        choice = _model_choice(original, document)
-        for table_path in _tables_with_model_keys(document):
-            _restore_model_keys(_table(document, table_path), _table(original, table_path))
-        merged = tomlkit.dumps(document)
-        if merged != (original_text or "") and _read(self.real / name) == original_text:
-            # Only when the user did not edit their file meanwhile: theirs wins.
-            from ..config import write_atomic
+        from ..config import write_atomic
 
+        user_text = self._users.get(name)
+        users = tomlkit.parse(user_text or "")
+        document = tomlkit.parse(written)
+        choice = _model_choice(tomlkit.parse(started or ""), document)
+        for table_path in _tables_with_model_keys(document):
+            _restore_model_keys(_table(document, table_path), _table(users, table_path))
+        merged = tomlkit.dumps(document)
+        write_atomic(self.path / name, merged)  # the next launch starts without the choice in it
+        unchanged = _read(self.real / name) == user_text
+        if unchanged and merged != (user_text or "") and (user_text is not None or merged.strip()):
+            # Only when the user did not edit their file meanwhile: theirs wins.
             write_atomic(self.real / name, merged)
         return choice
 
     def _move_new_entries(self) -> None:
-        """What Codex created in the overlay goes home: new entries, and files it replaced
-        whole (an atomic rewrite turns a symlink into a file).  A directory the user already
-        has is left to them."""
+        """What Codex created in the overlay goes home and is linked back: new entries, and
+        files it replaced whole (an atomic rewrite turns a symlink into a file).  A directory
+        the user already has is left to them."""
         for entry in self.path.iterdir():
-            if _is_config(entry.name) or entry.is_symlink():
+            if _is_config(entry.name) or entry.is_symlink() or entry.name == _USERS:
                 continue
             target = self.real / entry.name
             if entry.is_dir() and (target.exists() or target.is_symlink()):
                 continue
             try:
                 shutil.move(str(entry), str(target))
+                entry.symlink_to(target)
             except OSError:
-                continue  # stays in the overlay, which its owner removes; nothing of the user's is lost
+                continue  # it stays in the overlay; nothing of the user's is lost
+
+
+_USERS = ".codexglm-launches"
+
+
+def _users_dir(path: Path) -> Path:
+    return path / _USERS
+
+
+def _live_users(users: Path) -> list[int]:
+    """Launches using the overlay now (pid files of dead ones are removed)."""
+    live = []
+    for pid_file in users.glob("*") if users.is_dir() else ():
+        pid = int(pid_file.name) if pid_file.name.isdigit() else 0
+        if pid and pid != os.getpid() and pid_alive(pid):
+            live.append(pid)
+        elif pid != os.getpid():
+            pid_file.unlink(missing_ok=True)
+    return live
+
+
+def pid_alive(pid: int) -> bool:
+    """Is process PID running (possibly as another user)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _copy_text(source: Path, target: Path) -> None:
+    text = _read(source)
+    if text is not None:
+        target.unlink(missing_ok=True)  # a symlink left by an older layout must not be written through
+        target.write_text(text, encoding="utf-8")
 
 
 def _read(path: Path) -> str | None:
