@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import tomlkit
+import trio
 
 from tests.e2e_harness import Sandbox, make_sandbox
 from tests.mockglm import open_mock_glm
@@ -31,20 +32,20 @@ def tui_command(sandbox: Sandbox) -> list[str]:
     return [sys.executable, "-m", "codexglm", "-c", f'projects={{"{work}"={{trust_level="trusted"}}}}', "-C", work]
 
 
-async def choose(term: TmuxTerminal, pattern: str) -> None:
-    """Move the selection of the open list onto the row matching PATTERN, then Enter."""
-    row = re.compile(r"›\s*\d+\.\s+" + pattern)
-    for _ in range(30):
-        if row.search(await term.screen()):
-            await term.press("Enter")
+async def open_model_picker(term: TmuxTerminal) -> None:
+    """/model, again while Codex says it is still starting (bounded)."""
+    for _ in range(10):
+        await term.slash_command("/model")
+        screen = await term.wait_for(r"Select Model|disabled until startup completes", timeout=30)
+        if "Select Model" in screen:
             return
-        await term.press("Down")
-    raise AssertionError(f"no row {pattern!r} in:\n{await term.screen()}")
+        await trio.sleep(1.0)
+    raise AssertionError(f"the model picker never opened:\n{await term.screen()}")
 
 
 async def quit_tui(term: TmuxTerminal) -> int:
-    await term.type("/quit", enter=True)
-    return await term.wait_exit(timeout=20)
+    await term.slash_command("/quit")
+    return await term.wait_exit(timeout=30)
 
 
 async def test_model_choice_persists_for_codexglm_and_not_in_the_users_config(sandbox: Sandbox) -> None:
@@ -52,15 +53,14 @@ async def test_model_choice_persists_for_codexglm_and_not_in_the_users_config(sa
         env = {**sandbox.env(mock), "NO_COLOR": "1"}
         async with open_terminal(tui_command(sandbox), env=env, cwd=str(sandbox.workdir)) as term:
             await term.wait_for(r"for shortcuts", timeout=60)
-            await term.type("/model", enter=True)
-            await term.wait_for(r"Select Model", timeout=20)
-            await choose(term, r"GLM-5\s")
-            ladder = await term.wait_for(r"Select Reasoning Level for GLM-5\b", timeout=20)
+            await open_model_picker(term)
+            await term.select_row(r"GLM-5\s")
+            ladder = await term.wait_for(r"Select Reasoning Level for GLM-5\b", timeout=30)
             # An honest ladder: thinking off or on, nothing that sends GLM the same request twice.
             rows = re.findall(r"^\s*(?:›\s*)?\d+\.\s+(\w+).*?(Thinking \w+)", ladder, re.M)
             assert rows == [("None", "Thinking off"), ("High", "Thinking on")], ladder
-            await choose(term, r"High")
-            await term.wait_for(r"Model changed to glm-5 high", timeout=20)
+            await term.select_row(r"High")
+            await term.wait_for(r"Model changed to glm-5 high", timeout=30)
             assert await quit_tui(term) == 0
             printed = await term.history()
         assert "saved your /model choice" in printed, printed

@@ -98,6 +98,36 @@ class TmuxTerminal:
         for key in keys:
             await self.tmux("send-keys", "-t", "t", key)
 
+    async def slash_command(self, command: str) -> None:
+        """Type a slash command once the composer shows it (keys sent while a TUI is still
+        starting can be lost), then press Enter."""
+        for _ in range(3):
+            await self.type(command)
+            try:
+                await self.wait_for(rf"›\s*{re.escape(command)}", timeout=10)
+            except TerminalTimeout:
+                await self.press("C-u")  # clear whatever did arrive, and type it again
+                continue
+            await self.press("Enter")
+            return
+        raise TerminalTimeout(f"{command} never reached the composer; the screen was:\n{await self.screen()}")
+
+    async def select_row(self, pattern: str, *, limit: int = 30) -> None:
+        """Move the selection of an open Codex list onto the row matching PATTERN, then Enter.
+
+        Each Down waits for the screen to show it: a key sent before the last one is drawn
+        would move the selection past the row."""
+        row = re.compile(r"›\s*\d+\.\s+" + pattern)
+        screen = await self.screen()
+        for _ in range(limit):
+            if row.search(screen):
+                await self.press("Enter")
+                return
+            await self.press("Down")
+            before = screen
+            screen = await self.wait_until(lambda text: text != before, timeout=10, what="the moved selection")
+        raise TerminalTimeout(f"no row {pattern!r} in the list; the screen was:\n{screen}")
+
     async def exited(self) -> bool:
         return (await self.tmux("display-message", "-p", "-t", "t", "#{pane_dead}")).strip() == "1"
 
