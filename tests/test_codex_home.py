@@ -156,3 +156,16 @@ def test_the_choice_is_taken_out_of_the_overlay_for_the_next_launch(real: Path, 
     (home.path / "config.toml").write_text(USER + 'model_reasoning_effort = "high"\n')
     assert home.carry_back() == ModelChoice(None, "high")
     assert "model_reasoning_effort" not in (home.path / "config.toml").read_text()
+
+
+def test_a_symlinked_user_config_is_written_through_not_replaced(real: Path, tmp_path: Path) -> None:
+    dotfiles = tmp_path / "dotfiles" / "codex.toml"
+    dotfiles.parent.mkdir()
+    dotfiles.write_text(USER)
+    (real / "config.toml").unlink()
+    (real / "config.toml").symlink_to(dotfiles)
+    home = overlay(real, tmp_path)
+    (home.path / "config.toml").write_text(USER.replace('"o3"', '"glm-5"') + "[tui]\nx = 1\n")
+    assert home.carry_back() == ModelChoice("glm-5", None)
+    assert (real / "config.toml").is_symlink()
+    assert "[tui]" in dotfiles.read_text() and 'model = "o3"' in dotfiles.read_text()

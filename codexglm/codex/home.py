@@ -123,8 +123,9 @@ class CodexHomeOverlay:
         write_atomic(self.path / name, merged)  # the next launch starts without the choice in it
         unchanged = _read(self.real / name) == user_text
         if unchanged and merged != (user_text or "") and (user_text is not None or merged.strip()):
-            # Only when the user did not edit their file meanwhile: theirs wins.
-            write_atomic(self.real / name, merged)
+            # Only when the user did not edit their file meanwhile: theirs wins.  Written
+            # through a symlink (dotfile managers link config.toml), never over it.
+            write_atomic((self.real / name).resolve(), merged)
         return choice
 
     def _move_new_entries(self) -> None:
