@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .codex.argv import chosen_model, talks_to_model
+from .codex.argv import attached_images, chosen_model, talks_to_model
 from .codex.home import CodexHomeOverlay, ModelChoice, pid_alive, user_codex_home
 from .codex.overrides import TOKEN_ENV, codex_overrides
 from .codex.version import CodexError, CodexInfo, find_codex, untested_warning
@@ -160,6 +160,7 @@ def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Calla
     note = untested_warning(codex)
     if note:
         warn(note)
+    _warn_unseen_images(args, settings, warn)
     scratch = ScratchDir()
     home = _overlay_home(warn)
 
@@ -182,6 +183,21 @@ def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Calla
                       codex_home=home.path if home is not None else None)
     finally:
         finish()
+
+
+def _warn_unseen_images(args: Sequence[str], settings: Settings, warn: Callable[[str], None]) -> None:
+    """Codex replaces an image with a placeholder for a text-only model and says nothing: say it."""
+    images = attached_images(args)
+    if not images:
+        return
+    provider = settings.upstream
+    model = provider.resolve_model(chosen_model(args) or settings.default_model, settings.default_model, settings.model_map)
+    if provider.spec_for(model).vision:
+        return
+    seeing = [name for name, spec in provider.models.items() if spec.vision]
+    hint = f"; a model that can: -m {seeing[0]}" if seeing else ""
+    names = ", ".join(Path(image).name for image in images)
+    warn(f"{model} cannot see images: Codex sends it {names} as a placeholder only{hint}")
 
 
 def _overlay_home(warn: Callable[[str], None]) -> CodexHomeOverlay | None:

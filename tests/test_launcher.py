@@ -26,7 +26,7 @@ import trio
 
 from codexglm import launcher
 from codexglm.codex import version
-from codexglm.codex.argv import chosen_model, talks_to_model
+from codexglm.codex.argv import attached_images, chosen_model, talks_to_model
 from codexglm.codex.overrides import PROVIDER_ID, TOKEN_ENV, codex_config_toml, codex_overrides
 from codexglm.codex.version import INSTALL_COMMAND, CodexError, CodexInfo, find_codex, parse_version
 from codexglm.launcher import LaunchError, bind_loopback, exit_status
@@ -479,3 +479,17 @@ def test_a_broken_config_file_does_not_block_codex_help(rig: Rig) -> None:
     assert done.returncode == 0 and "ignoring the config file" in done.stderr
     broken = rig.run("exec", "hi", FAKE_CODEX_SCRIPT="exit:0")
     assert broken.returncode == 1 and "region must be one of" in broken.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "images"),
+    [
+        (["exec", "hi", "-i", "a.png", "b.jpg", "--json"], ["a.png", "b.jpg"]),
+        (["exec", "--image=a.png,b.png", "hi"], ["a.png", "b.png"]),
+        (["-ia.png", "exec", "hi"], ["a.png"]),
+        (["exec", "hi"], []),
+        (["exec", "--", "-i", "x.png"], []),
+    ],
+)
+def test_attached_images_are_found_as_codex_parses_them(args: list[str], images: list[str]) -> None:
+    assert attached_images(args) == images
