@@ -226,8 +226,8 @@ def _keep_model_choice(choice: ModelChoice | None, loaded: LoadedConfig, warn: C
     except (ConfigError, OSError) as exc:
         warn(f"the /model choice was not saved: {exc}")
         return
-    saved = ", ".join(f"{key} = {value}" for key, value in (("default_model", choice.model),
-                                                            ("reasoning_effort", choice.effort)) if value)
+    values = {"default_model": choice.model, "reasoning_effort": choice.effort}
+    saved = ", ".join(f"{key} = {value}" for key, value in values.items() if value)
     warn(f"saved your /model choice for the next launch ({saved} in {loaded.path})")
 
 
