@@ -310,7 +310,24 @@ def load_config(
     provider = get_provider(values.get("provider", DEFAULT_PROVIDER))
     keys, sources["api_keys"], key_source, warnings = _load_keys(environ, key_file, provider.key_env)
     settings = Settings(api_keys=keys, **values)
+    file_warnings += _unknown_models(settings, sources, path)
     return LoadedConfig(settings, sources, path, key_file, key_source, (*file_warnings, *warnings))
+
+
+def _unknown_models(settings: Settings, sources: Mapping[str, str], path: Path) -> list[str]:
+    """A model name the provider does not list is sent anyway (it may be newer than this
+    table), but the user hears where it came from, in case it is a typo."""
+    provider = settings.upstream
+    named = [("default_model", settings.default_model), *((f"model_map.{k}", v) for k, v in settings.model_map.items())]
+    notes = []
+    for key, model in named:
+        if model in provider.models:
+            continue
+        source = sources.get(key.split(".", 1)[0], "default")
+        where = _where(path, key.split(".", 1)[0]) if source == "config file" else source
+        notes.append(f"{where}: {key} = {model!r} is not a {provider.vendor} model codexglm knows "
+                     f"(known: {', '.join(provider.models)}); it is sent as given")
+    return notes
 
 
 def split_keys(text: str) -> tuple[str, ...]:

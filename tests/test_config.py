@@ -263,3 +263,16 @@ def test_log_dir_from_the_state_dir_variable_says_so(tmp_path: Path) -> None:
     loaded = load_config(env={"CODEXGLM_CONFIG_DIR": str(tmp_path), "CODEXGLM_STATE_DIR": str(tmp_path / "state")})
     assert loaded.settings.log_dir == str(tmp_path / "state")
     assert loaded.sources["log_dir"] == "env CODEXGLM_STATE_DIR"
+
+
+def test_an_unknown_model_in_the_config_is_named_with_file_and_line(env: dict[str, str]) -> None:
+    path = write_config(env, 'region = "china"\ndefault_model = "glm-9"\n')
+    loaded = load_config(env=env)
+    assert loaded.settings.default_model == "glm-9"  # sent as given: it may be newer than our table
+    [note] = [w for w in loaded.warnings if "glm-9" in w]
+    assert note.startswith(f"{path}:2: default_model = 'glm-9' is not a Z.ai model") and "glm-5.1" in note
+    env["GLM_DEFAULT_MODEL"] = "glm-8"
+    assert any(w.startswith("env GLM_DEFAULT_MODEL: default_model = 'glm-8'") for w in load_config(env=env).warnings)
+    write_config(env, 'default_model = "glm-4.7"\n')
+    env.pop("GLM_DEFAULT_MODEL")
+    assert not [w for w in load_config(env=env).warnings if "default_model" in w]
