@@ -35,9 +35,10 @@ async def test_a_silent_glm_ends_the_turn_with_a_clear_message(sandbox: Sandbox)
     message = failed["error"]["message"]
     assert "accepted the request and then sent nothing" in message, message
     assert "coding endpoint" in message.lower() and f"{_WAIT} s" in message, message
-    assert took < 60, f"took {took:.0f} s"
-    # Each of Codex's requests got exactly one retry upstream, not an open-ended wait.
-    assert len(mock.chat_requests) % 2 == 0 and mock.chat_requests
+    assert not message.startswith("stream disconnected"), message  # shown as is, not retried by Codex
+    # One request from Codex, one retry upstream: two bounded waits, then the verdict.
+    assert len(mock.chat_requests) == 2
+    assert took < 2 * _WAIT + 15, f"took {took:.0f} s"
 
 
 async def test_one_silent_attempt_is_retried_invisibly(sandbox: Sandbox) -> None:

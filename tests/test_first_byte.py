@@ -58,6 +58,7 @@ async def test_silence_after_the_headers_is_retried_once_then_fails_clearly(
     assert len(script.requests) == 1 + FIRST_BYTE_RETRIES
     assert elapsed < 2 * 30.0 + 1.0  # not the 600 s read timeout
     error = _failure(events)
+    assert error["code"] == "invalid_prompt"  # Codex shows it and does not retry: the proxy did
     message = error["message"]
     assert "accepted the request and then sent nothing" in message
     assert "coding endpoint" in message.lower() and "30 s" in message, message

@@ -11,6 +11,7 @@ their client (an error frame as the first event, a read error) call `recover()` 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import math
@@ -49,6 +50,8 @@ RETRY_AFTER_CAP = 3600.0
 # A stream whose first byte missed `first_byte_timeout` is tried this many more times, at
 # once: a silent upstream is not one a backoff revives.
 FIRST_BYTE_RETRIES = 1
+# The `response.failed` code Codex shows as is and does not retry (protocol.md §4.3).
+FINAL_CODEX_CODE = "invalid_prompt"
 # Bounds on reading the tail of a finished stream to keep its connection (see `drain`).
 _DRAIN_SECONDS = 0.5
 _DRAIN_BYTES = 64 * 1024
@@ -270,7 +273,9 @@ class Call:
             self._silent = False
             self._silences += 1
             if self._silences > FIRST_BYTE_RETRIES:
-                raise UpstreamFailure(error)
+                # Codex retries other stream failures itself (stream_max_retries), each
+                # costing two more silent waits; this code ends the turn with the message.
+                raise UpstreamFailure(dataclasses.replace(error, codex_code=FINAL_CODEX_CODE, retryable=False))
             return
         if error.switch_endpoint and self._switch_endpoint(key):
             return
