@@ -70,6 +70,12 @@ class Settings:
     log_dir: str | None = None
     log_max_bytes: int = 10 * 1024 * 1024
     log_backups: int = 3
+    # The usage ledger (usage.sqlite3 in the state dir): rows older or beyond these caps are pruned.
+    usage_ledger: bool = True
+    ledger_retention_days: int = 90
+    ledger_max_bytes: int = 64 * 1024 * 1024
+    # The line on stderr after Codex exits: auto (not under `exec --json`), always, never.
+    exit_summary: str = "auto"
 
     def __repr__(self) -> str:  # keys never reach a log through repr()
         fields = []

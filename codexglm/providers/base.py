@@ -161,6 +161,8 @@ class Provider:
     # Plan usage windows (None: the provider has no usage API).
     quota_url: QuotaUrlHook | None = None
     parse_quota: QuotaParser | None = None
+    # Endpoint labels whose usage a plan covers (the ledger marks it as plan usage, not cash).
+    plan_endpoints: frozenset[str] = frozenset()
     # Wording of the fixes in error messages: how to set the key and the model.
     key_fix: str = ""
     model_fix: str = "Set the model with `-m <model>`."

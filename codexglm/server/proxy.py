@@ -14,6 +14,10 @@ import httpx
 import trio
 
 from .. import __version__
+from ..codex.origin import RequestOrigin
+from ..ledger.entry import OK, UsageEntry, estimate_cost, tokens_of
+from ..ledger.writer import Ledger
+from ..providers import Provider
 from ..settings import Settings
 from ..translate import UpstreamError
 from .lifecycle import Lifecycle
@@ -45,6 +49,7 @@ class RequestRecord:
     usage: dict[str, Any] | None = None
     bodies: dict[str, str] = field(default_factory=dict)
     streaming_handoff: bool = False  # a stream body finishes this record, not the request
+    origin: RequestOrigin | None = None  # the Codex session and thread it came from
 
     def fields(self, now: float) -> dict[str, Any]:
         call = self.call or CallStats()
@@ -69,19 +74,56 @@ class RequestRecord:
         record.update(self.bodies)
         return record
 
+    def usage_entry(self, provider: Provider, now: float) -> UsageEntry | None:
+        """The usage ledger's row for this request, or None if it never went upstream."""
+        call = self.call
+        if call is None or call.attempts == 0:
+            return None
+        model = self.model_out or ""
+        tokens = tokens_of(self.usage)
+        origin = self.origin or RequestOrigin()
+        return UsageEntry(
+            time=time.time(),
+            provider=provider.name,
+            model=model,
+            endpoint=call.endpoint,
+            session_id=origin.session_id,
+            thread_id=origin.thread_id,
+            turn_id=origin.turn_id,
+            kind=origin.kind,
+            **tokens,
+            cost_usd=estimate_cost(
+                provider.lookup(model), tokens["input_tokens"], tokens["cached_input_tokens"], tokens["output_tokens"]
+            ),
+            plan=call.endpoint in provider.plan_endpoints,
+            ttft_ms=_ms(None if self.first_output is None else self.first_output - self.started),
+            duration_ms=_ms(now - self.started),
+            retries=max(0, call.attempts - 1),
+            outcome=OK if self.outcome == "completed" else self.error or self.outcome or "error",
+            conversation=origin.conversation,
+        )
+
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
 
 
 class Proxy:
-    def __init__(self, settings: Settings, token: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        token: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ledger: Ledger | None = None,
+    ) -> None:
         self.settings = settings
         self.upstream = Upstream(settings, transport=transport)
         self.options = settings.translate_options()
         self.quota = QuotaMonitor(settings, self.upstream.client, self.upstream.keys)
         self.redact = Redactor((*settings.api_keys, token))
         self.reqlog = RequestLog.from_settings(settings, self.redact)
+        self.ledger = ledger if ledger is not None else Ledger.from_settings(settings)
         self.server_log: ServerLog | None = None  # set by serve(), which owns the handler
         self.lifecycle = Lifecycle()
         # Host headers accepted; None until serve() knows the bound port (then exact).
@@ -99,8 +141,12 @@ class Proxy:
         if record.path == HEALTH_PATH:
             return  # polled by tools; it would drown the log
         self.outcomes[record.outcome or "unknown"] += 1
+        now = trio.current_time()
         if self.reqlog is not None:
-            self.reqlog.write(record.fields(trio.current_time()))
+            self.reqlog.write(record.fields(now))
+        entry = record.usage_entry(self.upstream.provider, now)
+        if entry is not None:
+            self.ledger.record(entry, self.quota.windows)
 
     def health(self) -> dict[str, Any]:
         """The /healthz document (asked for from within a request, which it leaves out)."""
@@ -128,6 +174,7 @@ class Proxy:
                 "path": str(self.server_log.path) if self.server_log else None,
                 "error": self.server_log.error if self.server_log else None,
             },
+            "usage_ledger": {"error": self.ledger.error, "dropped": self.ledger.dropped},
         }
 
     def error_body(self, error: UpstreamError) -> dict[str, Any]:
