@@ -20,6 +20,7 @@ import shlex
 import shutil
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import trio
 
@@ -141,10 +142,13 @@ class TmuxTerminal:
         raise TerminalTimeout(f"the program did not exit within {timeout:g} s; the screen was:\n{await self.screen()}")
 
     async def kill(self) -> None:
+        """Stop the tmux server and remove its socket (tmux leaves it behind)."""
         try:
             await self.tmux("kill-server")
         except RuntimeError:
             pass  # already gone
+        base = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+        (base / self.socket_name).unlink(missing_ok=True)
 
 
 @asynccontextmanager
