@@ -245,7 +245,7 @@ def _models_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
                 spec.id + (" *" if spec.id == default else ""),
                 f"{spec.context_window:,}",
                 f"{spec.max_output:,}",
-                ",".join(reasoning_levels(spec)) or "no",
+                ",".join(reasoning_levels(spec, settings.upstream.thinking)) or "no",
                 "text+image" if spec.vision else "text",
                 price,
             )

@@ -24,7 +24,7 @@ from ..settings import Settings
 from .version import CodexInfo
 
 if TYPE_CHECKING:
-    from ..providers.base import ModelSpec
+    from ..providers.base import ModelSpec, ThinkingHook
 
 # Bumped whenever the catalog's shape changes, so cached catalogs of older shapes are rebuilt.
 CATALOG_FORMAT = 3
@@ -52,46 +52,54 @@ _OPENAI_ONLY = (
 
 _IDENTITY = re.compile(r"\bbased on GPT-[\w.]*\w")
 
-# Per thinking style: exactly the efforts that change what the model does, and what each
-# does.  Codex 0.150 to 0.171 all load these effort names from a catalog (checked with
-# `codex debug models`); Codex sends the chosen one as `reasoning.effort`.
-_LADDERS: dict[str, tuple[tuple[str, str], ...]] = {
-    # GLM-4.5 to 5.1: thinking is on or off, at one depth.
-    "toggle": (
-        ("none", "Thinking off: answers at once, with fewer tokens"),
-        ("high", "Thinking on: reasons before answering (this model has one depth)"),
-    ),
-    # GLM-5.2: none/minimal switch thinking off, low/medium think as high, xhigh as max.
-    "effort": (
-        ("none", "Thinking off: answers at once, with fewer tokens"),
-        ("high", "Thinks before answering (GLM treats low and medium as high)"),
-        ("max", "Thinks longest: GLM's maximum and its default (xhigh is the same)"),
-    ),
-    # GLM-5.3: always thinks; its effort takes low, high and max.
-    "forced": (
-        ("low", "Brief thinking (this model cannot switch thinking off)"),
-        ("high", "Deeper thinking"),
-        ("max", "Thinks longest: GLM's maximum and its default"),
-    ),
-}
+# Codex's effort names, lightest first.  Codex 0.150 to 0.171 all load each of them from a
+# catalog (checked with `codex debug models`) and send the chosen one as `reasoning.effort`.
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+_OFF = "Thinking off: answers at once, with fewer tokens"
 
 
 class CatalogError(Exception):
     """The bundled catalog could not be read or the catalog could not be written."""
 
 
-def reasoning_levels(spec: ModelSpec) -> tuple[str, ...]:
+def reasoning_ladder(spec: ModelSpec, thinking: ThinkingHook) -> list[tuple[str, str]]:
+    """The efforts `/model` offers for a model, each with what it does: exactly one per
+    distinct request the provider's THINKING hook makes of them, so no two levels ask the
+    model the same thing."""
+    if not spec.supports_reasoning:
+        return []
+    groups: list[tuple[str, list[str]]] = []  # (request, efforts that produce it), in order
+    for effort in _EFFORTS:
+        request = json.dumps(thinking(spec, effort), sort_keys=True)
+        if groups and groups[-1][0] == request:
+            groups[-1][1].append(effort)
+        else:
+            groups.append((request, [effort]))
+    # "none" asks for no thinking unless the model always thinks ("forced").
+    can_stop = spec.thinking != "forced" and len(groups) > 1
+    on = [efforts for _, efforts in groups if not (can_stop and "none" in efforts)]
+    ladder = [("none", _OFF)] if can_stop else []
+    names = [("high" if "high" in efforts else efforts[-1]) for efforts in on]
+    if len(names) == 1:
+        ladder.append((names[0], "Thinking on: reasons before answering (this model has one depth)"))
+    else:
+        for index, name in enumerate(names):
+            if index == len(names) - 1:
+                depth = "Thinks longest: the model's maximum"
+            else:
+                depth = f"Thinks more than at {names[index - 1]}" if index else "Thinks before answering"
+            ladder.append((name, depth + (" (this model cannot switch thinking off)" if not can_stop and index == 0 else "")))
+    return ladder
+
+
+def reasoning_levels(spec: ModelSpec, thinking: ThinkingHook) -> tuple[str, ...]:
     """The Codex reasoning efforts offered for a model in `/model`."""
-    return tuple(effort for effort, _ in _LADDERS.get(spec.thinking, ()))
+    return tuple(effort for effort, _ in reasoning_ladder(spec, thinking))
 
 
-def _level_text(spec: ModelSpec, level: str) -> str:
-    return dict(_LADDERS.get(spec.thinking, ())).get(level, level)
-
-
-def default_reasoning_level(spec: ModelSpec) -> str | None:
+def default_reasoning_level(spec: ModelSpec, thinking: ThinkingHook) -> str | None:
     """The provider's own default: thinking on, at its deepest where the model has depths."""
-    levels = reasoning_levels(spec)
+    levels = reasoning_levels(spec, thinking)
     return levels[-1] if levels else None
 
 
@@ -147,7 +155,13 @@ def pick_template(models: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def catalog_entry(
-    spec: ModelSpec, template: dict[str, Any], *, vendor: str, slug: str | None = None, priority: int = 0
+    spec: ModelSpec,
+    template: dict[str, Any],
+    *,
+    vendor: str,
+    thinking: ThinkingHook,
+    slug: str | None = None,
+    priority: int = 0,
 ) -> dict[str, Any]:
     """One catalog entry: Codex's prompt and tool shape from TEMPLATE, the model's facts from SPEC."""
     entry = copy.deepcopy(template)
@@ -163,7 +177,7 @@ def catalog_entry(
         }
     else:
         entry.pop("model_messages", None)
-    levels = reasoning_levels(spec)
+    ladder = reasoning_ladder(spec, thinking)
     window = spec.context_window
     name = slug or spec.id
     entry.update(
@@ -176,8 +190,8 @@ def catalog_entry(
         auto_compact_token_limit=int(window * AUTO_COMPACT_SHARE),
         effective_context_window_percent=template.get("effective_context_window_percent") or 95,
         input_modalities=["text", "image"] if spec.vision else ["text"],
-        supported_reasoning_levels=[{"effort": level, "description": _level_text(spec, level)} for level in levels],
-        default_reasoning_level=default_reasoning_level(spec),
+        supported_reasoning_levels=[{"effort": level, "description": text} for level, text in ladder],
+        default_reasoning_level=ladder[-1][0] if ladder else None,
         supports_reasoning_summaries=spec.supports_reasoning,
         supports_reasoning_summary_parameter=spec.supports_reasoning,
         default_reasoning_summary="auto" if spec.supports_reasoning else "none",
@@ -214,19 +228,22 @@ def catalog_slugs(settings: Settings, extra_models: Iterable[str] = ()) -> dict[
     return slugs
 
 
-def catalog_document(bundled: dict[str, Any], slugs: dict[str, ModelSpec], vendor: str) -> dict[str, Any]:
+def catalog_document(
+    bundled: dict[str, Any], slugs: dict[str, ModelSpec], vendor: str, thinking: ThinkingHook
+) -> dict[str, Any]:
     template = pick_template(bundled["models"])
     return {
         "models": [
-            catalog_entry(spec, template, slug=slug, priority=index, vendor=vendor)
+            catalog_entry(spec, template, slug=slug, priority=index, vendor=vendor, thinking=thinking)
             for index, (slug, spec) in enumerate(slugs.items())
         ]
     }
 
 
-def _digest(slugs: dict[str, ModelSpec], vendor: str) -> str:
+def _digest(slugs: dict[str, ModelSpec], vendor: str, thinking: ThinkingHook) -> str:
     """Cache key: everything the catalog is made of besides Codex's version (in the name)."""
-    facts = [CATALOG_FORMAT, vendor, [(slug, repr(spec)) for slug, spec in slugs.items()]]
+    facts = [CATALOG_FORMAT, vendor,
+             [(slug, repr(spec), reasoning_ladder(spec, thinking)) for slug, spec in slugs.items()]]
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
 
 
@@ -249,12 +266,12 @@ def build_catalog(
     """
     directory = cache_dir or default_cache_dir()
     slugs = catalog_slugs(settings, dict.fromkeys(extra_models))
-    vendor = settings.upstream.vendor
-    name = _version_tag(codex) + _digest(slugs, vendor) + ".json"
+    vendor, thinking = settings.upstream.vendor, settings.upstream.thinking
+    name = _version_tag(codex) + _digest(slugs, vendor, thinking) + ".json"
     path = directory / name
     if path.is_file():
         return path
-    text = json.dumps(catalog_document(bundled_catalog(codex), slugs, vendor), ensure_ascii=False)
+    text = json.dumps(catalog_document(bundled_catalog(codex), slugs, vendor, thinking), ensure_ascii=False)
     try:
         write_atomic(path, text)
     except OSError as exc:
