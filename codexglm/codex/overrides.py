@@ -69,13 +69,12 @@ def _root_fields(catalog: Path | None, model: str | None, effort: str | None = N
 def codex_overrides(
     port: int, settings: ProxySettings, *, catalog: Path | None, model: str | None, effort: str | None = None
 ) -> list[str]:
-    """Root-level `-c` options that point codex at the proxy; they go before the user's
-    subcommand (Codex 0.169 merges them with a subcommand's own `-c`)."""
+    """The `-c` options that point codex at the proxy (`argv.codex_arguments` decides
+    where they go on the installed Codex's command line)."""
     provider = ", ".join(f"{key}={value}" for key, value in _provider_fields(f"http://127.0.0.1:{port}/v1", settings))
-    # --no-daemon: the TUI's shared background server would outlive this launch (and the
-    # proxy it points at); -c overrides already rule it out, this also silences the warning.
-    args = ["--no-daemon", "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
-    for key, value in _root_fields(catalog, model, effort):
+    (key, value), *rest = _root_fields(catalog, model, effort)  # model_provider first
+    args = ["-c", f"{key}={value}", "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
+    for key, value in rest:
         args += ["-c", f"{key}={value}"]
     return args
 
