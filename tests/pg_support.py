@@ -44,7 +44,7 @@ def postgres_cluster() -> Iterator[str]:
     as_user: list[str] = []
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
+        as_user = [shutil.which("runuser", path="/usr/sbin:/sbin:/usr/bin:/bin") or "runuser", "-u", "postgres", "--"]
     data, port = root / "data", free_port()
 
     def run(*argv: str, timeout: float = START_TIMEOUT) -> None:
