@@ -3,6 +3,7 @@ revocations and usage are shared, and a restart loses nothing."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -84,3 +85,33 @@ async def test_two_instances_share_budgets_revocations_and_one_ledger(tmp_path: 
             await again.stop()
     listing = codexglm("keys", "list", env=env)
     assert "alice" in listing and "bob" in listing and "revoked" in listing and alice not in listing
+
+
+def test_concurrent_admissions_never_exceed_the_stream_limit(postgres_url: str) -> None:
+    """Eight admissions at once from eight connections (as from several instances): exactly the limit gets in."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from codexglm.team.members import Member
+    from codexglm.team.store import Counters, TeamStore
+
+    stores = [TeamStore(PostgresStore(postgres_url, pool_size=1)) for _ in range(8)]
+    try:
+        name = f"race-{time.time_ns()}"
+        stores[0].create(Member(name=name, key_tail="", max_streams=3))
+        for store in stores:
+            store.ping()  # connected, schema in place: the eight calls below start together
+        now = time.time()
+        start = threading.Barrier(8)
+
+        def admit(i: int) -> Counters:
+            start.wait()
+            return stores[i].admit(name, 0, now, f"{name}-{i}", 60)
+
+        with ThreadPoolExecutor(8) as pool:
+            counters = list(pool.map(admit, range(8)))
+        admitted = sorted(c.streams for c in counters)
+        assert admitted == list(range(1, 9))  # each saw every earlier lease: at most 3 pass `streams <= 3`
+        assert sum(c.streams <= 3 for c in counters) == 3
+    finally:
+        for store in stores:
+            store.close()

@@ -114,7 +114,9 @@ class TeamStore:
 
     def admit(self, name: str, since: float, now: float, lease: str, lease_seconds: float) -> Counters:
         """Count one request in this minute and open a stream lease, in one transaction; returns
-        the counters the limits are checked against (the lease is already counted)."""
+        the counters the limits are checked against (the lease is already counted).  The
+        upsert of the member's rate row comes first: its row lock makes concurrent admissions
+        of one member (from any instance) take turns, so each counts every earlier lease."""
         minute = int(now // 60)
         with self.db.transaction() as db:
             spent = db.execute("SELECT sum(cost_usd) FROM requests WHERE member = ? AND time >= ?", (name, since)).fetchone()
