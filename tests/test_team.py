@@ -276,3 +276,22 @@ async def test_opentelemetry_spans_follow_the_genai_conventions(
     assert attributes["gen_ai.operation.name"] == "chat" and attributes["gen_ai.provider.name"] == "glm"
     assert attributes["gen_ai.request.model"] == "glm-5.1" and attributes["codexglm.member"] == "ivy"
     assert attributes["gen_ai.usage.input_tokens"] > 0 and attributes["gen_ai.usage.output_tokens"] > 0
+
+
+def test_login_with_a_gateway_stores_the_url_and_the_member_key(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CODEXGLM_CONFIG_DIR": str(tmp_path / "config"),
+           "CODEXGLM_STATE_DIR": str(tmp_path / "state"), "CODEXGLM_CACHE_DIR": str(tmp_path / "cache")}
+    key = "cgm_" + "m" * 40 + "LAST"
+
+    def login(*args: str, stdin: str = key) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "codexglm", "login", *args], env=env, input=stdin,
+                              capture_output=True, text=True, timeout=60)
+
+    done = login("--gateway", "http://gw.example:8787/v1")
+    assert done.returncode == 0, done.stderr
+    assert key not in done.stdout + done.stderr and "****LAST" in done.stdout
+    assert (tmp_path / "config" / "member_key").read_text().strip() == key
+    assert (tmp_path / "config" / "member_key").stat().st_mode & 0o777 == 0o600
+    assert 'gateway_url = "http://gw.example:8787/v1"' in (tmp_path / "config" / "config.toml").read_text()
+    bad = login("--gateway", "gw.example")
+    assert bad.returncode == 2 and "--gateway must be an http:// or https:// URL" in bad.stderr

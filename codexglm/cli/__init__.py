@@ -16,11 +16,13 @@ from .. import __version__
 from ..settings import mask_secret
 from .table import (
     COMMANDS,
+    GATEWAY_LOGIN,
     GLM_OPTIONS,
     SERVE_PORT,
     GlmArgs,
     UsageError,
     build_parser,
+    gateway_login,
     option_label,
     parse_glm_args,
     port_number,
@@ -92,10 +94,28 @@ def _dispatch(argv: list[str]) -> int:
     if parsed.version:
         return _show_version()
     command = parsed.command
+    if command is None and gateway_login(parsed.rest, parsed.separated):
+        return _login_to_gateway(parsed.rest[1:])
     if command is None:
         return _launch(parsed)
     options = build_parser(command).parse_args(parsed.rest[1:])
     return _HANDLERS[command.name](options, parsed)
+
+
+def _login_to_gateway(args: list[str]) -> int:
+    """`codexglm login --gateway URL`: a member's gateway URL and key (read from stdin or a
+    prompt), stored like `config set gateway_url` and `config set member_key -`."""
+    from .. import config
+
+    parser = build_parser(GATEWAY_LOGIN)
+    options = parser.parse_args(args)
+    url: str = options.gateway.strip()
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"login: --gateway must be an http:// or https:// URL, not {url!r}")
+    path = config.config_path()
+    config.set_value(path, "gateway_url", url)
+    print(f"gateway_url = {url}  ({path})")
+    return _store_key(config.member_key_path(), "-", what="member key")
 
 
 def _launch(parsed: GlmArgs) -> int:

@@ -75,7 +75,7 @@ use a Standard or Team Plan key in ZAI_API_KEY: a personal Coding Plan key may n
   initdb -D ~/codexglm-db -U codexglm --auth=trust && pg_ctl -D ~/codexglm-db -l ~/codexglm-db/log -o "-p $PGPORT" -w start && createdb -h localhost -U codexglm codexglm && export CODEXGLM_DB=postgresql://codexglm@localhost:$PGPORT/codexglm
   codexglm keys create alice --budget-usd 50 --period month --rpm 30 --max-streams 4 | tail -1 > alice.key
   CODEXGLM_ADMIN_TOKEN=$(openssl rand -hex 16) codexglm serve --team --host 0.0.0.0 --port 8787 &
-  codexglm config set gateway_url http://gateway.example:8787/v1 && codexglm config set member_key - < alice.key
+  codexglm login --gateway http://gateway.example:8787/v1 < alice.key
   codexglm exec "say hello"
 """
 _DB_OPTION = Option(
@@ -152,6 +152,16 @@ COMMANDS: tuple[Command, ...] = (
     ),
 )
 _COMMANDS = {command.name: command for command in COMMANDS}
+# `codexglm login --gateway URL` is codexglm's (a team member's setup); any other `login` is codex's.
+GATEWAY_LOGIN = Command(
+    "login",
+    "store a team gateway's URL and your member key (read from stdin, or asked for)",
+    options=(Option("--gateway", "the gateway's URL, e.g. http://gateway.example:8787/v1", "URL"),),
+)
+
+
+def gateway_login(rest: Sequence[str], separated: bool) -> bool:
+    return not separated and rest[:1] == ["login"] and any(a == "--gateway" or a.startswith("--gateway=") for a in rest)
 
 
 def command_named(name: str) -> Command:
