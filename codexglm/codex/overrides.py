@@ -28,6 +28,8 @@ class ProxySettings(Protocol):
 
     @property
     def keepalive_interval(self) -> float: ...
+    @property
+    def web_search(self) -> bool: ...
 
 
 def _toml_string(text: str) -> str:
@@ -54,12 +56,18 @@ def codex_overrides(port: int, settings: ProxySettings, *, catalog: Path | None,
             f"stream_max_retries={STREAM_MAX_RETRIES}",
             f"stream_idle_timeout_ms={stream_idle_timeout_ms(settings)}",
             "supports_websockets=false",
+            # Codex 0.150 ... 0.171 run their web search through the provider's /alpha/search
+            # when this and the standalone_web_search feature are both on.
+            *(["supports_standalone_web_search=true"] if settings.web_search else []),
         )
     )
     # --no-daemon: the TUI's shared background server would outlive this launch (and the
     # proxy it points at); -c overrides already rule it out, this also silences the warning.
     args = ["--no-daemon", "-c", f"model_provider={_toml_string(PROVIDER_ID)}",
             "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
+    if settings.web_search:
+        # The feature is "under development" in Codex; its warning would be about our choice.
+        args += ["-c", "features.standalone_web_search=true", "-c", "suppress_unstable_features_warning=true"]
     if catalog is not None:
         args += ["-c", f"model_catalog_json={_toml_string(str(catalog))}"]
     if model is not None:

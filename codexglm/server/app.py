@@ -27,12 +27,14 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadHost, HTTPException
 
 from ..codex.origin import request_origin
+from ..codex.search import SearchRequestError, parse_search_request
 from ..ledger.writer import Ledger
 from ..settings import Settings
 from ..translate import ChatRequest, RequestError, build_chat_request, error_body
 from . import chat, responses
-from .failures import internal_error
+from .failures import internal_error, shutdown_error
 from .proxy import HEALTH_PATH, Proxy, RequestRecord, log
+from .search import billing_note
 from .streaming import EventStream
 from .upstream import UpstreamFailure, upstream_json
 
@@ -235,6 +237,21 @@ def create_app(
         except UpstreamFailure as failure:
             raise _upstream_error(proxy, failure) from None
 
+    @app.post("/v1/alpha/search")
+    @app.post("/alpha/search")
+    async def _alpha_search() -> Response:
+        record: RequestRecord = g.record
+        body, _ = await _json_body(proxy, record)
+        if not proxy.search.enabled:
+            raise ApiError(403, error_body(billing_note(settings) + ".", "permission_error", "web_search_disabled"))
+        try:
+            commands = parse_search_request(body)
+        except SearchRequestError as exc:
+            raise ApiError(400, error_body(exc.message, param=exc.param)) from None
+        with proxy.lifecycle.guard():
+            return _json(200, await proxy.search.answer(commands))
+        raise ApiError(503, proxy.error_body(shutdown_error()))
+
     @app.get("/v1/models")
     @app.get("/models")
     async def _models() -> Response:
@@ -274,6 +291,7 @@ def create_app(
     @app.after_serving
     async def _close() -> None:
         await proxy.upstream.aclose()
+        await proxy.search.aclose()
         if proxy.reqlog is not None:
             proxy.reqlog.close()
         # Blocks (at most a second) while the last rows are written: nothing else runs any more.
