@@ -74,10 +74,21 @@ def test_entry_carries_glm_facts_and_codex_prompt() -> None:
     assert TEMPLATE["base_instructions"].startswith("You are Codex, a coding agent based on GPT-5.")
 
 
+def test_the_description_says_which_models_see_images_directly() -> None:
+    assert catalog_entry(MODELS["glm-4.6v"], TEMPLATE, vendor="Z.ai", describer="glm-4.6v")["description"] == (
+        "Z.ai GLM-4.6V through codexglm (sees images)")
+    assert catalog_entry(MODELS["glm-5.1"], TEMPLATE, vendor="Z.ai", describer="glm-4.6v")["description"] == (
+        "Z.ai GLM-5.1 through codexglm (images described by glm-4.6v)")
+    assert catalog_entry(MODELS["glm-5.1"], TEMPLATE, vendor="Z.ai")["description"] == (
+        "Z.ai GLM-5.1 through codexglm (text only)")
+
+
 def test_entry_for_text_model_without_thinking() -> None:
     spec = ModelSpec("glm-x", "GLM-X", 100_000, 8_000, "none")
     entry = catalog_entry(spec, TEMPLATE, vendor="Z.ai")
-    assert entry["input_modalities"] == ["text"]
+    # Images still reach the proxy, which tells the user they were left out.
+    assert entry["input_modalities"] == ["text", "image"]
+    assert entry["description"] == "Z.ai GLM-X through codexglm (text only)"
     assert entry["supported_reasoning_levels"] == []
     assert entry["default_reasoning_level"] is None
     assert entry["supports_reasoning_summary_parameter"] is False

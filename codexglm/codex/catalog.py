@@ -145,10 +145,25 @@ def pick_template(models: list[dict[str, Any]]) -> dict[str, Any]:
     return max(usable, key=score)  # max keeps the first of equals: the catalog's own order
 
 
+def image_support(spec: ModelSpec, describer: str | None) -> str:
+    """How a model takes images, as the catalog (and so `/model`) says it."""
+    if spec.vision:
+        return "sees images"
+    return f"images described by {describer}" if describer else "text only"
+
+
 def catalog_entry(
-    spec: ModelSpec, template: dict[str, Any], *, vendor: str, slug: str | None = None, priority: int = 0
+    spec: ModelSpec,
+    template: dict[str, Any],
+    *,
+    vendor: str,
+    slug: str | None = None,
+    priority: int = 0,
+    describer: str | None = None,
 ) -> dict[str, Any]:
-    """One catalog entry: Codex's prompt and tool shape from TEMPLATE, the model's facts from SPEC."""
+    """One catalog entry: Codex's prompt and tool shape from TEMPLATE, the model's facts from SPEC.
+
+    DESCRIBER is the vision model the proxy has describe images for text-only models (None: off)."""
     entry = copy.deepcopy(template)
     for name in _OPENAI_ONLY:
         entry.pop(name, None)
@@ -168,13 +183,15 @@ def catalog_entry(
     entry.update(
         slug=name,
         display_name=spec.display_name if name == spec.id else f"{name} ({spec.display_name})",
-        description=f"{vendor} {spec.display_name} through codexglm",
+        description=f"{vendor} {spec.display_name} through codexglm ({image_support(spec, describer)})",
         base_instructions=instructions,
         context_window=window,
         max_context_window=window,
         auto_compact_token_limit=int(window * AUTO_COMPACT_SHARE),
         effective_context_window_percent=template.get("effective_context_window_percent") or 95,
-        input_modalities=["text", "image"] if spec.vision else ["text"],
+        # Images always reach the proxy: it describes them for text-only models, or leaves
+        # a note and tells the user (the description above says which models see them).
+        input_modalities=["text", "image"],
         supported_reasoning_levels=[{"effort": level, "description": _level_text(spec, level)} for level in levels],
         default_reasoning_level=default_reasoning_level(spec),
         supports_reasoning_summaries=spec.supports_reasoning,
@@ -213,19 +230,21 @@ def catalog_slugs(settings: Settings, extra_models: Iterable[str] = ()) -> dict[
     return slugs
 
 
-def catalog_document(bundled: dict[str, Any], slugs: dict[str, ModelSpec], vendor: str) -> dict[str, Any]:
+def catalog_document(
+    bundled: dict[str, Any], slugs: dict[str, ModelSpec], vendor: str, describer: str | None = None
+) -> dict[str, Any]:
     template = pick_template(bundled["models"])
     return {
         "models": [
-            catalog_entry(spec, template, slug=slug, priority=index, vendor=vendor)
+            catalog_entry(spec, template, slug=slug, priority=index, vendor=vendor, describer=describer)
             for index, (slug, spec) in enumerate(slugs.items())
         ]
     }
 
 
-def _digest(slugs: dict[str, ModelSpec], vendor: str) -> str:
+def _digest(slugs: dict[str, ModelSpec], vendor: str, describer: str | None) -> str:
     """Cache key: everything the catalog is made of besides Codex's version (in the name)."""
-    facts = [CATALOG_FORMAT, vendor, [(slug, repr(spec)) for slug, spec in slugs.items()]]
+    facts = [CATALOG_FORMAT, vendor, describer, [(slug, repr(spec)) for slug, spec in slugs.items()]]
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
 
 
@@ -249,11 +268,12 @@ def build_catalog(
     directory = cache_dir or default_cache_dir()
     slugs = catalog_slugs(settings, dict.fromkeys(extra_models))
     vendor = settings.upstream.vendor
-    name = _version_tag(codex) + _digest(slugs, vendor) + ".json"
+    describer = settings.describer
+    name = _version_tag(codex) + _digest(slugs, vendor, describer) + ".json"
     path = directory / name
     if path.is_file():
         return path
-    text = json.dumps(catalog_document(bundled_catalog(codex), slugs, vendor), ensure_ascii=False)
+    text = json.dumps(catalog_document(bundled_catalog(codex), slugs, vendor, describer), ensure_ascii=False)
     try:
         write_atomic(path, text)
     except OSError as exc:

@@ -31,12 +31,14 @@ from ..codex.search import SearchRequestError, parse_search_request
 from ..ledger.writer import Ledger
 from ..settings import Settings
 from ..translate import ChatRequest, RequestError, build_chat_request, error_body
+from ..translate.images import notice_item
 from . import chat, responses
 from .failures import internal_error, shutdown_error
 from .proxy import HEALTH_PATH, Proxy, RequestRecord, log
 from .search import billing_note
 from .streaming import EventStream
 from .upstream import UpstreamFailure, upstream_json
+from .vision import ImageDescriber, prepare_images
 
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 ANY_HOST: frozenset[str] = frozenset({"*"})
@@ -170,6 +172,7 @@ def create_app(
     )
     proxy = app.proxy = Proxy(settings, token, transport=transport, ledger=ledger)
     app.bearer = f"Bearer {token}".encode()
+    describer = ImageDescriber(proxy, settings.describer) if settings.describer is not None else None
 
     @app.before_request
     async def _guard() -> None:
@@ -202,6 +205,7 @@ def create_app(
         record: RequestRecord = g.record
         record.origin = request_origin(request.headers)
         body, size = await _json_body(proxy, record)
+        body, notice = await prepare_images(proxy, describer, body, record.origin)
         chat_request, payload = await _off_loop(size, _translate, body, proxy)
         record.model_in, record.model_out, record.stream = (
             chat_request.requested_model,
@@ -210,7 +214,7 @@ def create_app(
         )
         proxy.log_body(record, "upstream_request", payload)
         if chat_request.stream:
-            stream = responses.ResponsesStream(proxy, chat_request, payload, record)
+            stream = responses.ResponsesStream(proxy, chat_request, payload, record, notice=notice)
             # The Coding Plan's usage windows, for Codex's /status (last known; never waited for).
             limits = proxy.quota.headers()
             return _event_stream(stream.body(), limits)
@@ -218,6 +222,8 @@ def create_app(
             answer = await responses.complete(proxy, chat_request, payload, record)
         except UpstreamFailure as failure:
             raise _upstream_error(proxy, failure) from None
+        if notice is not None and isinstance(answer.get("output"), list):
+            answer["output"].insert(0, notice_item(notice))
         proxy.log_body(record, "response", answer)
         return _json(200, answer)
 
