@@ -21,10 +21,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .codex.argv import chosen_model, prints_json_events, talks_to_model
+from .codex.argv import (
+    chosen_model,
+    codex_arguments,
+    needs_provider_probe,
+    notes_allowed,
+    prints_json_events,
+    remote_refusal,
+    talks_to_model,
+)
+from .codex.capabilities import Capabilities, capabilities
+from .codex.guard import ensure_provider_used
 from .codex.overrides import TOKEN_ENV, codex_overrides
-from .codex.version import CodexError, CodexInfo, find_codex, untested_warning
-from .config import no_key_message
+from .codex.version import CodexError, CodexInfo, find_codex, newer_version_note
+from .config import cache_dir, no_key_message, state_dir
 from .providers import key_variables
 from .settings import Settings
 
@@ -167,18 +177,23 @@ def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Calla
     if not settings.api_keys and talks_to_model(args):
         raise LaunchError(no_key_message(settings.upstream))
     codex = find_codex()
-    note = untested_warning(codex)
+    note = newer_version_note(codex, state_dir()) if notes_allowed(args) else None
     if note:
         warn(note)
+    able = capabilities(codex, cache_dir())
+    refusal = remote_refusal(args, able)
+    if refusal:
+        raise LaunchError(refusal)
     scratch = ScratchDir()
     try:
         model = chosen_model(args)
         try:
-            catalog: Path | None = build_catalog(codex, settings, extra_models=[model] if model else [], scratch=scratch)
+            catalog: Path | None = build_catalog(codex, settings, extra_models=[model] if model else [], scratch=scratch,
+                                                 on_fallback=warn)
         except CatalogError as exc:
             warn(f"{exc}; Codex will use generic model metadata")
             catalog = None
-        return launch(codex, args, settings, catalog=catalog, port=port, cleanup=scratch.remove)
+        return launch(codex, args, settings, catalog=catalog, capabilities=able, port=port, cleanup=scratch.remove)
     finally:
         scratch.remove()
 
@@ -189,18 +204,23 @@ def launch(
     settings: Settings,
     *,
     catalog: Path | None,
+    capabilities: Capabilities,
     port: int = 0,
     cleanup: Callable[[], None] = lambda: None,
 ) -> int:
     """Run codex with ARGS against a fresh proxy; return codex's exit status.
 
     CLEANUP removes temporary files; it also runs if the proxy has to be abandoned."""
+    model = None if chosen_model(args) else settings.default_model
+    safe_env = codex_environment(os.environ)
+    if needs_provider_probe(args, capabilities):
+        ensure_provider_used(codex, args, codex_overrides(1, settings, catalog=catalog, model=model), capabilities, safe_env,
+                             cache=cache_dir())
     sock = bind_loopback(port)
     token = new_token()
-    bound_port = sock.getsockname()[1]
-    model = None if chosen_model(args) else settings.default_model
-    argv = [codex.path, *codex_overrides(bound_port, settings, catalog=catalog, model=model), *args]
-    env = {**codex_environment(os.environ), TOKEN_ENV: token}
+    overrides = codex_overrides(sock.getsockname()[1], settings, catalog=catalog, model=model)
+    argv = [codex.path, *codex_arguments(args, overrides, capabilities)]
+    env = {**safe_env, TOKEN_ENV: token}
     previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the TUI owns Ctrl-C
     try:
         try:

@@ -18,8 +18,15 @@ from typing import Any
 import pytest
 import trio
 
-from tests.codex_cli import codex_binary
+from codexglm.codex.version import format_version
+from codexglm.providers import get_provider, provider_names
+from tests import codex_bodies
+from tests.codex_cli import codex_binary, version_under_test
 from tests.mockglm import DEFAULT_KEY, MockGLM
+
+_PROVIDER_VARIABLES = frozenset(
+    name for provider in map(get_provider, provider_names()) for name in (provider.key_env, *provider.env_settings)
+)
 
 # Keep Codex away from the network and from waiting forever; let it run tools in the work dir.
 CODEX_FLAGS = [
@@ -69,7 +76,9 @@ class Sandbox:
         return self.root / "codex-home"
 
     def env(self, mock: MockGLM | None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ZAI_", "GLM_", "CODEXGLM_", "OPENAI_", "CODEX_"))}
+        # Nothing of the user's own setup may reach a test: no codexglm, Codex or provider variables.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("ZAI_", "GLM_", "CODEXGLM_", "OPENAI_", "CODEX_")) and k not in _PROVIDER_VARIABLES}
         env.update(
             HOME=str(self.root / "home"),
             CODEX_HOME=str(self.codex_home),
@@ -87,10 +96,17 @@ class Sandbox:
         return env
 
     async def exec(self, mock: MockGLM | None, *args: str, glm_args: tuple[str, ...] = (), timeout: float = 120) -> CodexRun:
+        recording = bool(os.environ.get(codex_bodies.RECORD_ENV))
+        if recording:  # the proxy's own body log is the recorder's source
+            glm_args = ("--glm-log-bodies", *glm_args)
         command = [sys.executable, "-m", "codexglm", *glm_args, "exec", *CODEX_FLAGS, "-C", str(self.workdir), *args]
         with trio.fail_after(timeout):
             result = await trio.run_process(command, env=self.env(mock), cwd=str(self.workdir), capture_stdout=True,
                                             capture_stderr=True, check=False, stdin=subprocess.DEVNULL)
+        if recording:
+            test = os.environ.get("PYTEST_CURRENT_TEST", "run").split("::")[-1].split(" ")[0]
+            codex_bodies.record(self.root / "state" / "requests.jsonl", str(self.root),
+                                format_version(version_under_test()), test)
         stdout = result.stdout.decode(errors="replace")
         events = []
         for line in stdout.splitlines():
@@ -104,9 +120,9 @@ class Sandbox:
 
 
 def make_sandbox(tmp_path: pathlib.Path) -> Sandbox:
-    codex = codex_binary(install=True)
+    codex = codex_binary()
     if codex is None:
-        pytest.skip("the pinned Codex CLI could not be installed (npm unavailable)")
+        pytest.skip("the Codex CLI under test could not be installed (npm unavailable) or $CODEXGLM_TEST_CODEX is not executable")
     for sub in ("home", "codex-home", "config", "state", "cache", "work"):
         (tmp_path / sub).mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "-q", str(tmp_path / "work")], check=True)

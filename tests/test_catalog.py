@@ -45,9 +45,54 @@ def test_template_is_a_plain_responses_model_with_freeform_patch() -> None:
     assert pick_template([code_mode, *models])["slug"] == "gpt-5.5"
 
 
-def test_template_needs_instructions() -> None:
-    with pytest.raises(CatalogError, match="no model with base instructions"):
-        pick_template([{"slug": "x", "base_instructions": ""}])
+def test_template_is_chosen_by_capability_not_by_name() -> None:
+    renamed = {**TEMPLATE, "slug": "gpt-7-whatever"}
+    lite = {**TEMPLATE, "slug": "gpt-5.5", "use_responses_lite": True}
+    apply_json = {**TEMPLATE, "slug": "gpt-5.4", "apply_patch_tool_type": "function"}
+    assert pick_template([lite, apply_json, renamed, "junk"])["slug"] == "gpt-7-whatever"
+
+
+@pytest.mark.parametrize("models", [
+    [{"slug": "x", "base_instructions": ""}],
+    [{**TEMPLATE, "use_responses_lite": True}],
+    [{**TEMPLATE, "tool_mode": "code_mode_only"}],
+    [],
+])
+def test_no_usable_template_is_a_catalog_error(models: list) -> None:
+    with pytest.raises(CatalogError, match="no plain Responses model"):
+        pick_template(models)
+
+
+def test_shipped_template_is_itself_usable_and_free_of_openai_fields() -> None:
+    shipped = catalog.shipped_template()
+    assert pick_template([shipped]) is shipped
+    assert not set(catalog._OPENAI_ONLY) & set(shipped)
+
+
+def test_template_fields_added_or_removed_are_tolerated() -> None:
+    spec = MODELS["glm-5.1"]
+    newer = {**TEMPLATE, "supports_time_travel": True, "brand_new": {"nested": [1]}}
+    entry = catalog_entry(spec, newer, vendor="Z.ai")
+    assert entry["supports_time_travel"] is True and entry["brand_new"] == {"nested": [1]}
+    minimal = {"slug": "bare", "base_instructions": "You are Codex, based on GPT-5.", "apply_patch_tool_type": "freeform"}
+    entry = catalog_entry(spec, pick_template([minimal]), vendor="Z.ai")
+    assert entry["base_instructions"] == "You are Codex, based on GLM-5.1."
+    assert entry["shell_type"] == "unified_exec" and "model_messages" not in entry
+
+
+def test_unreadable_bundled_catalog_falls_back_to_the_shipped_template(
+    codex: CodexInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_CODEX_BUNDLED_FAIL", "1")
+    notes: list[str] = []
+    path = build_catalog(codex, Settings(), cache_dir=tmp_path / "cache", on_fallback=notes.append)
+    assert len(notes) == 1 and "no bundled catalog" in notes[0] and "template codexglm ships" in notes[0]
+    entry = json.loads(path.read_text())["models"][0]
+    assert len(entry["base_instructions"]) > 1000 and entry["base_instructions"] != TEMPLATE["base_instructions"]
+    assert entry["apply_patch_tool_type"] == "freeform"
+    monkeypatch.delenv("FAKE_CODEX_BUNDLED_FAIL")
+    again = build_catalog(codex, Settings(), cache_dir=tmp_path / "cache", on_fallback=notes.append)
+    assert again != path and len(notes) == 1  # Codex asked again, and answered this time
 
 
 def test_entry_carries_glm_facts_and_codex_prompt() -> None:
@@ -167,17 +212,14 @@ def test_missing_codex_is_a_catalog_error(tmp_path: Path) -> None:
 
 
 def real_codex() -> CodexInfo:
-    path = codex_binary(install=False)
+    path = codex_binary(install_missing=False)
     if path is None:
         pytest.skip("the pinned Codex CLI is not installed (python -m tests.codex_cli --install)")
     return find_codex({"CODEXGLM_CODEX": path})
 
 
-@pytest.mark.e2e
-def test_real_codex_loads_the_catalog_without_fallback(tmp_path: Path) -> None:
-    codex = real_codex()
-    settings = Settings(model_map={"gpt-5.5": "glm-5.1"})
-    path = build_catalog(codex, settings, cache_dir=tmp_path / "cache")
+def loaded_by_codex(codex: CodexInfo, path: Path, tmp_path: Path) -> dict[str, dict]:
+    """The models the real CODEX shows with the catalog at PATH (in a clean CODEX_HOME)."""
     env = {**os.environ, "CODEX_HOME": str(tmp_path / "home"), "HOME": str(tmp_path)}
     (tmp_path / "home").mkdir()
     done = subprocess.run(
@@ -185,9 +227,25 @@ def test_real_codex_loads_the_catalog_without_fallback(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    loaded = {m["slug"]: m for m in json.loads(done.stdout)["models"]}
+    return {m["slug"]: m for m in json.loads(done.stdout)["models"]}
+
+
+@pytest.mark.e2e
+def test_real_codex_loads_the_catalog_without_fallback(tmp_path: Path) -> None:
+    codex = real_codex()
+    settings = Settings(model_map={"gpt-5.5": "glm-5.1"})
+    path = build_catalog(codex, settings, cache_dir=tmp_path / "cache")
+    loaded = loaded_by_codex(codex, path, tmp_path)
     assert set(MODELS) | {"gpt-5.5"} <= set(loaded)
     for slug, spec in MODELS.items():
         assert loaded[slug]["context_window"] == spec.context_window
         assert loaded[slug]["apply_patch_tool_type"] == "freeform"
     assert len(loaded["glm-5.1"]["base_instructions"]) > 1000  # Codex's real prompt
+
+
+@pytest.mark.e2e
+def test_real_codex_loads_a_catalog_from_the_shipped_template(tmp_path: Path) -> None:
+    codex = real_codex()
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(catalog.catalog_document(catalog.shipped_template(), catalog_slugs(Settings()), "Z.ai")))
+    assert set(MODELS) <= set(loaded_by_codex(codex, path, tmp_path))

@@ -18,6 +18,7 @@ def sandbox(tmp_path: pathlib.Path) -> Sandbox:
     return make_sandbox(tmp_path)
 
 
+@pytest.mark.smoke
 async def test_plain_answer_with_reasoning_and_usage(sandbox: Sandbox) -> None:
     async with open_mock_glm() as mock:
         mock.enqueue(text_reply("Paris is the capital of France.", reasoning="The user asks a geography question."))
@@ -35,6 +36,7 @@ async def test_plain_answer_with_reasoning_and_usage(sandbox: Sandbox) -> None:
     assert "What is the capital of France?" in sent["messages"][-1]["content"]
 
 
+@pytest.mark.smoke
 async def test_shell_command_round_trip(sandbox: Sandbox) -> None:
     async with open_mock_glm() as mock:
         mock.enqueue(

@@ -312,6 +312,7 @@ def test_compaction_trigger_and_replayed_compaction_item() -> None:
     assert "We fixed the bug." in replay["messages"][-1]["content"]
     foreign = chat(cf.body({"type": "compaction", "id": "cmp_1", "encrypted_content": "opaque-openai"}))
     assert "opaque-openai" not in json.dumps(foreign["messages"])
+    assert "compacted by another model provider" in foreign["messages"][-1]["content"]
 
 
 def test_mid_conversation_developer_message_stays_in_place_as_system() -> None:

@@ -38,6 +38,13 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run codexglm; returns the exit status (codex's when codex ran)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(args)
+    except KeyboardInterrupt:  # also while the modules below are still being imported
+        return 130
+
+
+def _main(args: list[str]) -> int:
     from ..codex.catalog import CatalogError
     from ..codex.version import CodexError
     from ..config import ConfigError
@@ -50,8 +57,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CodexError, CatalogError) as exc:
         _error(str(exc))
         return 1
-    except KeyboardInterrupt:
-        return 130
     except BrokenPipeError:
         # Whoever read our output left (`codexglm config | head`): nothing to report.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -125,22 +125,26 @@ def _instructions(entry: dict[str, Any]) -> str:
     return template or entry.get("base_instructions") or ""
 
 
-def pick_template(models: list[dict[str, Any]]) -> dict[str, Any]:
-    """The bundled entry closest to what a chat model behind a proxy can do: a plain
-    Responses model (no Responses Lite, no code mode) with the freeform apply_patch tool,
-    preferably a codex-tuned one that the picker lists."""
-    usable = [m for m in models if isinstance(m, dict) and _instructions(m)]
+def _fits_a_chat_model(entry: dict[str, Any]) -> bool:
+    """What a chat model behind a proxy can do: plain Responses (no Responses Lite, no
+    code mode) with the freeform apply_patch tool, and Codex's prompt to go with it."""
+    return (
+        bool(_instructions(entry))
+        and not entry.get("use_responses_lite")
+        and entry.get("tool_mode") in (None, "direct")
+        and entry.get("apply_patch_tool_type") == "freeform"
+    )
+
+
+def pick_template(models: list[Any]) -> dict[str, Any]:
+    """The bundled entry to build on, chosen by what it can do rather than by its name
+    (gpt-5.5 today): preferably a codex-tuned one that the picker lists."""
+    usable = [m for m in models if isinstance(m, dict) and _fits_a_chat_model(m)]
     if not usable:
-        raise CatalogError("Codex's bundled catalog has no model with base instructions")
+        raise CatalogError("Codex's bundled catalog has no plain Responses model with freeform apply_patch and base instructions")
 
     def score(entry: dict[str, Any]) -> tuple[bool, ...]:
-        return (
-            not entry.get("use_responses_lite"),
-            entry.get("tool_mode") in (None, "direct"),
-            entry.get("apply_patch_tool_type") == "freeform",
-            "codex" in str(entry.get("slug", "")),
-            entry.get("visibility") == "list",
-        )
+        return ("codex" in str(entry.get("slug", "")), entry.get("visibility") == "list")
 
     return max(usable, key=score)  # max keeps the first of equals: the catalog's own order
 
@@ -150,6 +154,17 @@ def image_support(spec: ModelSpec, describer: str | None) -> str:
     if spec.vision:
         return "sees images"
     return f"images described by {describer}" if describer else "text only"
+
+
+_SHIPPED = Path(__file__).with_name("template.json")
+
+
+def shipped_template() -> dict[str, Any]:
+    """The template codexglm ships (a verified Codex's own entry) for a Codex whose
+    bundled catalog cannot be read or holds no usable entry."""
+    document = json.loads(_SHIPPED.read_text(encoding="utf-8"))
+    model: dict[str, Any] = document["model"]
+    return model
 
 
 def catalog_entry(
@@ -231,9 +246,8 @@ def catalog_slugs(settings: Settings, extra_models: Iterable[str] = ()) -> dict[
 
 
 def catalog_document(
-    bundled: dict[str, Any], slugs: dict[str, ModelSpec], vendor: str, describer: str | None = None
+    template: dict[str, Any], slugs: dict[str, ModelSpec], vendor: str, describer: str | None = None
 ) -> dict[str, Any]:
-    template = pick_template(bundled["models"])
     return {
         "models": [
             catalog_entry(spec, template, slug=slug, priority=index, vendor=vendor, describer=describer)
@@ -259,11 +273,14 @@ def build_catalog(
     extra_models: Iterable[str] = (),
     cache_dir: Path | None = None,
     scratch: Callable[[], Path] | None = None,
+    on_fallback: Callable[[str], None] | None = None,
 ) -> Path:
     """The catalog file for this Codex and these settings, built on first use.
 
     Catalogs live in the cache dir; when it cannot be written, SCRATCH() names a private
-    directory to use instead (its owner removes it).
+    directory to use instead (its owner removes it).  When Codex's bundled catalog gives
+    no template, ON_FALLBACK (if given) is told why and the shipped template is used; the
+    result is named apart, so the next launch asks Codex again.
     """
     directory = cache_dir or default_cache_dir()
     slugs = catalog_slugs(settings, dict.fromkeys(extra_models))
@@ -273,7 +290,16 @@ def build_catalog(
     path = directory / name
     if path.is_file():
         return path
-    text = json.dumps(catalog_document(bundled_catalog(codex), slugs, vendor, describer), ensure_ascii=False)
+    try:
+        template = pick_template(bundled_catalog(codex)["models"])
+    except CatalogError as exc:
+        if on_fallback is None:
+            raise
+        on_fallback(f"{exc}; using the model template codexglm ships")
+        template = shipped_template()
+        name = name.replace(".json", "-shipped.json")
+        path = directory / name
+    text = json.dumps(catalog_document(template, slugs, vendor, describer), ensure_ascii=False)
     try:
         write_atomic(path, text)
     except OSError as exc:

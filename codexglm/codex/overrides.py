@@ -44,8 +44,8 @@ def stream_idle_timeout_ms(settings: ProxySettings) -> int:
 
 
 def codex_overrides(port: int, settings: ProxySettings, *, catalog: Path | None, model: str | None) -> list[str]:
-    """Root-level `-c` options that point codex at the proxy; they go before the user's
-    subcommand (Codex 0.169 merges them with a subcommand's own `-c`)."""
+    """The `-c` options that point codex at the proxy (`argv.codex_arguments` decides
+    where they go on the installed Codex's command line)."""
     provider = ", ".join(
         (
             f"name={_toml_string(PROVIDER_NAME)}",
@@ -61,10 +61,7 @@ def codex_overrides(port: int, settings: ProxySettings, *, catalog: Path | None,
             *(["supports_standalone_web_search=true"] if settings.web_search else []),
         )
     )
-    # --no-daemon: the TUI's shared background server would outlive this launch (and the
-    # proxy it points at); -c overrides already rule it out, this also silences the warning.
-    args = ["--no-daemon", "-c", f"model_provider={_toml_string(PROVIDER_ID)}",
-            "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
+    args = ["-c", f"model_provider={_toml_string(PROVIDER_ID)}", "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
     if settings.web_search:
         # The feature is "under development" in Codex; its warning would be about our choice.
         args += ["-c", "features.standalone_web_search=true", "-c", "suppress_unstable_features_warning=true"]

@@ -19,16 +19,17 @@ from typing import Any
 
 import trio
 
+from ..codex.guard import codex_error
 from ..codex.overrides import codex_overrides
 from ..codex.version import (
-    FIRST_UNTESTED_CODEX,
     INSTALL_COMMAND,
-    MIN_CODEX,
     SUPPORTED_CODEX,
+    VERIFIED_CODEX,
     CodexError,
     CodexInfo,
     find_codex,
     format_version,
+    verified,
 )
 from ..config import ConfigError, cache_dir, read_config_file
 from ..launcher import ScratchDir, codex_environment
@@ -36,7 +37,7 @@ from ..settings import Settings
 from .report import Check, Status, ms
 
 RESERVED_PROVIDERS = ("openai", "ollama", "lmstudio")
-PINNED_INSTALL = f"{INSTALL_COMMAND}@{MIN_CODEX[0]}.{MIN_CODEX[1]}"
+VERIFIED_INSTALL = f"{INSTALL_COMMAND}@{format_version(VERIFIED_CODEX)}"
 _PROFILE_SUFFIX = ".config.toml"
 
 
@@ -61,20 +62,22 @@ async def find(env: Mapping[str, str], timeout: float) -> tuple[CodexInfo | None
             fix = (
                 "Point CODEXGLM_CODEX at the codex executable, or unset it to use the one on PATH."
                 if str(exc).startswith("CODEXGLM_CODEX=")
-                else f"Install a supported Codex: {PINNED_INSTALL}"
+                else f"Install a supported Codex: {INSTALL_COMMAND}"
             )
             return None, Check("codex.install", title, Status.FAIL, str(exc).split("; ")[0], fix, _since(started))
     if info is None:
         return None, Check(
             "codex.install", title, Status.FAIL, f"`codex --version` gave no answer within {timeout:g} s",
-            f"Reinstall Codex: {PINNED_INSTALL}", _since(started),
+            f"Reinstall Codex: {INSTALL_COMMAND}", _since(started),
         )
     message = f"{info.path}, version {format_version(info.version)}"
-    if info.version >= FIRST_UNTESTED_CODEX:
+    if not verified(info):
         return info, Check("codex.install", title, Status.WARN,
-                           f"{message} is newer than the tested versions ({SUPPORTED_CODEX}); codexglm runs it anyway",
-                           f"If something breaks, install the tested version: {PINNED_INSTALL}", _since(started))
-    return info, Check("codex.install", title, Status.OK, f"{message} (supported: {SUPPORTED_CODEX})", "", _since(started))
+                           f"{message}, not yet verified (supported: {SUPPORTED_CODEX}); codexglm runs it, and the "
+                           "checks below run through it",
+                           f"If something breaks, install the verified version: {VERIFIED_INSTALL}", _since(started))
+    return info, Check("codex.install", title, Status.OK, f"{message}, verified (supported: {SUPPORTED_CODEX})", "",
+                       _since(started))
 
 
 def _since(started: float) -> dict[str, float]:
@@ -217,7 +220,7 @@ async def catalog_check(info: CodexInfo, settings: Settings, env: Mapping[str, s
                     abandon_on_cancel=True,
                 )
             except CatalogError as exc:
-                return Check("codex.catalog", title, Status.FAIL, str(exc), f"Reinstall Codex: {PINNED_INSTALL}", _since(started))
+                return Check("codex.catalog", title, Status.FAIL, str(exc), f"Reinstall Codex: {INSTALL_COMMAND}", _since(started))
         if path is None:
             return Check("codex.catalog", title, Status.FAIL, f"building the catalog took over {timeout:g} s",
                          f"Check that `{info.path} debug models --bundled` works.", _since(started))
@@ -268,12 +271,3 @@ async def _codex_models(info: CodexInfo, args: list[str], env: Mapping[str, str]
 async def _codex_refusal(info: CodexInfo, args: list[str], env: Mapping[str, str], timeout: float) -> str | None:
     shown = await _codex_models(info, args, env, timeout)
     return shown if isinstance(shown, str) else None
-
-
-def codex_error(stderr: str, returncode: int) -> str:
-    """Codex's own one-line reason from its stderr (`Error: ...`), without backtraces."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip() and not line.startswith("WARNING:")]
-    for line in lines:
-        if line.startswith("Error:"):
-            return line.removeprefix("Error:").strip()
-    return lines[0] if lines else f"exit status {returncode}"
