@@ -30,6 +30,12 @@ def _data_url() -> str:
     return "data:image/png;base64," + base64.b64encode(_png()).decode()
 
 
+def _red_image(sandbox: Sandbox) -> pathlib.Path:
+    image = sandbox.workdir / "red.png"
+    image.write_bytes(_png())
+    return image
+
+
 def _assert_vision_call(mock: MockGLM) -> None:
     [vision] = _by_model(mock, "glm-4.6v")
     assert vision["stream"] is False
@@ -38,8 +44,7 @@ def _assert_vision_call(mock: MockGLM) -> None:
 
 
 async def test_an_attached_image_is_described_for_a_text_model(sandbox: Sandbox) -> None:
-    image = sandbox.workdir / "red.png"
-    image.write_bytes(_png())
+    image = _red_image(sandbox)
     async with open_mock_glm() as mock:
         mock.enqueue(text_reply(DESCRIPTION), text_reply("The picture is a red square."))
         run = await sandbox.exec(mock, "-m", "glm-5.1", f"--image={image}", "What is in the picture?")
@@ -55,8 +60,7 @@ async def test_an_attached_image_is_described_for_a_text_model(sandbox: Sandbox)
 
 
 async def test_a_view_image_result_is_described_for_a_text_model(sandbox: Sandbox) -> None:
-    image = sandbox.workdir / "red.png"
-    image.write_bytes(_png())
+    image = _red_image(sandbox)
     async with open_mock_glm() as mock:
         mock.enqueue(tool_reply([("view_image", json.dumps({"path": str(image)}))]), text_reply(DESCRIPTION),
                      text_reply("It is red."))
@@ -72,8 +76,7 @@ async def test_a_view_image_result_is_described_for_a_text_model(sandbox: Sandbo
 
 async def test_descriptions_off_means_only_the_notice(sandbox: Sandbox) -> None:
     (sandbox.root / "config" / "config.toml").write_text('vision_model = "off"\n')
-    image = sandbox.workdir / "red.png"
-    image.write_bytes(_png())
+    image = _red_image(sandbox)
     async with open_mock_glm() as mock:
         mock.enqueue(text_reply("I cannot see it."))
         run = await sandbox.exec(mock, "-m", "glm-5.1", f"--image={image}", "What is in the picture?")

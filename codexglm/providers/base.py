@@ -124,7 +124,6 @@ class SearchService:
     request: Callable[[str, int, Sequence[str], int | None], dict[str, Any]]
     parse: Callable[[Any], list[SearchHit]]
     price_per_call: float | None
-    max_query_chars: int = 200
 
 
 ThinkingHook = Callable[[ModelSpec, "str | None"], dict[str, Any]]

@@ -70,5 +70,4 @@ WEB_SEARCH = SearchService(
     request=search_request,
     parse=parse_search,
     price_per_call=PRICE_PER_CALL,
-    max_query_chars=MAX_QUERY_CHARS,
 )
