@@ -26,6 +26,7 @@ _codexglm_glm_source() {  # the value source of a --glm- option that takes a val
         --glm-endpoint-mode) echo endpoint_mode ;;
         --glm-port) echo none ;;
         --glm-log-dir) echo dir ;;
+        --glm-vision-model) echo model ;;
         *) return 1 ;;
     esac
 }
@@ -123,7 +124,7 @@ _codexglm() {
         esac
     fi
     if (( scanning )) && [[ $cur == --g* ]]; then
-        COMPREPLY=($(compgen -W "--glm-model --glm-region --glm-endpoint-mode --glm-port --glm-log-bodies --glm-log-dir --glm-no-reasoning --glm-web-search --glm-help --glm-version" -- "$cur"))
+        COMPREPLY=($(compgen -W "--glm-model --glm-region --glm-endpoint-mode --glm-port --glm-log-bodies --glm-log-dir --glm-no-reasoning --glm-web-search --glm-vision-model --glm-help --glm-version" -- "$cur"))
         return
     fi
     _codexglm_codex "${rest[@]}"
