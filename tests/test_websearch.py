@@ -8,16 +8,20 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from codexglm.codex.overrides import codex_overrides
 from codexglm.codex.search import (
     SearchRequestError,
+    earlier_refs,
     find_lines,
     page_excerpt,
     parse_search_request,
     resolve_ref,
     result_block,
 )
+from codexglm.ledger.entry import Totals
 from codexglm.providers.glm.search import parse_search, recency_filter, search_request
 from codexglm.server import create_app
 from codexglm.server.search import billing_note
@@ -135,12 +139,15 @@ def test_codex_gets_the_standalone_search_only_when_web_search_is_on() -> None:
 # --------------------------------------------------------------------------- the proxy route
 
 
-async def _search(settings: Settings, script: Script, body: Any, web: Web | None = None) -> tuple[int, dict[str, Any]]:
+async def _search(settings: Settings, script: Script, body: Any, web: Web | None = None,
+                  totals: list[Totals] | None = None) -> tuple[int, dict[str, Any]]:
     app = create_app(settings, TOKEN, transport=script.transport)
     if web is not None:
         app.proxy.search.fetcher = web.fetcher()
     async with app.test_app() as test_app:
         response = await test_app.test_client().post("/v1/alpha/search", json=body, headers=AUTH)
+        if totals is not None:
+            totals.append(app.proxy.ledger.tally.totals)
         return response.status_code, json.loads(await response.get_data())
 
 
@@ -160,10 +167,15 @@ async def test_a_bad_search_request_is_a_400_naming_the_field(tmp_path: Path) ->
 
 async def test_search_query_goes_to_the_provider_with_the_key(tmp_path: Path) -> None:
     script = Script(http_response(200, _HITS))
+    totals: list[Totals] = []
     status, body = await _search(make_settings(tmp_path, web_search=True), script,
                                  {"input": [_web_call("a"), _output("a", "earlier")],
-                                  "commands": {"search_query": [{"q": "trio"}], "time": [{"utc_offset": "+01:00"}]}})
+                                  "commands": {"search_query": [{"q": "trio"}], "time": [{"utc_offset": "+01:00"}]}},
+                                 totals=totals)
     assert status == 200
+    # Each query is a ledger row with its price, so `codexglm usage` and the exit line show it.
+    [total] = totals
+    assert (total.requests, total.cost_usd, total.failed) == (1, 0.01, 0)
     assert script.urls == [GENERAL + "/web_search"] and script.keys == [KEY]
     assert script.body()["search_query"] == "trio"
     output = body["output"]
@@ -201,3 +213,12 @@ async def test_opening_an_internal_address_is_refused_in_the_output(tmp_path: Pa
     assert status == 200
     assert "is refused: 169.254.169.254 is a cloud metadata address" in body["output"]
     assert web.sent == []
+
+
+@given(st.lists(st.tuples(st.text(max_size=40), st.from_regex(r"https://[a-z]{1,10}\.example\.org/[a-z0-9/]{0,20}",
+                                                              fullmatch=True), st.text(max_size=80)), max_size=6))
+def test_any_numbered_results_are_found_again_by_their_ids(rows: list[tuple[str, str, str]]) -> None:
+    text = "\n\n".join(result_block(f"turn0search{i}", title, url, body) for i, (title, url, body) in enumerate(rows))
+    refs = earlier_refs([_output("c", text)])
+    for i, (_, url, _) in enumerate(rows):
+        assert refs.get(f"turn0search{i}") == url

@@ -256,7 +256,7 @@ def create_app(
         except SearchRequestError as exc:
             raise ApiError(400, error_body(exc.message, param=exc.param)) from None
         with proxy.lifecycle.guard():
-            return _json(200, await proxy.search.answer(commands))
+            return _json(200, await proxy.search.answer(commands, request_origin(request.headers)))
         raise ApiError(503, proxy.error_body(shutdown_error()))
 
     @app.get("/v1/models")

@@ -123,9 +123,9 @@ class Proxy:
         self.options = settings.translate_options()
         self.quota = QuotaMonitor(settings, self.upstream.client, self.upstream.keys)
         self.redact = Redactor((*settings.api_keys, token))
-        self.search = WebSearch(settings, self.upstream.client, self.upstream.keys, self.redact)
         self.reqlog = RequestLog.from_settings(settings, self.redact)
         self.ledger = ledger if ledger is not None else Ledger.from_settings(settings)
+        self.search = WebSearch(settings, self.upstream.client, self.upstream.keys, self.redact, self.ledger)
         self.server_log: ServerLog | None = None  # set by serve(), which owns the handler
         self.lifecycle = Lifecycle()
         # Host headers accepted; None until serve() knows the bound port (then exact).

@@ -9,12 +9,14 @@ Codex hands the model; only a request that cannot be read is an HTTP error.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import trio
 
+from ..codex.origin import RequestOrigin
 from ..codex.search import (
     PAGE_CHARS,
     RESULTS,
@@ -27,6 +29,8 @@ from ..codex.search import (
     resolve_ref,
     result_block,
 )
+from ..ledger.entry import OK, UsageEntry
+from ..ledger.writer import Ledger
 from ..providers.base import SearchService
 from ..settings import Settings
 from .fetch import FetchRefused, Page, PageFetcher
@@ -56,10 +60,12 @@ class WebSearch:
         client: httpx.AsyncClient,
         keys: KeyPool,
         redact: Callable[[str], str],
+        ledger: Ledger,
         *,
         fetcher: PageFetcher | None = None,
     ) -> None:
         self.settings = settings
+        self._ledger = ledger
         self.service: SearchService | None = settings.upstream.search
         self._client = client
         self._keys = keys
@@ -73,10 +79,10 @@ class WebSearch:
     async def aclose(self) -> None:
         await self.fetcher.aclose()
 
-    async def answer(self, commands: SearchCommands) -> dict[str, Any]:
+    async def answer(self, commands: SearchCommands, origin: RequestOrigin | None = None) -> dict[str, Any]:
         """The `{output}` document for one web call: every command's block, in order."""
         jobs: list[Awaitable[str]] = [
-            *(self._search(commands, query, i) for i, query in enumerate(commands.queries)),
+            *(self._search(commands, query, i, origin) for i, query in enumerate(commands.queries)),
             *(self._open(commands, command, i) for i, command in enumerate(commands.opens)),
             *(self._find(commands, command) for command in commands.finds),
         ]
@@ -94,11 +100,24 @@ class WebSearch:
             blocks.append("Nothing to do: the call had no search_query, open or find command.")
         return {"output": "\n\n".join(blocks)}
 
-    async def _search(self, commands: SearchCommands, query: Query, index: int) -> str:
+    def _bill(self, started: float, outcome: str, origin: RequestOrigin | None) -> None:
+        """One ledger row per query sent: what it costs is the whole point of opting in."""
+        assert self.service is not None
+        origin = origin or RequestOrigin()
+        self._ledger.record(UsageEntry(
+            time=time.time(), provider=self.settings.upstream.name, model="web_search", endpoint="search",
+            session_id=origin.session_id, thread_id=origin.thread_id, turn_id=origin.turn_id, kind=origin.kind,
+            cost_usd=self.service.price_per_call if outcome == OK else 0.0,
+            duration_ms=round((trio.current_time() - started) * 1000, 1), outcome=outcome,
+            conversation=origin.conversation,
+        ))
+
+    async def _search(self, commands: SearchCommands, query: Query, index: int, origin: RequestOrigin | None) -> str:
         assert self.service is not None
         count = RESULTS[commands.length]
         payload = self.service.request(query.q, count, query.domains, query.recency_days)
         key = self._keys.pick()
+        started = trio.current_time()
         try:
             with trio.fail_after(self.settings.web_fetch_timeout):
                 response = await self._client.post(
@@ -107,7 +126,9 @@ class WebSearch:
             document = response.json() if response.status_code < 400 else None
         except (httpx.HTTPError, ValueError, trio.TooSlowError) as exc:
             log.warning("web search failed: %s", type(exc).__name__)
+            self._bill(started, "search_failed", origin)
             return f"Search for {query.q!r} failed: {self.settings.upstream.vendor}'s search did not answer."
+        self._bill(started, OK if document is not None else f"http_{response.status_code}", origin)
         if document is None:
             detail = self._redact(response.text[:300])
             return f"Search for {query.q!r} failed: {self.settings.upstream.vendor} answered HTTP {response.status_code} ({detail})."
