@@ -113,6 +113,11 @@ class Settings:
         return self.upstream.endpoints(self)
 
     @property
+    def search_enabled(self) -> bool:
+        """Codex's web search runs through the proxy: opted in, and the provider has a search API."""
+        return self.web_search and self.upstream.search is not None
+
+    @property
     def describer(self) -> str | None:
         """The model that describes images for text-only models, or None when that is off."""
         if self.vision_model == "off":

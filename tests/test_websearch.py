@@ -134,6 +134,8 @@ def test_codex_gets_the_standalone_search_only_when_web_search_is_on() -> None:
     on = " ".join(codex_overrides(4000, Settings(web_search=True), catalog=None, model=None))
     assert "standalone" not in off
     assert "supports_standalone_web_search=true" in on and "features.standalone_web_search=true" in on
+    # A provider without a search API gets no web tool from Codex, opted in or not.
+    assert Settings(web_search=True).replace(provider="deepseek").search_enabled is False
 
 
 # --------------------------------------------------------------------------- the proxy route

@@ -29,7 +29,7 @@ class ProxySettings(Protocol):
     @property
     def keepalive_interval(self) -> float: ...
     @property
-    def web_search(self) -> bool: ...
+    def search_enabled(self) -> bool: ...
 
 
 def _toml_string(text: str) -> str:
@@ -58,11 +58,11 @@ def codex_overrides(port: int, settings: ProxySettings, *, catalog: Path | None,
             "supports_websockets=false",
             # Codex 0.150 ... 0.171 run their web search through the provider's /alpha/search
             # when this and the standalone_web_search feature are both on.
-            *(["supports_standalone_web_search=true"] if settings.web_search else []),
+            *(["supports_standalone_web_search=true"] if settings.search_enabled else []),
         )
     )
     args = ["-c", f"model_provider={_toml_string(PROVIDER_ID)}", "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
-    if settings.web_search:
+    if settings.search_enabled:
         # The feature is "under development" in Codex; its warning would be about our choice.
         args += ["-c", "features.standalone_web_search=true", "-c", "suppress_unstable_features_warning=true"]
     if catalog is not None:

@@ -74,7 +74,7 @@ class WebSearch:
 
     @property
     def enabled(self) -> bool:
-        return self.settings.web_search and self.service is not None
+        return self.settings.search_enabled
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()

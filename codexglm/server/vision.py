@@ -143,8 +143,14 @@ async def prepare_images(
         return body, None
     fresh = image_urls(body, new_only=True)
     if describer is None:
-        return body, omitted_notice(len(fresh), model) if fresh else None
+        return body, omitted_notice(len(fresh), model, _describe_fix(proxy)) if fresh else None
     descriptions = await describer.describe_all(urls, origin)
     described = sum(1 for url in fresh if image_key(url) in descriptions)
     notice = description_notice(described, len(fresh) - described, describer.model, model) if fresh else None
     return with_descriptions(body, descriptions, describer.model, model), notice
+
+
+def _describe_fix(proxy: Proxy) -> str:
+    if proxy.upstream.provider.vision_model is not None:
+        return "describe them with a vision model: `codexglm config set vision_model auto`"
+    return "set `vision_model` to a vision model of your provider to have them described"

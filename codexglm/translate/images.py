@@ -95,10 +95,9 @@ def description_notice(described: int, failed: int, describer: str, model: str) 
     return text
 
 
-def omitted_notice(count: int, model: str) -> str:
-    """The one line Codex shows when image descriptions are off."""
-    return (f"ⓘ {model} cannot see images: {_plural(count)} left out "
-            "(describe them with a vision model: `codexglm config set vision_model auto`).")
+def omitted_notice(count: int, model: str, fix: str) -> str:
+    """The one line Codex shows when image descriptions are off; FIX says how to turn them on."""
+    return f"ⓘ {model} cannot see images: {_plural(count)} left out ({fix})."
 
 
 def notice_item(text: str) -> dict[str, Any]:
