@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import pathlib
+import sys
 
 import pytest
 
 from tests.e2e_harness import Sandbox, make_sandbox
-from tests.mockglm import MockGLM, open_mock_glm, text_reply, tool_reply
+from tests.mockglm import MockGLM, Stream, open_mock_glm, text_reply, tool_reply
 from tests.test_e2e_tools import _png, _user_parts
+from tests.tmux_harness import TmuxSession, require_tmux
 
 pytestmark = pytest.mark.e2e
 
@@ -89,3 +91,23 @@ async def test_descriptions_off_means_only_the_notice(sandbox: Sandbox) -> None:
     assert notice.startswith("ⓘ glm-5.1 cannot see images: 1 image left out")
     assert "codexglm config set vision_model auto" in notice
     assert answer == "I cannot see it."
+
+
+async def test_the_tui_shows_the_one_line_notice(sandbox: Sandbox) -> None:
+    require_tmux()
+    image = _red_image(sandbox)
+    (sandbox.codex_home / "config.toml").write_text(f'[projects."{sandbox.workdir}"]\ntrust_level = "trusted"\n')
+
+    def by_model(body: dict) -> Stream:
+        return text_reply(DESCRIPTION if body["model"] == "glm-4.6v" else "A red square, as described.")
+
+    async with open_mock_glm() as mock:
+        mock.handler = by_model
+        tui = TmuxSession("vision-notice", [sys.executable, "-m", "codexglm", "-m", "glm-5.1", "-i", str(image),
+                                            "What is in the picture?"], sandbox.env(mock), str(sandbox.workdir))
+        try:
+            screen = await tui.wait_for("A red square, as described.", timeout=90)
+        finally:
+            tui.close()
+    assert "ⓘ glm-4.6v described 1 image for glm-5.1, which cannot see images." in " ".join(screen.split())
+    _assert_vision_call(mock)
