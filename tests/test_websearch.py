@@ -16,10 +16,12 @@ from codexglm.codex.search import (
     SearchRequestError,
     earlier_refs,
     find_lines,
+    fit_output,
     page_excerpt,
     parse_search_request,
     resolve_ref,
     result_block,
+    snippet,
 )
 from codexglm.ledger.entry import Totals
 from codexglm.providers.glm.search import parse_search, recency_filter, search_request
@@ -93,6 +95,17 @@ def test_page_excerpts_are_numbered_and_capped() -> None:
     excerpt = page_excerpt(text, 10, 60)
     assert excerpt.startswith("L10: line 10\nL11: line 11")
     assert excerpt.endswith("open it with lineno 14)") and len(excerpt) < 120
+
+
+def test_output_fits_codex_max_output_tokens_and_snippets_are_short() -> None:
+    commands = parse_search_request({"max_output_tokens": 30, "commands": {}})
+    assert commands.max_chars == 120
+    cut = fit_output(["a" * 100, "b" * 100], commands.max_chars)
+    assert len(cut) <= 120 and cut.startswith("a" * 70) and cut.endswith("(output cut to fit the tool's length limit)")
+    assert fit_output(["a", "b"], None) == "a\n\nb"
+    assert len(snippet("x " * 1000)) <= 602
+    with pytest.raises(SearchRequestError):
+        parse_search_request({"max_output_tokens": "many"})
 
 
 def test_find_shows_matches_with_context() -> None:

@@ -25,6 +25,8 @@ UNSUPPORTED = ("image_query", "click", "screenshot", "finance", "weather", "spor
 PAGE_CHARS = {"short": 3_000, "medium": 8_000, "long": 20_000}
 RESULTS = {"short": 5, "medium": 8, "long": 12}
 MAX_COMMANDS = 8  # per kind and call, so one call cannot fan out without bound
+SNIPPET_CHARS = 600  # of each search result's text
+CHARS_PER_TOKEN = 4  # to honour Codex's max_output_tokens without a tokenizer
 _REF = re.compile(r"^\[(turn\d+(?:search|view)\d+)\] .*\nURL: (\S+)", re.MULTILINE)
 
 
@@ -62,6 +64,7 @@ class SearchCommands:
     unsupported: tuple[str, ...] = ()
     length: str = "medium"
     turn: int = 0  # how many web calls came before this one
+    max_chars: int | None = None  # from Codex's max_output_tokens
     refs: Mapping[str, str] = field(default_factory=dict)  # earlier result ids -> URLs
 
 
@@ -121,6 +124,7 @@ def parse_search_request(body: Mapping[str, Any]) -> SearchCommands:
         raise SearchRequestError("commands.response_length must be short, medium or long.", "commands.response_length")
     items = body.get("input")
     history = items if isinstance(items, list) else []
+    budget = _count(body, "max_output_tokens", "request")
     return SearchCommands(
         queries=tuple(queries),
         opens=tuple(opens),
@@ -128,6 +132,7 @@ def parse_search_request(body: Mapping[str, Any]) -> SearchCommands:
         unsupported=tuple(name for name in UNSUPPORTED if commands.get(name)),
         length=length,
         turn=sum(1 for item in history if _is_web_call(item)),
+        max_chars=budget * CHARS_PER_TOKEN if budget else None,
         refs=earlier_refs(history),
     )
 
@@ -167,6 +172,20 @@ def result_block(ref: str, title: str, url: str, body: str, published: str | Non
     """One numbered result as the model reads it; `earlier_refs` reads it back."""
     dated = f"\nPublished: {published}" if published else ""
     return f"[{ref}] {_one_line(title)}\nURL: {url}{dated}\n{body.strip()}"
+
+
+def snippet(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS].rstrip() + " …"
+
+
+def fit_output(blocks: Sequence[str], max_chars: int | None) -> str:
+    """The blocks joined, cut to MAX_CHARS with a note saying so."""
+    output = "\n\n".join(blocks)
+    if max_chars is None or len(output) <= max_chars:
+        return output
+    note = "\n(output cut to fit the tool's length limit)"
+    return output[: max(0, max_chars - len(note))].rstrip() + note
 
 
 def _one_line(text: str) -> str:

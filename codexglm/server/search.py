@@ -25,9 +25,11 @@ from ..codex.search import (
     Query,
     SearchCommands,
     find_lines,
+    fit_output,
     page_excerpt,
     resolve_ref,
     result_block,
+    snippet,
 )
 from ..ledger.entry import OK, UsageEntry
 from ..ledger.writer import Ledger
@@ -98,7 +100,7 @@ class WebSearch:
             blocks.append(f"Not available with {self.settings.upstream.vendor}'s search: {', '.join(commands.unsupported)}.")
         if not blocks:
             blocks.append("Nothing to do: the call had no search_query, open or find command.")
-        return {"output": "\n\n".join(blocks)}
+        return {"output": fit_output(blocks, commands.max_chars)}
 
     def _bill(self, started: float, outcome: str, origin: RequestOrigin | None) -> None:
         """One ledger row per query sent: what it costs is the whole point of opting in."""
@@ -137,7 +139,8 @@ class WebSearch:
             return f"Search for {query.q!r}: no results."
         prefix = f"turn{commands.turn}search"
         start = index * count
-        rows = [result_block(f"{prefix}{start + n}", h.title, h.url, h.snippet, h.published) for n, h in enumerate(hits)]
+        rows = [result_block(f"{prefix}{start + n}", h.title, h.url, snippet(h.snippet), h.published)
+                for n, h in enumerate(hits)]
         return f"Results for {query.q!r}:\n\n" + "\n\n".join(rows)
 
     async def _page(self, commands: SearchCommands, ref: str) -> Page | str:
