@@ -61,6 +61,13 @@ def test_every_address_of_the_internal_ranges_is_blocked(address: ipaddress.IPv4
     assert mapped is None or blocked_reason(mapped) is not None
 
 
+async def test_a_public_ipv6_literal_is_fetched_with_a_bracketed_host() -> None:
+    web = Web({}, {"2606:4700:4700::1111 [2606:4700:4700::1111]:8080/": httpx.Response(200, text="v6",
+                                                                                   headers={"content-type": "text/plain"})})
+    page = await web.fetcher().fetch("http://[2606:4700:4700::1111]:8080/")
+    assert (page.url, page.text) == ("http://[2606:4700:4700::1111]:8080/", "v6")
+
+
 def test_credentials_in_the_url_are_dropped() -> None:
     target = parse_target("https://user:secret@Example.org:8443/a?b=1")
     assert (target.host, target.port, target.path) == ("example.org", 8443, "/a?b=1")

@@ -77,12 +77,16 @@ class Target:
     path: str
 
     @property
-    def url(self) -> str:
-        """The URL as shown to the model (never with credentials)."""
+    def netloc(self) -> str:
+        """Host and (non-default) port, as the Host header and the URL carry them."""
         default = 443 if self.scheme == "https" else 80
         host = f"[{self.host}]" if ":" in self.host else self.host
-        port = "" if self.port == default else f":{self.port}"
-        return f"{self.scheme}://{host}{port}{self.path}"
+        return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The URL as shown to the model (never with credentials)."""
+        return f"{self.scheme}://{self.netloc}{self.path}"
 
 
 def parse_target(url: str, base: str | None = None) -> Target:
@@ -188,7 +192,7 @@ class PageFetcher:
         request = self._client.build_request(
             "GET",
             f"{target.scheme}://{pinned}:{target.port}{target.path}",
-            headers={"Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}"},
+            headers={"Host": target.netloc},
             extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
         )
         return await self._client.send(request, stream=True)
