@@ -15,6 +15,7 @@ from codexglm.codex.catalog import CatalogError, build_catalog, catalog_entry, c
 from codexglm.codex.version import CodexInfo, find_codex
 from codexglm.providers.base import ModelSpec
 from codexglm.providers.glm.models import MODELS
+from codexglm.providers.glm.thinking import glm_thinking
 from codexglm.settings import Settings
 from tests import fake_codex
 from tests.codex_cli import codex_binary
@@ -72,10 +73,10 @@ def test_shipped_template_is_itself_usable_and_free_of_openai_fields() -> None:
 def test_template_fields_added_or_removed_are_tolerated() -> None:
     spec = MODELS["glm-5.1"]
     newer = {**TEMPLATE, "supports_time_travel": True, "brand_new": {"nested": [1]}}
-    entry = catalog_entry(spec, newer, vendor="Z.ai")
+    entry = catalog_entry(spec, newer, vendor="Z.ai", thinking=glm_thinking)
     assert entry["supports_time_travel"] is True and entry["brand_new"] == {"nested": [1]}
     minimal = {"slug": "bare", "base_instructions": "You are Codex, based on GPT-5.", "apply_patch_tool_type": "freeform"}
-    entry = catalog_entry(spec, pick_template([minimal]), vendor="Z.ai")
+    entry = catalog_entry(spec, pick_template([minimal]), vendor="Z.ai", thinking=glm_thinking)
     assert entry["base_instructions"] == "You are Codex, based on GLM-5.1."
     assert entry["shell_type"] == "unified_exec" and "model_messages" not in entry
 
@@ -97,13 +98,13 @@ def test_unreadable_bundled_catalog_falls_back_to_the_shipped_template(
 
 def test_entry_carries_glm_facts_and_codex_prompt() -> None:
     spec = MODELS["glm-5.3"]
-    entry = catalog_entry(spec, TEMPLATE, priority=3, vendor="Z.ai")
+    entry = catalog_entry(spec, TEMPLATE, priority=3, vendor="Z.ai", thinking=glm_thinking)
     assert entry["slug"] == "glm-5.3" and entry["display_name"] == spec.display_name
     assert entry["context_window"] == entry["max_context_window"] == spec.context_window
     assert entry["auto_compact_token_limit"] <= 0.9 * spec.context_window
     assert entry["input_modalities"] == ["text", "image"]
-    assert [level["effort"] for level in entry["supported_reasoning_levels"]] == list(catalog.reasoning_levels(spec))
-    assert entry["default_reasoning_level"] in catalog.reasoning_levels(spec)
+    assert [level["effort"] for level in entry["supported_reasoning_levels"]] == list(catalog.reasoning_levels(spec, glm_thinking))
+    assert entry["default_reasoning_level"] in catalog.reasoning_levels(spec, glm_thinking)
     assert entry["apply_patch_tool_type"] == "freeform"
     assert entry["shell_type"] == "unified_exec"
     assert entry["use_responses_lite"] is False and entry["support_verbosity"] is False
@@ -120,17 +121,18 @@ def test_entry_carries_glm_facts_and_codex_prompt() -> None:
 
 
 def test_the_description_says_which_models_see_images_directly() -> None:
-    assert catalog_entry(MODELS["glm-4.6v"], TEMPLATE, vendor="Z.ai", describer="glm-4.6v")["description"] == (
-        "Z.ai GLM-4.6V through codexglm (sees images)")
-    assert catalog_entry(MODELS["glm-5.1"], TEMPLATE, vendor="Z.ai", describer="glm-4.6v")["description"] == (
-        "Z.ai GLM-5.1 through codexglm (images described by glm-4.6v)")
-    assert catalog_entry(MODELS["glm-5.1"], TEMPLATE, vendor="Z.ai")["description"] == (
-        "Z.ai GLM-5.1 through codexglm (text only)")
+    def described(model: str, describer: str | None) -> str:
+        entry = catalog_entry(MODELS[model], TEMPLATE, vendor="Z.ai", thinking=glm_thinking, describer=describer)
+        return str(entry["description"])
+
+    assert described("glm-4.6v", "glm-4.6v") == "Z.ai GLM-4.6V through codexglm (sees images)"
+    assert described("glm-5.1", "glm-4.6v") == "Z.ai GLM-5.1 through codexglm (images described by glm-4.6v)"
+    assert described("glm-5.1", None) == "Z.ai GLM-5.1 through codexglm (text only)"
 
 
 def test_entry_for_text_model_without_thinking() -> None:
     spec = ModelSpec("glm-x", "GLM-X", 100_000, 8_000, "none")
-    entry = catalog_entry(spec, TEMPLATE, vendor="Z.ai")
+    entry = catalog_entry(spec, TEMPLATE, vendor="Z.ai", thinking=glm_thinking)
     # Images still reach the proxy, which tells the user they were left out.
     assert entry["input_modalities"] == ["text", "image"]
     assert entry["description"] == "Z.ai GLM-X through codexglm (text only)"
@@ -140,14 +142,45 @@ def test_entry_for_text_model_without_thinking() -> None:
 
 
 def test_default_reasoning_level_follows_glm_defaults() -> None:
-    assert catalog.default_reasoning_level(MODELS["glm-5.1"]) == "medium"  # thinking on
+    assert catalog.default_reasoning_level(MODELS["glm-5.1"], glm_thinking) == "high"  # thinking on
     forced = MODELS["glm-5.3"]
-    assert catalog.default_reasoning_level(forced) == catalog.reasoning_levels(forced)[-1]  # GLM's max
+    assert catalog.default_reasoning_level(forced, glm_thinking) == "max"  # GLM's own default
+
+
+@pytest.mark.parametrize("slug", sorted(slug for slug, spec in MODELS.items() if spec.thinking != "none"))
+def test_every_offered_level_changes_what_the_model_is_asked(slug: str) -> None:
+    """The ladder is honest: no two levels send GLM the same request, and each says what it does."""
+    spec = MODELS[slug]
+    levels = catalog.reasoning_levels(spec, glm_thinking)
+    requests = [json.dumps(glm_thinking(spec, level), sort_keys=True) for level in levels]
+    assert len(set(requests)) == len(levels) >= 2, dict(zip(levels, requests))
+    texts = [text for _, text in catalog.reasoning_ladder(spec, glm_thinking)]
+    assert len(set(texts)) == len(texts) and all(text != level for text, level in zip(texts, levels))
+
+
+def test_toggle_models_can_switch_thinking_off() -> None:
+    spec = MODELS["glm-4.7"]
+    assert catalog.reasoning_levels(spec, glm_thinking) == ("none", "high")
+    assert glm_thinking(spec, "none") == {"thinking": {"type": "disabled"}}
+    assert catalog.reasoning_levels(MODELS["glm-5.3"], glm_thinking) == ("low", "high", "max")  # cannot stop thinking
+    assert catalog.reasoning_levels(MODELS["glm-5.2"], glm_thinking) == ("none", "high", "max")  # GLM's two depths
+
+
+def test_every_providers_ladder_is_honest() -> None:
+    """Whatever a provider's thinking hook does, no two offered levels send the same request."""
+    from codexglm.providers import get_provider, provider_names
+
+    for name in provider_names():
+        provider = get_provider(name)
+        for spec in provider.models.values():
+            levels = catalog.reasoning_levels(spec, provider.thinking)
+            requests = {json.dumps(provider.thinking(spec, level), sort_keys=True) for level in levels}
+            assert len(requests) == len(levels), (name, spec.id, levels)
 
 
 def test_entry_from_base_instructions_only() -> None:
     template = {k: v for k, v in TEMPLATE.items() if k != "model_messages"}
-    entry = catalog_entry(MODELS["glm-5"], template, vendor="Z.ai")
+    entry = catalog_entry(MODELS["glm-5"], template, vendor="Z.ai", thinking=glm_thinking)
     assert "model_messages" not in entry
     assert entry["base_instructions"].startswith("You are Codex, a coding agent based on GLM-5.")
 
@@ -160,7 +193,7 @@ def test_slugs_cover_every_name_codex_may_ask_for() -> None:
     assert slugs["glm-9"].id == "glm-9"  # newer than the table: a conservative spec
     assert slugs["o3"] is MODELS["glm-5"]  # unknown names map through "*"
     assert "*" not in slugs
-    entry = catalog_entry(slugs["gpt-5.5"], TEMPLATE, slug="gpt-5.5", vendor="Z.ai")
+    entry = catalog_entry(slugs["gpt-5.5"], TEMPLATE, slug="gpt-5.5", vendor="Z.ai", thinking=glm_thinking)
     assert entry["slug"] == "gpt-5.5" and entry["display_name"] == "gpt-5.5 (GLM-4.7)"
 
 
@@ -247,5 +280,5 @@ def test_real_codex_loads_the_catalog_without_fallback(tmp_path: Path) -> None:
 def test_real_codex_loads_a_catalog_from_the_shipped_template(tmp_path: Path) -> None:
     codex = real_codex()
     path = tmp_path / "catalog.json"
-    path.write_text(json.dumps(catalog.catalog_document(catalog.shipped_template(), catalog_slugs(Settings()), "Z.ai")))
+    path.write_text(json.dumps(catalog.catalog_document(catalog.shipped_template(), catalog_slugs(Settings()), "Z.ai", glm_thinking)))
     assert set(MODELS) <= set(loaded_by_codex(codex, path, tmp_path))

@@ -27,7 +27,7 @@ import trio
 from codexglm.cli import main
 from codexglm.codex.version import INSTALL_COMMAND, VERIFIED_CODEX, format_version
 from codexglm.doctor import Limits, diagnose, run_doctor
-from codexglm.doctor.codexcheck import lint_config
+from codexglm.doctor.codexcheck import lint_config, lint_profile
 from codexglm.doctor.network import Outcome
 from codexglm.doctor.remote import Endpoint, mode_check, quota_checks
 from codexglm.doctor.report import Check, Report, Status, Style, exit_code, render_json, render_text, terminal_style
@@ -470,7 +470,9 @@ async def test_key_file_permissions(env: dict[str, str]) -> None:
 async def test_missing_key(env: dict[str, str]) -> None:
     report = await diagnose({k: v for k, v in env.items() if k != "ZAI_API_KEY"}, limits=FAST)
     checks = by_id(report)
-    assert checks["key"].status is Status.FAIL and "ZAI_API_KEY" in checks["key"].fix
+    assert checks["key"].status is Status.FAIL and "ZAI_API_KEY" in checks["key"].message
+    # The fix never puts the key on a command line (shell history): it is read without echo.
+    assert "codexglm config set api_key -" in checks["key"].fix and "export" not in checks["key"].fix
     assert checks["endpoint.skipped"].status is Status.SKIP
 
 
@@ -578,7 +580,23 @@ def test_lint_findings() -> None:
     assert '[model_providers.zai] has wire_api = "chat"' in messages and "model_providers.ok" not in messages
     assert any(f.status is Status.WARN and "[profiles.fast]" in f.message for f in findings)
     assert any("/home/u/.codex/fast.config.toml" in f.fix for f in findings)
-    assert lint_config({"model": "glm-5.1"}, path) == []
+    assert lint_config({"model": "o3"}, path) == []
+
+
+def test_a_glm_model_left_in_the_users_codex_config_is_flagged_with_the_cleanup() -> None:
+    path = Path("/home/u/.codex/config.toml")
+    [finding] = lint_config({"model": "glm-4.7", "model_reasoning_effort": "high"}, path)
+    assert finding.status is Status.WARN and 'model = "glm-4.7"' in finding.message
+    assert "Remove the `model` and `model_reasoning_effort` lines from /home/u/.codex/config.toml" in finding.fix
+    assert "codexglm config set default_model glm-4.7" in finding.fix
+    [in_profile] = lint_profile({"model": "glm-5.1"}, Path("/home/u/.codex/work.config.toml"))
+    assert "work.config.toml" in in_profile.message and "`model` line" in in_profile.fix
+
+
+async def test_doctor_reports_a_left_glm_model(env: dict[str, str]) -> None:
+    (Path(env["CODEX_HOME"]) / "config.toml").write_text('model = "glm-4.7"\n')
+    check = by_id(await diagnose(env, offline=True, limits=FAST))["codex.config"]
+    assert check.status is Status.WARN and "glm-4.7" in check.message and "Remove the `model` line" in check.fix
 
 
 # --------------------------------------------------------------------------- local

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import pathlib
+import re
 import sys
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from tests.e2e_harness import Sandbox, make_sandbox
 from tests.mockglm import MockGLM, Stream, open_mock_glm, text_reply, tool_reply
 from tests.test_e2e_tools import _png, _user_parts
-from tests.tmux_harness import TmuxSession, require_tmux
+from tests.tui_driver import open_terminal, tmux_available
 
 pytestmark = pytest.mark.e2e
 
@@ -93,21 +94,19 @@ async def test_descriptions_off_means_only_the_notice(sandbox: Sandbox) -> None:
     assert answer == "I cannot see it."
 
 
+@pytest.mark.skipif(not tmux_available(), reason="tmux is not installed")
 async def test_the_tui_shows_the_one_line_notice(sandbox: Sandbox) -> None:
-    require_tmux()
     image = _red_image(sandbox)
     (sandbox.codex_home / "config.toml").write_text(f'[projects."{sandbox.workdir}"]\ntrust_level = "trusted"\n')
 
     def by_model(body: dict) -> Stream:
         return text_reply(DESCRIPTION if body["model"] == "glm-4.6v" else "A red square, as described.")
 
+    command = [sys.executable, "-m", "codexglm", "-m", "glm-5.1", "-i", str(image), "What is in the picture?"]
     async with open_mock_glm() as mock:
         mock.handler = by_model
-        tui = TmuxSession("vision-notice", [sys.executable, "-m", "codexglm", "-m", "glm-5.1", "-i", str(image),
-                                            "What is in the picture?"], sandbox.env(mock), str(sandbox.workdir))
-        try:
-            screen = await tui.wait_for("A red square, as described.", timeout=90)
-        finally:
-            tui.close()
-    assert "ⓘ glm-4.6v described 1 image for glm-5.1, which cannot see images." in " ".join(screen.split())
+        async with open_terminal(command, env=sandbox.env(mock), cwd=str(sandbox.workdir), width=160, height=50) as tui:
+            await tui.wait_for(re.escape("A red square, as described."), timeout=90, scrollback=True)
+            screen = await tui.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "t")
+    assert "ⓘ glm-4.6v described 1 image for glm-5.1, which cannot see images." in screen
     _assert_vision_call(mock)

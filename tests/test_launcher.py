@@ -26,8 +26,8 @@ import trio
 
 from codexglm import launcher
 from codexglm.codex import version
-from codexglm.codex.argv import chosen_model, talks_to_model
-from codexglm.codex.overrides import PROVIDER_ID, TOKEN_ENV, codex_overrides
+from codexglm.codex.argv import attached_images, chosen_model, talks_to_model
+from codexglm.codex.overrides import PROVIDER_ID, TOKEN_ENV, codex_config_toml, codex_overrides
 from codexglm.codex.version import INSTALL_COMMAND, CodexError, CodexInfo, find_codex, parse_version
 from codexglm.launcher import LaunchError, bind_loopback, exit_status
 from codexglm.settings import Settings
@@ -177,6 +177,15 @@ def test_overrides_define_a_private_provider(tmp_path: Path) -> None:
 def test_overrides_leave_model_and_catalog_out_when_not_given() -> None:
     values = parse_overrides(codex_overrides(1, Settings(), catalog=None, model=None))
     assert "model" not in values and "model_catalog_json" not in values
+
+
+def test_config_toml_block_defines_the_same_provider_as_the_overrides(tmp_path: Path) -> None:
+    catalog = tmp_path / 'odd "dir"' / "catalog.json"
+    overrides = parse_overrides(codex_overrides(40123, Settings(), catalog=catalog, model="glm-4.7"))
+    block = tomlkit.parse(codex_config_toml("http://127.0.0.1:40123/v1", Settings(), catalog=catalog, model="glm-4.7"))
+    assert block["model_providers"][PROVIDER_ID] == overrides[f"model_providers.{PROVIDER_ID}"]
+    assert {key: block[key] for key in ("model_provider", "model_catalog_json", "model")} == {
+        key: overrides[key] for key in ("model_provider", "model_catalog_json", "model")}
 
 
 def test_exit_status_like_a_shell() -> None:
@@ -494,3 +503,17 @@ def test_a_broken_config_file_does_not_block_codex_help(rig: Rig) -> None:
     assert done.returncode == 0 and "ignoring the config file" in done.stderr
     broken = rig.run("exec", "hi", FAKE_CODEX_SCRIPT="exit:0")
     assert broken.returncode == 1 and "region must be one of" in broken.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "images"),
+    [
+        (["exec", "hi", "-i", "a.png", "b.jpg", "--json"], ["a.png", "b.jpg"]),
+        (["exec", "--image=a.png,b.png", "hi"], ["a.png", "b.png"]),
+        (["-ia.png", "exec", "hi"], ["a.png"]),
+        (["exec", "hi"], []),
+        (["exec", "--", "-i", "x.png"], []),
+    ],
+)
+def test_attached_images_are_found_as_codex_parses_them(args: list[str], images: list[str]) -> None:
+    assert attached_images(args) == images

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codexglm.codex.overrides import codex_overrides
+from codexglm.codex.overrides import codex_config_toml, codex_overrides
 from codexglm.codex.search import (
     SearchRequestError,
     earlier_refs,
@@ -147,6 +147,10 @@ def test_codex_gets_the_standalone_search_only_when_web_search_is_on() -> None:
     on = " ".join(codex_overrides(4000, Settings(web_search=True), catalog=None, model=None))
     assert "standalone" not in off
     assert "supports_standalone_web_search=true" in on and "features.standalone_web_search=true" in on
+    # `serve --print-codex-config` hands a hand-set-up Codex the same switches.
+    printed = codex_config_toml("http://127.0.0.1:8787/v1", Settings(web_search=True), catalog=None, model=None)
+    assert "features.standalone_web_search = true" in printed and "supports_standalone_web_search = true" in printed
+    assert "standalone" not in codex_config_toml("http://127.0.0.1:8787/v1", Settings(), catalog=None, model=None)
     # A provider without a search API gets no web tool from Codex, opted in or not.
     assert Settings(web_search=True).replace(provider="deepseek").search_enabled is False
 

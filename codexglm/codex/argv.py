@@ -36,6 +36,30 @@ def _config_model(override: str) -> str | None:
     return value.strip().strip("\"'") or None
 
 
+def attached_images(args: Sequence[str]) -> list[str]:
+    """Files given with -i/--image (Codex takes several after one flag, comma-separated or
+    not, until the next option)."""
+    images: list[str] = []
+    taking = False
+    for arg in args:
+        if arg == "--":
+            break
+        if arg in ("-i", "--image"):
+            taking = True
+            continue
+        if arg.startswith("--image="):
+            value = arg.removeprefix("--image=")
+        elif arg.startswith("-i") and not arg.startswith("--") and len(arg) > 2:
+            value = arg[2:]
+        elif taking and not arg.startswith("-"):
+            value = arg
+        else:
+            taking = False
+            continue
+        images += [name for name in value.split(",") if name]
+    return images
+
+
 # Codex commands and flags that never ask the model anything: they run without a key.
 _OFFLINE_COMMANDS = frozenset({"help", "login", "logout", "completion", "features", "debug", "apply", "sandbox", "mcp"})
 _OFFLINE_FLAGS = frozenset({"-h", "--help", "-V", "--version"})

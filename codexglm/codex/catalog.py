@@ -24,10 +24,10 @@ from ..settings import Settings
 from .version import CodexInfo
 
 if TYPE_CHECKING:
-    from ..providers.base import ModelSpec
+    from ..providers.base import ModelSpec, ThinkingHook
 
 # Bumped whenever the catalog's shape changes, so cached catalogs of older shapes are rebuilt.
-CATALOG_FORMAT = 2
+CATALOG_FORMAT = 3
 
 # Share of the context window after which Codex compacts (Codex clamps it to 90 %); the
 # rest is left for the answer and the compaction request itself.
@@ -50,48 +50,57 @@ _OPENAI_ONLY = (
     "tool_mode",
 )
 
-_LEVEL_TEXT = {
-    "none": "Thinking off",
-    "minimal": "Thinking off",
-    "low": "Light reasoning",
-    "medium": "Balanced reasoning",
-    "high": "Deep reasoning",
-    "xhigh": "Extra deep reasoning",
-    "max": "GLM's maximum reasoning",
-}
 _IDENTITY = re.compile(r"\bbased on GPT-[\w.]*\w")
+
+# Codex's effort names, lightest first.  Codex 0.150 to 0.171 all load each of them from a
+# catalog (checked with `codex debug models`) and send the chosen one as `reasoning.effort`.
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+_OFF = "Thinking off: answers at once, with fewer tokens"
 
 
 class CatalogError(Exception):
     """The bundled catalog could not be read or the catalog could not be written."""
 
 
-def reasoning_levels(spec: ModelSpec) -> tuple[str, ...]:
-    """Codex reasoning efforts offered for a model (Codex 0.169 vocabulary).
+def reasoning_ladder(spec: ModelSpec, thinking: ThinkingHook) -> list[tuple[str, str]]:
+    """The efforts `/model` offers for a model, each with what it does: exactly one per
+    distinct request the provider's THINKING hook makes of them, so no two levels ask the
+    model the same thing."""
+    if not spec.supports_reasoning:
+        return []
+    groups: list[tuple[str, list[str]]] = []  # (request, efforts that produce it), in order
+    for effort in _EFFORTS:
+        request = json.dumps(thinking(spec, effort), sort_keys=True)
+        if groups and groups[-1][0] == request:
+            groups[-1][1].append(effort)
+        else:
+            groups.append((request, [effort]))
+    # "none" asks for no thinking unless the model always thinks ("forced").
+    can_stop = spec.thinking != "forced" and len(groups) > 1
+    on = [efforts for _, efforts in groups if not (can_stop and "none" in efforts)]
+    ladder = [("none", _OFF)] if can_stop else []
+    names = [("high" if "high" in efforts else efforts[-1]) for efforts in on]
+    if len(names) == 1:
+        ladder.append((names[0], "Thinking on: reasons before answering (this model has one depth)"))
+    else:
+        for index, name in enumerate(names):
+            if index == len(names) - 1:
+                depth = "Thinks longest: the model's maximum"
+            else:
+                depth = f"Thinks more than at {names[index - 1]}" if index else "Thinks before answering"
+            ladder.append((name, depth + (" (this model cannot switch thinking off)" if not can_stop and index == 0 else "")))
+    return ladder
 
-    Toggle models think at one depth; `none`/`minimal` (config only) switch thinking off.
-    """
-    if spec.thinking == "forced":
-        return ("low", "high", "max")
-    if spec.thinking == "effort":
-        return ("low", "medium", "high", "xhigh", "max")
-    if spec.thinking == "toggle":
-        return ("low", "medium", "high")
-    return ()
+
+def reasoning_levels(spec: ModelSpec, thinking: ThinkingHook) -> tuple[str, ...]:
+    """The Codex reasoning efforts offered for a model in `/model`."""
+    return tuple(effort for effort, _ in reasoning_ladder(spec, thinking))
 
 
-def _level_text(spec: ModelSpec, level: str) -> str:
-    if spec.thinking == "toggle":
-        return "Thinking on (this model has a single reasoning depth)"
-    return _LEVEL_TEXT.get(level, level)
-
-
-def default_reasoning_level(spec: ModelSpec) -> str | None:
-    """The provider's own default: thinking on, and the top effort where the model takes one."""
-    levels = reasoning_levels(spec)
-    if not levels:
-        return None
-    return "medium" if spec.thinking == "toggle" else levels[-1]
+def default_reasoning_level(spec: ModelSpec, thinking: ThinkingHook) -> str | None:
+    """The provider's own default: thinking on, at its deepest where the model has depths."""
+    levels = reasoning_levels(spec, thinking)
+    return levels[-1] if levels else None
 
 
 def bundled_catalog(codex: CodexInfo) -> dict[str, Any]:
@@ -172,6 +181,7 @@ def catalog_entry(
     template: dict[str, Any],
     *,
     vendor: str,
+    thinking: ThinkingHook,
     slug: str | None = None,
     priority: int = 0,
     describer: str | None = None,
@@ -192,7 +202,7 @@ def catalog_entry(
         }
     else:
         entry.pop("model_messages", None)
-    levels = reasoning_levels(spec)
+    ladder = reasoning_ladder(spec, thinking)
     window = spec.context_window
     name = slug or spec.id
     entry.update(
@@ -207,8 +217,8 @@ def catalog_entry(
         # Images always reach the proxy: it describes them for text-only models, or leaves
         # a note and tells the user (the description above says which models see them).
         input_modalities=["text", "image"],
-        supported_reasoning_levels=[{"effort": level, "description": _level_text(spec, level)} for level in levels],
-        default_reasoning_level=default_reasoning_level(spec),
+        supported_reasoning_levels=[{"effort": level, "description": text} for level, text in ladder],
+        default_reasoning_level=ladder[-1][0] if ladder else None,
         supports_reasoning_summaries=spec.supports_reasoning,
         supports_reasoning_summary_parameter=spec.supports_reasoning,
         default_reasoning_summary="auto" if spec.supports_reasoning else "none",
@@ -246,19 +256,25 @@ def catalog_slugs(settings: Settings, extra_models: Iterable[str] = ()) -> dict[
 
 
 def catalog_document(
-    template: dict[str, Any], slugs: dict[str, ModelSpec], vendor: str, describer: str | None = None
+    template: dict[str, Any],
+    slugs: dict[str, ModelSpec],
+    vendor: str,
+    thinking: ThinkingHook,
+    describer: str | None = None,
 ) -> dict[str, Any]:
     return {
         "models": [
-            catalog_entry(spec, template, slug=slug, priority=index, vendor=vendor, describer=describer)
+            catalog_entry(spec, template, slug=slug, priority=index, vendor=vendor, thinking=thinking,
+                          describer=describer)
             for index, (slug, spec) in enumerate(slugs.items())
         ]
     }
 
 
-def _digest(slugs: dict[str, ModelSpec], vendor: str, describer: str | None) -> str:
+def _digest(slugs: dict[str, ModelSpec], vendor: str, thinking: ThinkingHook, describer: str | None) -> str:
     """Cache key: everything the catalog is made of besides Codex's version (in the name)."""
-    facts = [CATALOG_FORMAT, vendor, describer, [(slug, repr(spec)) for slug, spec in slugs.items()]]
+    facts = [CATALOG_FORMAT, vendor, describer,
+             [(slug, repr(spec), reasoning_ladder(spec, thinking)) for slug, spec in slugs.items()]]
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
 
 
@@ -284,9 +300,9 @@ def build_catalog(
     """
     directory = cache_dir or default_cache_dir()
     slugs = catalog_slugs(settings, dict.fromkeys(extra_models))
-    vendor = settings.upstream.vendor
+    vendor, thinking = settings.upstream.vendor, settings.upstream.thinking
     describer = settings.describer
-    name = _version_tag(codex) + _digest(slugs, vendor, describer) + ".json"
+    name = _version_tag(codex) + _digest(slugs, vendor, thinking, describer) + ".json"
     path = directory / name
     if path.is_file():
         return path
@@ -299,7 +315,7 @@ def build_catalog(
         template = shipped_template()
         name = name.replace(".json", "-shipped.json")
         path = directory / name
-    text = json.dumps(catalog_document(template, slugs, vendor, describer), ensure_ascii=False)
+    text = json.dumps(catalog_document(template, slugs, vendor, thinking, describer), ensure_ascii=False)
     try:
         write_atomic(path, text)
     except OSError as exc:

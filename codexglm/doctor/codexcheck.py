@@ -20,6 +20,7 @@ from typing import Any
 import trio
 
 from ..codex.guard import codex_error
+from ..codex.home import PROFILE_SUFFIX, user_codex_home
 from ..codex.overrides import codex_overrides
 from ..codex.version import (
     INSTALL_COMMAND,
@@ -38,14 +39,9 @@ from .report import Check, Status, ms
 
 RESERVED_PROVIDERS = ("openai", "ollama", "lmstudio")
 VERIFIED_INSTALL = f"{INSTALL_COMMAND}@{format_version(VERIFIED_CODEX)}"
-_PROFILE_SUFFIX = ".config.toml"
 
 
-def codex_home(env: Mapping[str, str]) -> Path:
-    if env.get("CODEX_HOME"):
-        return Path(env["CODEX_HOME"]).expanduser()
-    home = env.get("HOME")
-    return (Path(home) if home else Path.home()) / ".codex"
+codex_home = user_codex_home
 
 
 # --------------------------------------------------------------------------- install
@@ -96,13 +92,13 @@ class Finding:
 
 def lint_config(document: Mapping[str, Any], path: Path) -> list[Finding]:
     """Known ways a Codex config.toml breaks Codex 0.169 or codexglm's provider."""
-    findings = _lint_providers(document, path, Status.FAIL)
+    findings = _lint_providers(document, path, Status.FAIL) + _lint_left_model(document, path)
     profile = document.get("profile")
     if isinstance(profile, str):
         findings.append(Finding(
             Status.FAIL,
             f'{path.name} sets the legacy `profile = "{profile}"`, which Codex 0.169 refuses to load',
-            f"Remove that line; keep the profile's settings in {path.parent / (profile + _PROFILE_SUFFIX)} "
+            f"Remove that line; keep the profile's settings in {path.parent / (profile + PROFILE_SUFFIX)} "
             f"and pass `--profile {profile}` when you want it.",
         ))
     profiles = document.get("profiles")
@@ -111,14 +107,35 @@ def lint_config(document: Mapping[str, Any], path: Path) -> list[Finding]:
         findings.append(Finding(
             Status.WARN,
             f"{path.name} has legacy {names}: Codex 0.169 ignores these tables",
-            f"Move each into {path.parent}/<name>{_PROFILE_SUFFIX} and use `--profile <name>`.",
+            f"Move each into {path.parent}/<name>{PROFILE_SUFFIX} and use `--profile <name>`.",
         ))
     return findings
 
 
 def lint_profile(document: Mapping[str, Any], path: Path) -> list[Finding]:
     """A `<name>.config.toml` only breaks runs that use `--profile <name>`: warnings."""
-    return _lint_providers(document, path, Status.WARN)
+    return _lint_providers(document, path, Status.WARN) + _lint_left_model(document, path)
+
+
+def _provider_models() -> set[str]:
+    from ..providers import get_provider, provider_names
+
+    return {model for name in provider_names() for model in get_provider(name).models}
+
+
+def _lint_left_model(document: Mapping[str, Any], path: Path) -> list[Finding]:
+    """A provider's model in the user's own config: `/model` under an earlier codexglm put it
+    there, and plain `codex` now asks OpenAI for it."""
+    model = document.get("model")
+    if not isinstance(model, str) or model not in _provider_models():
+        return []
+    keys = "`model`" + (" and `model_reasoning_effort` lines" if "model_reasoning_effort" in document else " line")
+    return [Finding(
+        Status.WARN,
+        f'{path.name} sets model = "{model}" (left by /model under an earlier codexglm): plain `codex` would ask '
+        "OpenAI for it",
+        f"Remove the {keys} from {path}; codexglm keeps its own choice: `codexglm config set default_model {model}`.",
+    )]
 
 
 def _lint_providers(document: Mapping[str, Any], path: Path, severity: Status) -> list[Finding]:
@@ -165,10 +182,10 @@ def lint_home(home: Path) -> tuple[list[Finding], bool]:
         findings.append(Finding(Status.FAIL, error, f"Fix {config} (Codex cannot start with it), or move it aside."))
     elif document is not None:
         findings += lint_config(document, config)
-    for profile in sorted(home.glob("*" + _PROFILE_SUFFIX)):
+    for profile in sorted(home.glob("*" + PROFILE_SUFFIX)):
         profile_doc, profile_error = _read_toml(profile)
         if profile_error is not None:
-            findings.append(Finding(Status.WARN, profile_error, f"Fix it before using `--profile {profile.name.removesuffix(_PROFILE_SUFFIX)}`."))
+            findings.append(Finding(Status.WARN, profile_error, f"Fix it before using `--profile {profile.name.removesuffix(PROFILE_SUFFIX)}`."))
         elif profile_doc is not None:
             findings += lint_profile(profile_doc, profile)
     return findings, document is not None or error is not None
