@@ -60,7 +60,7 @@ def test_images_are_found_in_messages_and_tool_outputs_and_new_ones_told_apart()
 
 def test_described_images_become_marked_text_and_the_rest_stay() -> None:
     body = _body(_user(_image(RED), _image(BLUE)), _CALL, _TOOL_IMAGE)
-    rewritten = with_descriptions(body, {image_key(BLUE): "blue square"}, "glm-4.6v", "glm-5.1")
+    rewritten = with_descriptions(body, {BLUE: "blue square"}, "glm-4.6v", "glm-5.1")
     user, call, output = rewritten["input"]
     assert user["content"][0] == _image(RED)
     assert user["content"][1]["type"] == "input_text"
@@ -73,11 +73,16 @@ def test_described_images_become_marked_text_and_the_rest_stay() -> None:
 @given(st.lists(st.sampled_from([RED, BLUE, "text"]), max_size=12), st.sets(st.sampled_from([RED, BLUE])))
 def test_every_described_image_and_only_those_is_replaced(parts: list[str], described: set[str]) -> None:
     content = [_image(p) if p != "text" else {"type": "input_text", "text": "t"} for p in parts]
-    rewritten = with_descriptions(_body(_user(*content)), {image_key(u): f"about {u[-6:]}" for u in described},
+    rewritten = with_descriptions(_body(_user(*content)), {u: f"about {u[-6:]}" for u in described},
                                   "v", "m")
     left = image_urls(rewritten)
     assert set(left) == {p for p in parts if p != "text"} - described
     assert len(rewritten["input"][0]["content"]) == len(parts)
+
+
+def test_the_cache_key_is_the_image_hash() -> None:
+    assert image_key(RED) == image_key(str(RED)) != image_key(BLUE)
+    assert len(image_key(RED)) == 64
 
 
 def test_notices_are_one_line_and_say_what_happened() -> None:

@@ -34,6 +34,7 @@ CHAT_PATH = "/chat/completions"
 MAX_IMAGE_URL_CHARS = 5 * 1024 * 1024 * 4 // 3 + 256
 _MAX_DESCRIPTION_TOKENS = 2048
 _CACHE_ENTRIES = 512
+_HASH_OFF_LOOP_CHARS = 1024 * 1024
 
 
 class ImageDescriber:
@@ -57,19 +58,23 @@ class ImageDescriber:
             self._cache.popitem(last=False)
 
     async def describe_all(self, urls: list[str], origin: RequestOrigin | None) -> dict[str, str]:
-        """Descriptions by image key for the URLs that could be described (concurrently)."""
+        """Descriptions by image URL for the URLs that could be described (concurrently)."""
+        # Hashing megabytes of data URLs every turn would stall the loop: a thread does it.
+        if sum(map(len, urls)) > _HASH_OFF_LOOP_CHARS:
+            keys = await trio.to_thread.run_sync(lambda: [image_key(url) for url in urls])
+        else:
+            keys = [image_key(url) for url in urls]
         found: dict[str, str] = {}
 
-        async def one(url: str) -> None:
-            key = image_key(url)
+        async def one(url: str, key: str) -> None:
             description = self.cached(key) or await self._describe(url, origin)
             if description:
                 self._remember(key, description)
-                found[key] = description
+                found[url] = description
 
         async with trio.open_nursery() as nursery:
-            for url in urls:
-                nursery.start_soon(one, url)
+            for url, key in zip(urls, keys):
+                nursery.start_soon(one, url, key)
         return found
 
     def _payload(self, url: str) -> bytes:
@@ -145,7 +150,7 @@ async def prepare_images(
     if describer is None:
         return body, omitted_notice(len(fresh), model, _describe_fix(proxy)) if fresh else None
     descriptions = await describer.describe_all(urls, origin)
-    described = sum(1 for url in fresh if image_key(url) in descriptions)
+    described = sum(1 for url in fresh if url in descriptions)
     notice = description_notice(described, len(fresh) - described, describer.model, model) if fresh else None
     return with_descriptions(body, descriptions, describer.model, model), notice
 

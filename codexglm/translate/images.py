@@ -64,22 +64,21 @@ def described_text(description: str, describer: str, model: str) -> str:
 
 
 def with_descriptions(body: dict[str, Any], descriptions: Mapping[str, str], describer: str, model: str) -> dict[str, Any]:
-    """BODY with every described image replaced by its marked description (a new body;
-    images without a description stay, and the translation leaves its usual note)."""
+    """BODY with every described image (DESCRIPTIONS by image URL) replaced by its marked
+    description (a new body; images without a description stay, and the translation
+    leaves its usual note)."""
+    def swap(part: Any) -> Any:
+        if isinstance(part, dict) and part.get("type") == "input_image":
+            description = descriptions.get(str(part.get("image_url")))
+            if description is not None:
+                return {"type": "input_text", "text": described_text(description, describer, model)}
+        return part
+
     items = []
     for item in body.get("input") or []:
         key = _CONTENT_KEYS.get(str(item.get("type", "message"))) if isinstance(item, dict) else None
         parts = item.get(key) if key else None
-        if not isinstance(parts, list):
-            items.append(item)
-            continue
-        swapped = [
-            {"type": "input_text", "text": described_text(descriptions[image_key(p["image_url"])], describer, model)}
-            if isinstance(p, dict) and p.get("type") == "input_image" and image_key(str(p.get("image_url"))) in descriptions
-            else p
-            for p in parts
-        ]
-        items.append({**item, key: swapped})
+        items.append({**item, key: [swap(p) for p in parts]} if key and isinstance(parts, list) else item)
     return {**body, "input": items}
 
 
