@@ -251,14 +251,15 @@ def _models_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
                 f"{spec.context_window:,}",
                 f"{spec.max_output:,}",
                 ",".join(reasoning_levels(spec, settings.upstream.thinking)) or "no",
-                "text+image" if spec.vision else "text",
+                "text+image" if spec.vision else "text+described" if settings.describer else "text",
                 price,
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    print("* default model")
+    described = f"; described: images reach the model as descriptions by {settings.describer}" if settings.describer else ""
+    print("* default model" + described)
     return 0
 
 
