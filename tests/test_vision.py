@@ -178,3 +178,24 @@ def test_doctor_says_what_web_search_and_descriptions_cost() -> None:
     assert message.startswith("web search: off (billed by Z.ai at $0.01 per search")
     assert "described by glm-4.6v, a request per new image ($0.3/$0.9 per M tokens" in message
     assert "image descriptions: off" in features_check(Settings(vision_model="off")).message
+
+
+async def test_at_most_four_images_are_described_at_once(tmp_path: Path, autojump_clock: MockClock) -> None:
+    arrivals: list[float] = []
+
+    async def upstream(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if body["model"] == "glm-4.6v":
+            arrivals.append(trio.current_time())
+            await trio.sleep(10)
+            return _vision_reply("an image")
+        return sse_response(glm_stream("six images"))
+
+    app = create_app(make_settings(tmp_path), TOKEN, transport=httpx.MockTransport(upstream))
+    images = [_image(f"data:image/png;base64,{n:04d}") for n in range(6)]
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().post("/v1/responses", json=_body(_user(*images)), headers=AUTH)
+        events = sse_events(await response.get_data())
+    assert _messages(events)[0].startswith("ⓘ glm-4.6v described 6 images")
+    start = arrivals[0]
+    assert sorted(round(t - start) for t in arrivals) == [0, 0, 0, 0, 10, 10]

@@ -35,6 +35,9 @@ MAX_IMAGE_URL_CHARS = 5 * 1024 * 1024 * 4 // 3 + 256
 _MAX_DESCRIPTION_TOKENS = 2048
 _CACHE_ENTRIES = 512
 _HASH_OFF_LOOP_CHARS = 1024 * 1024
+# Descriptions in flight at once per proxy: a resumed history full of images must not
+# take every upstream slot from the turns themselves.
+_PARALLEL_DESCRIPTIONS = 4
 
 
 class ImageDescriber:
@@ -44,6 +47,7 @@ class ImageDescriber:
         self._proxy = proxy
         self.model = model
         self._cache: OrderedDict[str, str] = OrderedDict()
+        self._slots = trio.CapacityLimiter(_PARALLEL_DESCRIPTIONS)
 
     def cached(self, key: str) -> str | None:
         description = self._cache.get(key)
@@ -67,7 +71,10 @@ class ImageDescriber:
         found: dict[str, str] = {}
 
         async def one(url: str, key: str) -> None:
-            description = self.cached(key) or await self._describe(url, origin)
+            description = self.cached(key)
+            if description is None:
+                async with self._slots:
+                    description = await self._describe(url, origin)
             if description:
                 self._remember(key, description)
                 found[url] = description
