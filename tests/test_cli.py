@@ -212,6 +212,8 @@ def test_models_lists_every_model(home: Path, capsys: pytest.CaptureFixture[str]
     assert set(rows) == set(MODELS)
     assert "glm-4.7 *" in out
     assert "1,000,000" in rows["glm-5.3"] and "text+image" in rows["glm-5.3"]
+    # Text-only models get images as descriptions, and the footer says by which model.
+    assert "text+described" in rows["glm-5.1"] and out.splitlines()[-1].endswith("descriptions by glm-4.6v")
     assert "free" in rows["glm-4.7-flash"]
     assert rows["glm-4-32b-0414-128k"].split()[3] == "no"
 

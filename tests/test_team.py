@@ -241,14 +241,14 @@ def test_doctor_states_the_team_rule_and_checks_a_members_key(tmp_path: Path) ->
     from codexglm.settings import Settings
 
     env = {"CODEXGLM_CONFIG_DIR": str(tmp_path)}
-    alone = gateway_check(Settings(), env)
-    assert alone.status is Status.OK and "a personal Coding Plan key may not be shared" in alone.message
+    assert gateway_check(Settings(), env) is None  # no gateway: no line
     member_settings = Settings(gateway_url="http://gw.example:8787/v1")
     missing = gateway_check(member_settings, env)
-    assert missing.status is Status.FAIL and "config set member_key -" in missing.fix
+    assert missing is not None and missing.status is Status.FAIL and "config set member_key -" in missing.fix
     key = "cgm_" + "k" * 40 + "WXYZ"
     found = gateway_check(member_settings, {**env, "CODEXGLM_MEMBER_KEY": key})
-    assert found.status is Status.OK and "****WXYZ" in found.message and key not in found.message
+    assert found is not None and found.status is Status.OK and "****WXYZ" in found.message and key not in found.message
+    assert "a personal Coding Plan key may not be shared" in found.message
 
 
 async def test_opentelemetry_spans_follow_the_genai_conventions(
@@ -295,3 +295,12 @@ def test_login_with_a_gateway_stores_the_url_and_the_member_key(tmp_path: Path) 
     assert 'gateway_url = "http://gw.example:8787/v1"' in (tmp_path / "config" / "config.toml").read_text()
     bad = login("--gateway", "gw.example")
     assert bad.returncode == 2 and "--gateway must be an http:// or https:// URL" in bad.stderr
+
+
+async def test_a_request_for_no_model_still_counts_against_the_rate(tmp_path: Path, store: TeamStore) -> None:
+    key = store.create(member("jo", rpm=1, models=("glm-5.1",)))
+    gate = Gate(store)
+    jo = await gate.member(key)
+    gate.release(await gate.admit(jo, ""))  # a web search: no model to check
+    with pytest.raises(Exception, match="member jo sent 2 requests this minute"):
+        await gate.admit(jo, "")

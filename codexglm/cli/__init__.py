@@ -274,14 +274,15 @@ def _models_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
                 f"{spec.context_window:,}",
                 f"{spec.max_output:,}",
                 ",".join(reasoning_levels(spec, settings.upstream.thinking)) or "no",
-                "text+image" if spec.vision else "text",
+                "text+image" if spec.vision else "text+described" if settings.describer else "text",
                 price,
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    print("* default model")
+    described = f"; described: images reach the model as descriptions by {settings.describer}" if settings.describer else ""
+    print("* default model" + described)
     return 0
 
 
@@ -397,6 +398,8 @@ def _serve_team(options: argparse.Namespace, parsed: GlmArgs, host: str, port: i
     def announce(bound_host: str, bound_port: int) -> None:
         print(f"codexglm: team gateway at http://{_url_host(bound_host)}:{bound_port}/v1", flush=True)
         print(f"codexglm: members use their key (codexglm keys); admin pages {'on' if admin else 'off'}", flush=True)
+        print("codexglm: Z.ai's policy: a gateway uses a Standard or Team Plan key, never a personal Coding Plan key",
+              flush=True)
 
     serving = functools.partial(serve, settings, new_token(), sock=sock, host=host, ledger=ledger, gate=gate, admin_token=admin)
     try:

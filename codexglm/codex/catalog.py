@@ -158,6 +158,13 @@ def pick_template(models: list[Any]) -> dict[str, Any]:
     return max(usable, key=score)  # max keeps the first of equals: the catalog's own order
 
 
+def image_support(spec: ModelSpec, describer: str | None) -> str:
+    """How a model takes images, as the catalog (and so `/model`) says it."""
+    if spec.vision:
+        return "sees images"
+    return f"images described by {describer}" if describer else "text only"
+
+
 _SHIPPED = Path(__file__).with_name("template.json")
 
 
@@ -177,8 +184,11 @@ def catalog_entry(
     thinking: ThinkingHook,
     slug: str | None = None,
     priority: int = 0,
+    describer: str | None = None,
 ) -> dict[str, Any]:
-    """One catalog entry: Codex's prompt and tool shape from TEMPLATE, the model's facts from SPEC."""
+    """One catalog entry: Codex's prompt and tool shape from TEMPLATE, the model's facts from SPEC.
+
+    DESCRIBER is the vision model the proxy has describe images for text-only models (None: off)."""
     entry = copy.deepcopy(template)
     for name in _OPENAI_ONLY:
         entry.pop(name, None)
@@ -198,13 +208,15 @@ def catalog_entry(
     entry.update(
         slug=name,
         display_name=spec.display_name if name == spec.id else f"{name} ({spec.display_name})",
-        description=f"{vendor} {spec.display_name} through codexglm",
+        description=f"{vendor} {spec.display_name} through codexglm ({image_support(spec, describer)})",
         base_instructions=instructions,
         context_window=window,
         max_context_window=window,
         auto_compact_token_limit=int(window * AUTO_COMPACT_SHARE),
         effective_context_window_percent=template.get("effective_context_window_percent") or 95,
-        input_modalities=["text", "image"] if spec.vision else ["text"],
+        # Images always reach the proxy: it describes them for text-only models, or leaves
+        # a note and tells the user (the description above says which models see them).
+        input_modalities=["text", "image"],
         supported_reasoning_levels=[{"effort": level, "description": text} for level, text in ladder],
         default_reasoning_level=ladder[-1][0] if ladder else None,
         supports_reasoning_summaries=spec.supports_reasoning,
@@ -244,19 +256,24 @@ def catalog_slugs(settings: Settings, extra_models: Iterable[str] = ()) -> dict[
 
 
 def catalog_document(
-    template: dict[str, Any], slugs: dict[str, ModelSpec], vendor: str, thinking: ThinkingHook
+    template: dict[str, Any],
+    slugs: dict[str, ModelSpec],
+    vendor: str,
+    thinking: ThinkingHook,
+    describer: str | None = None,
 ) -> dict[str, Any]:
     return {
         "models": [
-            catalog_entry(spec, template, slug=slug, priority=index, vendor=vendor, thinking=thinking)
+            catalog_entry(spec, template, slug=slug, priority=index, vendor=vendor, thinking=thinking,
+                          describer=describer)
             for index, (slug, spec) in enumerate(slugs.items())
         ]
     }
 
 
-def _digest(slugs: dict[str, ModelSpec], vendor: str, thinking: ThinkingHook) -> str:
+def _digest(slugs: dict[str, ModelSpec], vendor: str, thinking: ThinkingHook, describer: str | None) -> str:
     """Cache key: everything the catalog is made of besides Codex's version (in the name)."""
-    facts = [CATALOG_FORMAT, vendor,
+    facts = [CATALOG_FORMAT, vendor, describer,
              [(slug, repr(spec), reasoning_ladder(spec, thinking)) for slug, spec in slugs.items()]]
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
 
@@ -284,7 +301,8 @@ def build_catalog(
     directory = cache_dir or default_cache_dir()
     slugs = catalog_slugs(settings, dict.fromkeys(extra_models))
     vendor, thinking = settings.upstream.vendor, settings.upstream.thinking
-    name = _version_tag(codex) + _digest(slugs, vendor, thinking) + ".json"
+    describer = settings.describer
+    name = _version_tag(codex) + _digest(slugs, vendor, thinking, describer) + ".json"
     path = directory / name
     if path.is_file():
         return path
@@ -297,7 +315,7 @@ def build_catalog(
         template = shipped_template()
         name = name.replace(".json", "-shipped.json")
         path = directory / name
-    text = json.dumps(catalog_document(template, slugs, vendor, thinking), ensure_ascii=False)
+    text = json.dumps(catalog_document(template, slugs, vendor, thinking, describer), ensure_ascii=False)
     try:
         write_atomic(path, text)
     except OSError as exc:

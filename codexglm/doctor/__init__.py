@@ -75,8 +75,10 @@ async def diagnose(
     checks: list[Check] = [local.config_check(loaded, error, environ)]
     if loaded is not None:
         checks.append(local.key_check(loaded, environ))
-    checks += [local.port_check(), local.dirs_check(settings, environ), local.ledger_check(settings, environ, time.time()),
-               local.gateway_check(settings, environ)]
+    checks += [local.port_check(), local.dirs_check(settings, environ), local.ledger_check(settings, environ, time.time())]
+    gateway = local.gateway_check(settings, environ)
+    checks += [gateway] if gateway is not None else []
+    checks.append(local.features_check(settings))
     with trio.move_on_at(started + limits.total) as deadline:
         async with trio.open_nursery() as nursery:
             codex = _FoundCodex()

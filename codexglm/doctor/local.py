@@ -21,6 +21,7 @@ from ..launcher import LaunchError, bind_loopback
 from ..ledger.store import DAY_SECONDS, SCHEMA_VERSION, LedgerError, SqliteStore
 from ..ledger.writer import ledger_path
 from ..server.reqlog import log_dir
+from ..server.search import billing_note
 from ..settings import Settings, mask_secret
 from .report import Check, Status
 
@@ -80,20 +81,20 @@ def key_check(loaded: LoadedConfig, env: Mapping[str, str]) -> Check:
     return Check("key", title, Status.OK, message)
 
 
-def gateway_check(settings: Settings, env: Mapping[str, str]) -> Check:
-    """A member's link to a team gateway, and Z.ai's rule for teams."""
+def gateway_check(settings: Settings, env: Mapping[str, str]) -> Check | None:
+    """A member's link to a team gateway (None without one: the report stays on one screen)."""
     from ..config import MEMBER_KEY_ENV, load_member_key
 
     title = "team gateway"
     if not settings.gateway_url:
-        return Check("local.gateway", title, Status.OK,
-                     "not used; a team shares one `codexglm serve --team` with a Standard or Team Plan key "
-                     "(Z.ai: a personal Coding Plan key may not be shared)")
+        return None
     key = load_member_key(env)
     if key is None:
         return Check("local.gateway", title, Status.FAIL, f"gateway_url is {settings.gateway_url} but there is no member key",
                      f"store the key your admin gave you: codexglm config set member_key - (or set {MEMBER_KEY_ENV})")
-    return Check("local.gateway", title, Status.OK, f"Codex talks to {settings.gateway_url} with member key {mask_secret(key)}")
+    return Check("local.gateway", title, Status.OK,
+                 f"Codex talks to {settings.gateway_url} with member key {mask_secret(key)} (Z.ai: a gateway uses a "
+                 "Standard or Team Plan key; a personal Coding Plan key may not be shared)")
 
 
 def port_check() -> Check:
@@ -178,3 +179,16 @@ def _home(path: Path, env: Mapping[str, str]) -> str:
     if home and (text == home or text.startswith(home.rstrip("/") + "/")):
         return "~" + text[len(home.rstrip("/")):]
     return text
+
+
+def features_check(settings: Settings) -> Check:
+    """Web search and image descriptions in one line: whether each is on, and what it costs."""
+    search = billing_note(settings)
+    describer = settings.describer
+    if describer is None:
+        vision = "image descriptions: off (text-only models get a note where an image was)"
+    else:
+        price = settings.upstream.spec_for(describer).price
+        cost = "free" if price is None else f"${price[0]:g}/${price[2]:g} per M tokens in/out pay-as-you-go"
+        vision = f"images for text-only models: described by {describer}, a request per new image ({cost})"
+    return Check("local.features", "web search and images", Status.OK, f"{search}; {vision}")

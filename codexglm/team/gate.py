@@ -88,8 +88,9 @@ class Gate:
         return found
 
     async def admit(self, member: Member, model: str) -> str:
-        """Check MEMBER's limits for one request to MODEL; returns the stream lease to release."""
-        if member.models and model not in member.models:
+        """Check MEMBER's limits for one request to MODEL (empty: a request for no model, like a
+        web search); returns the stream lease to release."""
+        if member.models and model and model not in member.models:
             raise _refusal(
                 400,
                 f"member {member.name} may not use model {model}; allowed: {', '.join(member.models)}",
