@@ -27,7 +27,8 @@ from .providers import (
     get_provider,
     provider_names,
 )
-from .settings import Settings, mask_secret
+from .providers.base import UNKNOWN_KEY_TYPE
+from .settings import ProviderAccess, Settings, mask_secret
 
 APP_NAME = "codexglm"
 CONFIG_FILE = "config.toml"
@@ -39,18 +40,24 @@ PROVIDER_ENV = "CODEXGLM_PROVIDER"
 
 def no_key_message(provider: Provider) -> str:
     """What to do when there is no key: said the same way by the launcher, serve and the proxy."""
-    return f"no {provider.vendor} API key: set {provider.key_env} or store one with `codexglm config set api_key -`"
+    login = "codexglm login" if provider.name == DEFAULT_PROVIDER else f"codexglm login {provider.name}"
+    return f"no {provider.vendor} API key: run `{login}` (or set {provider.key_env})"
 
 
 class ConfigError(Exception):
     """A setting is invalid or the config file cannot be read or written."""
 
 
+# Settings fields config.toml cannot set: keys come from the key store, the other
+# providers from their own keys and variables.
+_NOT_CONFIGURABLE = frozenset({"api_keys", "other_providers"})
+
+
 def _setting_types() -> dict[str, type]:
     """Value type of every configurable Settings field, taken from its default."""
     types: dict[str, type] = {}
     for f in dataclasses.fields(Settings):
-        if f.name == "api_keys":
+        if f.name in _NOT_CONFIGURABLE:
             continue
         if f.default_factory is not dataclasses.MISSING:
             types[f.name] = type(f.default_factory())
@@ -93,6 +100,12 @@ def cache_dir(env: Mapping[str, str] | None = None) -> Path:
 
 def config_path(env: Mapping[str, str] | None = None) -> Path:
     return config_dir(env) / CONFIG_FILE
+
+
+def default_key_file(directory: Path, provider: str) -> Path:
+    """Where `codexglm login PROVIDER` stores its key: `api_key` for GLM (as always),
+    `api_key.NAME` for every other provider."""
+    return directory / (KEY_FILE if provider == DEFAULT_PROVIDER else f"{KEY_FILE}.{provider}")
 
 
 _PATH_KEYS = frozenset({"key_file", "log_dir"})
@@ -173,6 +186,10 @@ def _registered(attribute: str) -> tuple[str, ...]:
 def _validate(key: str, value: Any) -> None:
     if key == "provider" and value not in provider_names():
         raise ConfigError(f"provider must be one of {', '.join(provider_names())}, not {value!r}")
+    if key == "key_type":
+        known = (*_registered("key_types"), UNKNOWN_KEY_TYPE)
+        if value not in known:
+            raise ConfigError(f"key_type must be one of {', '.join(dict.fromkeys(known))}, not {value!r}")
     for name, attribute in (("region", "regions"), ("endpoint_mode", "endpoint_modes")):
         known = _registered(attribute)
         if key == name and value not in known:
@@ -226,7 +243,7 @@ def load_config(
     sources: dict[str, str] = {key: "default" for key in SETTING_TYPES}
 
     file_values = read_config_file(path) if read_file else {}
-    key_file = config_dir(environ) / KEY_FILE
+    key_file: Path | None = None
     for key, raw in file_values.items():
         if key == "api_key":
             raise ConfigError(f"{path}: do not store the API key in config.toml; use `codexglm config set api_key -`")
@@ -262,9 +279,36 @@ def load_config(
         if environ.get("CODEXGLM_STATE_DIR"):
             sources["log_dir"] = "env CODEXGLM_STATE_DIR"
     provider = get_provider(values.get("provider", DEFAULT_PROVIDER))
+    key_file = key_file or default_key_file(config_dir(environ), provider.name)
     keys, sources["api_keys"], key_source, warnings = _load_keys(environ, key_file, provider.key_env)
-    settings = Settings(api_keys=keys, **values)
-    return LoadedConfig(settings, sources, path, key_file, key_source, tuple(warnings))
+    others, other_warnings = _other_providers(environ, provider.name)
+    settings = Settings(api_keys=keys, other_providers=others, **values)
+    return LoadedConfig(settings, sources, path, key_file, key_source, (*warnings, *other_warnings))
+
+
+def _other_providers(environ: Mapping[str, str], default: str) -> tuple[dict[str, ProviderAccess], list[str]]:
+    """Every provider besides DEFAULT with a key (its variable or its stored key), with the
+    settings its own environment variables give."""
+    others: dict[str, ProviderAccess] = {}
+    warnings: list[str] = []
+    for name in provider_names():
+        if name == default:
+            continue
+        provider = get_provider(name)
+        keys, _, _, key_warnings = _load_keys(environ, default_key_file(config_dir(environ), name), provider.key_env)
+        warnings += key_warnings
+        if not keys:
+            continue
+        overrides: dict[str, Any] = {}
+        for variable, key in provider.env_settings.items():
+            raw = environ.get(variable, "").strip()
+            if raw and key in SETTING_TYPES and key != "provider":
+                try:
+                    overrides[key] = coerce(key, raw)
+                except ConfigError as exc:
+                    raise ConfigError(f"${variable}: {exc}") from None
+        others[name] = ProviderAccess(keys, overrides)
+    return others, warnings
 
 
 def split_keys(text: str) -> tuple[str, ...]:

@@ -14,12 +14,14 @@ import hashlib
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import cache_dir as default_cache_dir
 from ..config import write_atomic
+from ..discovery import cached_ids, listed_models
+from ..providers import get_provider, model_slug, route_model
 from ..settings import Settings
 from .version import CodexInfo
 
@@ -198,26 +200,49 @@ def catalog_entry(
     return entry
 
 
-def catalog_slugs(settings: Settings, extra_models: Iterable[str] = ()) -> dict[str, ModelSpec]:
-    """Every model name Codex may ask for -> the provider's spec behind it.
+def catalog_slugs(
+    settings: Settings, extra_models: Iterable[str] = (), discovered: Mapping[str, Iterable[str]] | None = None
+) -> dict[str, ModelSpec]:
+    """Every model name Codex may ask for -> the spec of the provider's model behind it.
 
-    The provider's table, the configured default, model-map names and any model given on
-    the command line each get an entry, so Codex never falls back to generic metadata.
+    Every model of every provider the user has a key for (its table plus the ids its
+    `/models` listed, DISCOVERED), under slugs unique across providers (`model_slug`); then
+    the configured default, model-map names and any model given on the command line, so
+    Codex never falls back to generic metadata.
     """
-    provider = settings.upstream
-    slugs: dict[str, ModelSpec] = dict(provider.models)
-    names = [settings.default_model, *settings.model_map, *extra_models]
-    for name in names:
+    slugs: dict[str, ModelSpec] = {}
+    for name in settings.provider_names():
+        listed = listed_models(get_provider(name), list((discovered or {}).get(name, ())))
+        slugs.update((model_slug(name, model_id), model.spec) for model_id, model in listed.items())
+    known = {name: get_provider(name).models.keys() for name in settings.provider_names()}
+    for name in [settings.default_model, *settings.model_map, *extra_models]:
         if name and name != "*" and name not in slugs:
-            slugs[name] = provider.spec_for(provider.resolve_model(name, settings.default_model, settings.model_map))
+            provider_name, model = route_model(settings.model_map.get(name, name), known, settings.provider)
+            route = settings.for_provider(provider_name)
+            provider = route.upstream
+            slugs[name] = provider.spec_for(provider.resolve_model(model, route.default_model, route.model_map))
     return slugs
 
 
-def catalog_document(bundled: dict[str, Any], slugs: dict[str, ModelSpec], vendor: str) -> dict[str, Any]:
+def slug_vendors(settings: Settings, slugs: Iterable[str]) -> dict[str, str]:
+    """The vendor of each slug another provider than the default one serves."""
+    known = {name: get_provider(name).models.keys() for name in settings.provider_names()}
+    vendors = {}
+    for slug in slugs:
+        provider = route_model(settings.model_map.get(slug, slug), known, settings.provider)[0]
+        if provider != settings.provider:
+            vendors[slug] = get_provider(provider).vendor
+    return vendors
+
+
+def catalog_document(
+    bundled: dict[str, Any], slugs: dict[str, ModelSpec], vendor: str, vendors: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The catalog; VENDORS names the vendor of slugs not served by VENDOR's provider."""
     template = pick_template(bundled["models"])
     return {
         "models": [
-            catalog_entry(spec, template, slug=slug, priority=index, vendor=vendor)
+            catalog_entry(spec, template, slug=slug, priority=index, vendor=(vendors or {}).get(slug, vendor))
             for index, (slug, spec) in enumerate(slugs.items())
         ]
     }
@@ -247,13 +272,15 @@ def build_catalog(
     directory to use instead (its owner removes it).
     """
     directory = cache_dir or default_cache_dir()
-    slugs = catalog_slugs(settings, dict.fromkeys(extra_models))
+    discovered = {name: cached_ids(name, directory)[0] for name in settings.provider_names()}
+    slugs = catalog_slugs(settings, dict.fromkeys(extra_models), discovered)
     vendor = settings.upstream.vendor
-    name = _version_tag(codex) + _digest(slugs, vendor) + ".json"
+    vendors = slug_vendors(settings, slugs)
+    name = _version_tag(codex) + _digest(slugs, json.dumps(vendors, sort_keys=True) if vendors else vendor) + ".json"
     path = directory / name
     if path.is_file():
         return path
-    text = json.dumps(catalog_document(bundled_catalog(codex), slugs, vendor), ensure_ascii=False)
+    text = json.dumps(catalog_document(bundled_catalog(codex), slugs, vendor, vendors), ensure_ascii=False)
     try:
         write_atomic(path, text)
     except OSError as exc:

@@ -98,6 +98,23 @@ class QuotaWindow:
 
 TOKENS_WINDOW = "tokens"
 
+# What a request on an endpoint is paid with.
+CASH = "cash"  # the account's money balance (pay-as-you-go)
+PLAN_QUOTA = "plan"  # a subscription's quota
+
+
+@dataclass(frozen=True)
+class KeyType:
+    """A kind of API key and what it pays with on each endpoint (by endpoint label)."""
+
+    name: str
+    label: str
+    billing: Mapping[str, str]
+    note: str = ""
+
+
+UNKNOWN_KEY_TYPE = "unknown"
+
 ThinkingHook = Callable[[ModelSpec, "str | None"], dict[str, Any]]
 ChatExtrasHook = Callable[[ModelSpec, bool, bool], dict[str, Any]]
 EndpointsHook = Callable[[EndpointSettings], list[tuple[str, str]]]
@@ -151,6 +168,8 @@ class Provider:
     # Error codes -> kind and wording; codes that mean "wrong endpoint for this key".
     error_codes: Mapping[str, ErrorCode] = field(default_factory=dict)
     endpoint_switch_codes: frozenset[str] = frozenset()
+    # Key types whose billing differs by endpoint; an endpoint not listed spends cash.
+    key_types: Mapping[str, KeyType] = field(default_factory=dict)
     # finish_reason values that mean a failed answer -> failure kind.
     failed_finish_reasons: Mapping[str, str] = field(default_factory=lambda: {"content_filter": CONTENT_FILTER})
     # Seconds to wait on a rate limit the provider gives no hint for.
@@ -165,6 +184,11 @@ class Provider:
     key_fix: str = ""
     model_fix: str = "Set the model with `-m <model>`."
     base_url_fix: str = "Check the base URL (`codexglm config set base_url <url>`)."
+
+    def billing(self, key_type: str, endpoint_label: str) -> str:
+        """What a request with a key of KEY_TYPE pays with on an endpoint; unknown: cash."""
+        known = self.key_types.get(key_type)
+        return known.billing.get(endpoint_label, CASH) if known is not None else CASH
 
     def lookup(self, model_id: str) -> ModelSpec | None:
         """The spec for a model id (case-insensitive), or None when the table does not know it."""

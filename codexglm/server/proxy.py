@@ -14,8 +14,9 @@ import httpx
 import trio
 
 from .. import __version__
+from ..providers import get_provider, route_model
 from ..settings import Settings
-from ..translate import UpstreamError
+from ..translate import TranslateOptions, UpstreamError
 from .lifecycle import Lifecycle
 from .quota import QuotaMonitor
 from .reqlog import Redactor, RequestLog, ServerLog
@@ -70,6 +71,14 @@ class RequestRecord:
         return record
 
 
+@dataclass
+class Route:
+    """Where requests for one provider's models go: its upstream and its translation options."""
+
+    upstream: Upstream
+    options: TranslateOptions
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
 
@@ -77,10 +86,15 @@ def _ms(seconds: float | None) -> float | None:
 class Proxy:
     def __init__(self, settings: Settings, token: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
-        self.upstream = Upstream(settings, transport=transport)
-        self.options = settings.translate_options()
+        self._transport = transport
+        # One route per provider the user has a key for; others are added when asked for
+        # (their requests then fail with that provider's "no key" message).
+        self.routes: dict[str, Route] = {name: self._new_route(name) for name in settings.provider_names()}
+        self.upstream = self.routes[settings.provider].upstream
+        self.options = self.routes[settings.provider].options
         self.quota = QuotaMonitor(settings, self.upstream.client, self.upstream.keys)
-        self.redact = Redactor((*settings.api_keys, token))
+        other_keys = (key for access in settings.other_providers.values() for key in access.api_keys)
+        self.redact = Redactor((*settings.api_keys, *other_keys, token))
         self.reqlog = RequestLog.from_settings(settings, self.redact)
         self.server_log: ServerLog | None = None  # set by serve(), which owns the handler
         self.lifecycle = Lifecycle()
@@ -89,6 +103,26 @@ class Proxy:
         self.started_wall = time.monotonic()
         self.in_flight = 0
         self.outcomes: Counter[str] = Counter()
+
+    def _new_route(self, name: str) -> Route:
+        settings = self.settings.for_provider(name)
+        return Route(Upstream(settings, transport=self._transport), settings.translate_options())
+
+    def route(self, requested: str) -> tuple[Route, str]:
+        """The route for a requested model name, and the name its provider resolves.
+
+        A `model_map` entry is applied first, so it may point at another provider's model
+        (`{"gpt-5.4-mini": "deepseek/deepseek-v4-flash"}`)."""
+        mapped = next((v for k, v in self.settings.model_map.items() if k.lower() == requested.strip().lower()), requested)
+        known = {name: get_provider(name).models.keys() for name in self.routes}
+        name, model = route_model(mapped, known, self.settings.provider)
+        if name not in self.routes:
+            self.routes[name] = self._new_route(name)
+        return self.routes[name], model
+
+    async def aclose(self) -> None:
+        for route in self.routes.values():
+            await route.upstream.aclose()
 
     def begin(self, path: str) -> RequestRecord:
         self.in_flight += 1

@@ -11,6 +11,7 @@ their client (an error frame as the first event, a read error) call `recover()` 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import random
@@ -28,6 +29,7 @@ import trio
 
 from .. import __version__
 from ..providers import Provider
+from ..providers.base import CASH
 from ..settings import Settings
 from ..translate import (
     UpstreamError,
@@ -111,6 +113,27 @@ class Upstream:
     def remember_endpoint(self, key: str, index: int) -> None:
         if self.settings.endpoint_mode == "auto":
             self._endpoint_of[key] = index
+
+    def billing(self, index: int) -> str:
+        """What a request on endpoint INDEX pays with, for this provider's key type."""
+        return self.provider.billing(self.settings.key_type, self.endpoints[index][0])
+
+    def may_switch(self, current: int, target: int) -> bool:
+        """Billing safety: the fallback never moves a request from a path that does not spend
+        cash onto one that does, unless the user opted in (`paid_fallback`)."""
+        return self.settings.paid_fallback or self.billing(target) != CASH or self.billing(current) == CASH
+
+    def unpaid_switch_note(self, error: UpstreamError, current: int) -> UpstreamError:
+        """ERROR, saying so when a fallback was left out because it would have spent cash."""
+        refused = [label for index, (label, _) in enumerate(self.endpoints) if not self.may_switch(current, index)]
+        if self.settings.endpoint_mode != "auto" or not refused:
+            return error
+        note = (
+            f" codexglm did not retry on the {', '.join(refused)} endpoint: with a key of type "
+            f"{self.settings.key_type} it spends your cash balance. Run `codexglm login` to detect the key type, "
+            "or allow it with `codexglm config set paid_fallback true`."
+        )
+        return dataclasses.replace(error, message=error.message + note)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -217,8 +240,10 @@ class Call:
         self.stats.glm_code = error.glm_code
         key = self._key
         assert key is not None, "recover() follows an attempt"
-        if error.switch_endpoint and self._switch_endpoint(key):
-            return
+        if error.switch_endpoint:
+            if self._switch_endpoint(key):
+                return
+            error = self._up.unpaid_switch_note(error, self._endpoint.get(key, self._up.endpoint_index(key)))
         if error.rotate_key:
             self._up.keys.cool_down(key, error.retry_after or self._up.settings.key_cooldown)
             if not error.retryable:
@@ -258,7 +283,7 @@ class Call:
         tried = self._tried.setdefault(key, set())
         tried.add(current)
         for index in range(len(self._up.endpoints)):
-            if index not in tried:
+            if index not in tried and self._up.may_switch(current, index):
                 self._endpoint[key] = index
                 return True
         return False

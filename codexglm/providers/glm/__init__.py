@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ..base import Provider
 from . import endpoints
+from .keytypes import KEY_TYPES
 from .errors import ERROR_CODES, FAILED_FINISH_REASONS, PLAN_MISMATCH
-from .models import MODELS
+from .models import DEFAULT_MODEL, MODELS
 from .quota import parse_quota
 from .thinking import glm_chat_extras, glm_thinking
 
@@ -15,7 +16,7 @@ GLM = Provider(
     model_family="GLM",
     model_owner="z-ai",
     models=MODELS,
-    default_model="glm-5.1",
+    default_model=DEFAULT_MODEL,
     key_env=endpoints.KEY_ENV,
     env_settings=endpoints.ENV_SETTINGS,
     endpoints=endpoints.endpoints,
@@ -31,6 +32,7 @@ GLM = Provider(
     web_search_tool={"type": "web_search", "web_search": {"enable": True, "search_engine": "search_pro_jina", "search_result": True}},
     error_codes=ERROR_CODES,
     endpoint_switch_codes=frozenset({PLAN_MISMATCH}),
+    key_types=KEY_TYPES,
     failed_finish_reasons=FAILED_FINISH_REASONS,
     # Z.ai sends no Retry-After; a concurrency limit usually clears within seconds.
     rate_limit_retry_seconds=5.0,
