@@ -287,8 +287,8 @@ def load_config(
 
 
 def _other_providers(environ: Mapping[str, str], default: str) -> tuple[dict[str, ProviderAccess], list[str]]:
-    """Every provider besides DEFAULT with a key (its variable or its stored key), with the
-    settings its own environment variables give."""
+    """Every provider besides DEFAULT with a key (its variable or its stored key) or with
+    settings from its own environment variables."""
     others: dict[str, ProviderAccess] = {}
     warnings: list[str] = []
     for name in provider_names():
@@ -297,8 +297,6 @@ def _other_providers(environ: Mapping[str, str], default: str) -> tuple[dict[str
         provider = get_provider(name)
         keys, _, _, key_warnings = _load_keys(environ, default_key_file(config_dir(environ), name), provider.key_env)
         warnings += key_warnings
-        if not keys:
-            continue
         overrides: dict[str, Any] = {}
         for variable, key in provider.env_settings.items():
             raw = environ.get(variable, "").strip()
@@ -307,7 +305,8 @@ def _other_providers(environ: Mapping[str, str], default: str) -> tuple[dict[str
                     overrides[key] = coerce(key, raw)
                 except ConfigError as exc:
                     raise ConfigError(f"${variable}: {exc}") from None
-        others[name] = ProviderAccess(keys, overrides)
+        if keys or overrides:  # overrides alone: `codexglm login NAME` checks the key there
+            others[name] = ProviderAccess(keys, overrides)
     return others, warnings
 
 

@@ -86,7 +86,8 @@ class Settings:
     log_dir: str | None = None
     log_max_bytes: int = 10 * 1024 * 1024
     log_backups: int = 3
-    # The other providers the user has a key for; their models are served beside ours.
+    # The other providers the user has a key for (their models are served beside ours) or
+    # has set variables for.
     other_providers: Mapping[str, ProviderAccess] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # keys never reach a log through repr()
@@ -115,7 +116,8 @@ class Settings:
 
     def provider_names(self) -> tuple[str, ...]:
         """The default provider, then every other provider the user has a key for."""
-        return (self.provider, *(name for name in self.other_providers if name != self.provider))
+        others = (name for name, access in self.other_providers.items() if access.api_keys and name != self.provider)
+        return (self.provider, *others)
 
     def for_provider(self, name: str) -> Settings:
         """These settings as seen by requests to provider NAME: its keys, its own overrides,

@@ -646,6 +646,10 @@ class MockGLM:
         self.keys: dict[str, set[str]] = keys if keys is not None else {DEFAULT_KEY: {"coding", "general"}}
         self.handler: Handler | None = handler
         self.quota: dict[str, Any] | None = quota_data()  # None: the quota endpoint answers 404
+        # Keys added with `add_key`: their plan level (None: no plan) and what each path bills.
+        self.plans: dict[str, str | None] = {}
+        self.billing: dict[str, dict[str, str]] = {}
+        self.billed: list[tuple[str, str]] = []  # (path kind, "plan" | "cash") per served chat
         self.requests: list[RecordedRequest] = []
         self.queue: deque[Reply] = deque()
         self.connections = 0  # TCP connections accepted so far
@@ -670,6 +674,30 @@ class MockGLM:
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if _route(r.path)[0] == "chat"]
+
+    def add_key(self, key: str, key_type: str, *, cash: bool = True, level: str = "pro") -> None:
+        """A key of one of Z.ai's key types (docs.z.ai api-key-management notice, 2026-10-16).
+
+        Standard keys pay cash on both paths and have no plan; Coding Plan and Team Plan keys
+        pay plan quota on both; Compatible keys (older) pay plan quota on the Coding Plan path
+        and cash on the general one, `compatible-payg` being one of an account without a
+        plan.  A path that would pay cash the account lacks (CASH false) answers 1113, as a
+        path a key has no plan for does."""
+        plan_level = {"standard": None, "compatible-payg": None, "team-plan": "team"}.get(key_type, level)
+        pays = {
+            "standard": {"coding": "cash", "general": "cash"},
+            "coding-plan": {"coding": "plan", "general": "plan"},
+            "team-plan": {"coding": "plan", "general": "plan"},
+            "compatible": {"coding": "plan", "general": "cash"},
+            "compatible-payg": {"general": "cash"},
+        }[key_type]
+        self.plans[key] = plan_level
+        self.billing[key] = pays
+        self.keys[key] = {path for path, kind in pays.items() if kind == "plan" or cash}
+
+    @property
+    def spent_cash(self) -> bool:
+        return any(kind == "cash" for _, kind in self.billed)
 
     def enqueue(self, *replies: Reply) -> None:
         """Replies for the next chat completions, in order."""
@@ -720,6 +748,10 @@ class MockGLM:
             return await connection.send_json(refusal.status, refusal.body())
         if kind == "models":
             return await connection.send_json(200, self._models_body())
+        model = record.json.get("model") if isinstance(record.json, dict) else None
+        spec = MODELS.get(model) if isinstance(model, str) else None
+        if record.key in self.billing and plan is not None and not (spec is not None and spec.price is None):
+            self.billed.append((plan, self.billing[record.key][plan]))  # free models cost nothing
         await self._chat(connection, record)
 
     def _authorize(self, header: str | None, key: str | None, plan: str | None) -> Error | None:
@@ -751,6 +783,12 @@ class MockGLM:
             body = {"code": 1001, "msg": missing, "success": False}
         elif token not in self.keys:
             body = {"code": 1002, "msg": "Authorization Token is invalid", "success": False}
+        elif token in self.plans and self.plans[token] is None:
+            # What a key without a Coding Plan gets ("this user has no coding plan").
+            body = {"code": 500, "msg": "当前用户不存在coding plan", "success": False}
+        elif token in self.plans:
+            body = {"code": 200, "msg": "Operation successful", "data": {**self.quota, "level": self.plans[token]},
+                    "success": True}
         else:
             body = {"code": 200, "msg": "Operation successful", "data": self.quota, "success": True}
         await connection.send_json(200, body)

@@ -105,7 +105,7 @@ def test_register_provider_refuses_bad_names_and_keeps_built_ins() -> None:
 
 def test_each_provider_takes_its_own_variable_or_stored_key(tmp_path: Path) -> None:
     env = {"CODEXGLM_CONFIG_DIR": str(tmp_path), "ZAI_API_KEY": GLM_KEY, "FAKECO_BASE_URL": "http://127.0.0.1:9/v1"}
-    assert load_config(env=env).settings.other_providers == {}  # no FakeCo key yet
+    assert load_config(env=env).settings.provider_names() == ("glm",)  # no FakeCo key yet
     store_api_key(default_key_file(tmp_path, "fake"), KEY)
     assert stat.S_IMODE((tmp_path / "api_key.fake").stat().st_mode) == 0o600
     settings = load_config(env=env).settings

@@ -124,7 +124,7 @@ def glm_help() -> str:
     lines = [
         "usage: codexglm [--glm-OPTION ...] [codex options] [prompt]",
         "       codexglm [--glm-OPTION ...] exec|resume|review|... [codex arguments]",
-        "       codexglm config|serve|models|doctor|completion ...",
+        "       codexglm login|config|serve|models|doctor|completion ...",
         "",
         "Runs the OpenAI Codex CLI on Z.ai GLM models through a local proxy. Every argument",
         "that is not codexglm's goes to codex unchanged (`codexglm --help` is codex's help).",
@@ -216,26 +216,64 @@ def _show_config(loaded: LoadedConfig) -> None:
 def _models_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
     from ..codex.catalog import reasoning_levels
     from ..config import load_config
+    from ..discovery import DiscoveryError, cached_ids, listed_models, refresh
+    from ..providers import get_provider, model_slug
 
     settings = load_config(parsed.flags).settings
-    default = settings.default_model
-    rows = [("MODEL", "CONTEXT", "OUTPUT", "REASONING", "INPUT", "USD/M IN / CACHED / OUT")]
-    for spec in settings.upstream.models.values():
-        price = "free" if spec.price is None else " / ".join(f"{p:g}" for p in spec.price)
-        rows.append(
-            (
-                spec.id + (" *" if spec.id == default else ""),
-                f"{spec.context_window:,}",
-                f"{spec.max_output:,}",
-                ",".join(reasoning_levels(spec)) or "no",
-                "text+image" if spec.vision else "text",
-                price,
-            )
-        )
+    header = ("MODEL", "CONTEXT", "OUTPUT", "REASONING", "INPUT", "USD/M IN / CACHED / OUT")
+    notes: list[str] = []
+    for index, name in enumerate(settings.provider_names()):
+        provider = get_provider(name)
+        routed = settings.for_provider(name)
+        try:
+            discovered = refresh(routed, force=options.refresh) if routed.api_keys else cached_ids(name)[0]
+        except DiscoveryError as exc:
+            _warn(f"{exc}; showing the last list codexglm has")
+            discovered = cached_ids(name)[0]
+        rows = [header]
+        for model_id, listed in listed_models(provider, discovered).items():
+            spec = listed.spec
+            price = "plan only" if spec.plan_only else "free" if spec.price is None else " / ".join(f"{p:g}" for p in spec.price)
+            slug = model_slug(name, model_id)
+            mark = (" *" if model_id == routed.default_model else "") + (f" [{len(notes) + 1}]" if listed.note else "")
+            if listed.note:
+                notes.append(listed.note)
+            rows.append((slug + mark, f"{spec.context_window:,}", f"{spec.max_output:,}",
+                         ",".join(reasoning_levels(spec)) or "no", "text+image" if spec.vision else "text", price))
+        if index:
+            print()
+        print(f"{provider.vendor} ({name}){'' if index else ', the default provider'}:")
+        _print_table(rows)
+    print("* default model of its provider")
+    for number, note in enumerate(notes, 1):
+        print(f"[{number}] {note}")
+    return 0
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    print("* default model")
+        print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def _login_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
+    from ..config import load_config
+    from ..providers import DEFAULT_PROVIDER, get_provider
+    from .login import LoginError, login, read_key
+
+    loaded = load_config(parsed.flags)
+    provider = get_provider(options.provider or DEFAULT_PROVIDER)
+    text = read_key(provider, sys.stdin.isatty())
+    try:
+        findings, _ = login(loaded, options.provider, text)
+    except LoginError as exc:
+        _error(f"{exc}; nothing was stored")
+        return 1
+    print(f"{provider.vendor} key checked:")
+    for line in findings.lines:
+        print(f"  {line}")
+    if os.environ.get(provider.key_env, "").strip():
+        _warn(f"{provider.key_env} is set and wins over the stored key")
     return 0
 
 
@@ -312,6 +350,7 @@ _HANDLERS: dict[str, Callable[[Any, GlmArgs], int]] = {
     "doctor": _doctor_command,
     "config": _config_command,
     "models": _models_command,
+    "login": _login_command,
     "completion": _completion_command,
     "serve": _serve_command,
 }

@@ -9,7 +9,7 @@ The files in completions/ are this module's output; a test keeps them in sync.
 from __future__ import annotations
 
 from ..config import CONFIG_KEYS
-from ..providers import GLM
+from ..providers import GLM, provider_names
 from .table import COMMANDS, GLM_OPTIONS, SHELLS, Command, Option
 
 
@@ -20,6 +20,7 @@ def value_words() -> dict[str, tuple[str, ...]]:
         "region": tuple(GLM.regions),
         "endpoint_mode": tuple(GLM.endpoint_modes),
         "config_key": CONFIG_KEYS,
+        "provider": provider_names(),
         "shell": SHELLS,
         "host": ("127.0.0.1", "localhost"),
     }

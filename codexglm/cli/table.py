@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..providers import GLM
+from ..providers import GLM, provider_names
 
 if TYPE_CHECKING:
     import argparse
@@ -87,7 +87,16 @@ COMMANDS: tuple[Command, ...] = (
             Option("--token", "client token (default: $CODEXGLM_TOKEN, else a new one)", "TOKEN"),
         ),
     ),
-    Command("models", "list the GLM models with context window, reasoning and price"),
+    Command(
+        "models",
+        "list every provider's models with context window, reasoning and price",
+        options=(Option("--refresh", "ask each provider for its model list now (else at most daily)"),),
+    ),
+    Command(
+        "login",
+        "check an API key (region, plan, key type), pick a billing-safe endpoint mode and store it",
+        arguments=(("PROVIDER", "provider"),),
+    ),
     Command(
         "doctor",
         "check the key, endpoints, Codex install and proxy",
@@ -213,6 +222,9 @@ def build_parser(command: Command, prog: str = "codexglm") -> argparse.ArgumentP
         else:
             parser.add_argument(option.flag, action="store_true", help=option.help)
     for metavar, source in command.arguments:
+        if source == "provider":  # optional: the default provider
+            parser.add_argument(metavar.lower(), metavar=metavar, nargs="?", choices=provider_names())
+            continue
         choices = SHELLS if source == "shell" else None
         parser.add_argument(metavar.lower(), metavar=metavar, choices=choices)
     if command.actions:

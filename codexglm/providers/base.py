@@ -35,6 +35,8 @@ class ModelSpec:
     price: tuple[float, float, float] | None = None
     # Models whose chat schema rejects response_format (vision models).
     json_mode: bool = True
+    # Served only on a subscription plan (no pay-as-you-go price yet).
+    plan_only: bool = False
 
     @property
     def supports_reasoning(self) -> bool:

@@ -19,7 +19,7 @@ MODELS: dict[str, ModelSpec] = {
     m.id: m
     for m in (
         # GLM-5.4 (2026-11-24): Coding Plan only (no pay-as-you-go price yet); image and video input.
-        ModelSpec("glm-5.4", "GLM-5.4", 1_000_000, 131_072, "forced", vision=True, price=None),
+        ModelSpec("glm-5.4", "GLM-5.4", 1_000_000, 131_072, "forced", vision=True, price=None, plan_only=True),
         ModelSpec("glm-5.3", "GLM-5.3", 1_000_000, 131_072, "forced", vision=True, price=(1.4, 0.26, 4.4)),
         ModelSpec("glm-5.3-flash", "GLM-5.3-Flash", 1_000_000, 131_072, "forced", vision=True, price=(0.15, 0.03, 0.5)),
         ModelSpec("glm-5.3-flashx", "GLM-5.3-FlashX", 1_000_000, 131_072, "forced", vision=True, price=(0.37, 0.075, 1.25)),
