@@ -26,7 +26,8 @@ def write_config(env: dict[str, str], text: str) -> Path:
 
 def test_defaults_and_their_sources(env: dict[str, str]) -> None:
     loaded = load_config(env=env)
-    assert loaded.settings.default_model == "glm-5.1"
+    # What the Coding Plan serves (it routes GLM-5.1/5.2 requests to GLM-5.3).
+    assert loaded.settings.default_model == "glm-5.3"
     assert loaded.settings.api_keys == ()
     assert loaded.sources["region"] == "default"
     assert loaded.sources["api_keys"] == "unset"

@@ -142,7 +142,7 @@ async def test_healthy_setup_passes_on_one_screen(env: dict[str, str]) -> None:
     assert "latency_ms" in checks["endpoint.coding"].timings
     assert checks["endpoint.general"].status is Status.OK and "not used" in checks["endpoint.general"].message
     assert checks["endpoint.mode"].status is Status.OK
-    assert "202,800-token context" in checks["model.glm-5.1"].message
+    assert "1,000,000-token context" in checks["model.glm-5.3"].message
     assert checks["quota.0"].title == "5-hour tokens" and "12% used" in checks["quota.0"].message
     selftest = checks["proxy.selftest"]
     assert selftest.status is Status.OK, selftest.message
@@ -166,7 +166,7 @@ async def test_mapped_models_are_checked_against_the_model_list(env: dict[str, s
 
 
 async def test_models_without_a_model_list_are_probed_one_by_one(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    async def no_list(http: httpx.AsyncClient, base: str, key: str, *, timeout: float) -> Outcome:
+    async def no_list(http: httpx.AsyncClient, base: str, key: str, *, timeout: float, provider: Any = None) -> Outcome:
         return Outcome(base + "/models", 0.01, error=classify_error(404, b"404 page not found"))
 
     monkeypatch.setattr("codexglm.doctor.network.list_models", no_list)
@@ -175,9 +175,9 @@ async def test_models_without_a_model_list_are_probed_one_by_one(env: dict[str, 
         report = await diagnose(pointed_at(env, mock, GLM_MODEL_MAP_JSON=mapping), limits=FAST)
         probed = sorted(r.json["model"] for r in mock.chat_requests if not r.json.get("tools"))
     checks = by_id(report)
-    assert checks["model.glm-4.7"].status is Status.OK and checks["model.glm-5.1"].status is Status.OK
+    assert checks["model.glm-4.7"].status is Status.OK and checks["model.glm-5.3"].status is Status.OK
     assert checks["model.glm-4.20"].status is Status.FAIL and "GLM 1211" in checks["model.glm-4.20"].message
-    assert probed == ["glm-4.20", "glm-4.7", "glm-5.1", "glm-5.1"]  # two endpoint probes, then one per mapped model
+    assert probed == ["glm-4.20", "glm-4.7", "glm-5.3", "glm-5.3"]  # two endpoint probes, then one per mapped model
 
 
 # --------------------------------------------------------------------------- GLM failures
@@ -202,20 +202,53 @@ async def test_wrong_plan_recommends_the_endpoint_mode_that_works(env: dict[str,
     assert coding.status is Status.FAIL and "GLM 1113" in coding.message
     assert coding.fix.endswith("codexglm config set endpoint_mode base-only")
     assert checks["endpoint.general"].status is Status.OK
-    assert checks["model.glm-5.1"].status is Status.OK  # looked up where the key works
+    assert checks["model.glm-5.3"].status is Status.OK  # looked up where the key works
     mode = checks["endpoint.mode"]
     assert mode.status is Status.FAIL and mode.fix == "codexglm config set endpoint_mode base-only"
 
 
 async def test_auto_mode_falling_back_from_a_refusing_endpoint_is_healthy(env: dict[str, str]) -> None:
     async with open_mock_glm(keys={DEFAULT_KEY: {"general"}}, handler=tools_or_text) as mock:
-        report = await diagnose(pointed_at(env, mock, GLM_ZAI_ENDPOINT_MODE="auto"), limits=FAST)
+        # A Standard key spends cash on both paths: falling back spends nothing unexpected.
+        report = await diagnose(pointed_at(env, mock, GLM_ZAI_ENDPOINT_MODE="auto", GLM_ZAI_KEY_TYPE="standard"),
+                                limits=FAST)
     checks = by_id(report)
     assert checks["endpoint.coding"].status is Status.SKIP
     assert "uses the pay-as-you-go endpoint instead" in checks["endpoint.coding"].message
     assert checks["endpoint.mode"].status is Status.OK and "base-only would skip" in checks["endpoint.mode"].message
     assert checks["proxy.selftest"].status is Status.OK
     assert exit_code(report) == 0, render_text(report)
+
+
+@pytest.mark.parametrize("key_type", ["unknown", "compatible"])
+async def test_auto_mode_that_would_fall_back_onto_cash_is_a_failure(env: dict[str, str], key_type: str) -> None:
+    async with open_mock_glm(keys={DEFAULT_KEY: {"general"}}, handler=tools_or_text) as mock:
+        report = await diagnose(pointed_at(env, mock, GLM_ZAI_ENDPOINT_MODE="auto", GLM_ZAI_KEY_TYPE=key_type),
+                                limits=FAST)
+    mode = by_id(report)["endpoint.mode"]
+    assert mode.status is Status.FAIL and "spends cash" in mode.message
+    assert "export GLM_ZAI_ENDPOINT_MODE=base-only" in mode.fix and "codexglm login" in mode.fix
+
+
+@pytest.mark.parametrize(
+    ("kind", "cash", "configured", "status", "words"),
+    [
+        ("coding-plan", True, "coding-plan", Status.OK, "Coding Plan uses plan quota, pay-as-you-go uses plan quota"),
+        ("compatible", False, "compatible", Status.OK, "pay-as-you-go spends cash"),
+        ("compatible", False, "unknown", Status.WARN, "looks like Compatible"),
+        ("standard", True, "coding-plan", Status.WARN, "look like Standard"),
+    ],
+)
+async def test_doctor_names_the_key_type_and_what_each_endpoint_bills(
+    env: dict[str, str], kind: str, cash: bool, configured: str, status: Status, words: str
+) -> None:
+    async with open_mock_glm(keys={}, handler=tools_or_text) as mock:
+        mock.add_key(DEFAULT_KEY, kind, cash=cash)
+        report = await diagnose(pointed_at(env, mock, GLM_ZAI_KEY_TYPE=configured), limits=FAST)
+    check = by_id(report)["endpoint.keytype"]
+    assert check.status is status and words in check.message, check.message
+    if status is Status.WARN:
+        assert "codexglm login" in check.fix
 
 
 async def test_unknown_model_is_a_model_failure_not_an_endpoint_failure(env: dict[str, str]) -> None:
@@ -738,5 +771,6 @@ def test_auto_mode_whose_first_endpoint_works_does_not_claim_a_fallback() -> Non
     assert check.status is Status.OK
     assert check.message == "auto uses the Coding Plan endpoint first, which accepts this key"
     plan = {"error": {"code": "1113", "message": "Insufficient balance"}}
-    refused_first = mode_check([Endpoint("coding", _outcome(429, plan), True), Endpoint("general", _outcome(), True)], settings, {})
+    refused_first = mode_check([Endpoint("coding", _outcome(429, plan), True), Endpoint("general", _outcome(), True)],
+                               settings.replace(key_type="standard"), {})
     assert "falls back to the pay-as-you-go endpoint" in refused_first.message

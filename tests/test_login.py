@@ -6,10 +6,10 @@ from __future__ import annotations
 import io
 import stat
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import trio
 
 from codexglm import providers

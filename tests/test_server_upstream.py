@@ -7,8 +7,8 @@ Driven through httpx.MockTransport on trio's virtual clock (pytest-trio's
 from __future__ import annotations
 
 import json
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest

@@ -79,6 +79,8 @@ async def diagnose(
             nursery.start_soon(_guarded, "codex.error", checks, _codex_checks, settings, environ, limits, checks)
             if not offline:
                 nursery.start_soon(_guarded, "endpoint.error", checks, _remote_checks, loaded, environ, limits, started, checks)
+                for name in settings.provider_names()[1:]:
+                    nursery.start_soon(_guarded, f"providers.{name}", checks, _provider_checks, settings, name, limits, checks)
     if deadline.cancelled_caught:
         checks.append(Check("local.deadline", "time limit", Status.WARN,
                             f"some checks did not finish within {limits.total:g} s", "Run the doctor again."))
@@ -156,6 +158,7 @@ async def _remote_checks(
             others = [e for e in endpoints if e is not endpoint]
             out.append(remote.endpoint_check(endpoint, settings, sources, others, now))
         out.append(remote.mode_check(endpoints, settings, sources))
+        out.append(remote.key_type_check(endpoints, quota[0], settings, sources))
         out += _quota_checks(quota[0], now)
 
         # The endpoint the proxy would use: the first one in use that takes the key.  Models
@@ -173,6 +176,19 @@ async def _remote_checks(
                 out.append(Check("proxy.selftest", "self-test", Status.SKIP, "not run: no time left"))
             else:
                 nursery.start_soon(_selftest, settings, budget, out)
+
+
+async def _provider_checks(settings: Settings, name: str, limits: Limits, out: list[Check]) -> None:
+    """Another provider the user has a key for: reachable, key taken, a model list, one tiny
+    request to its default model."""
+    routed = settings.for_provider(name)
+    provider, key = routed.upstream, routed.api_keys[0]
+    base = routed.endpoints()[0][1]
+    async with network.client(limits.probe) as http:
+        listed = await network.list_models(http, base, key, timeout=limits.probe, provider=provider)
+        body = network.probe_body(routed, routed.default_model)
+        chat = await network.probe_chat(http, base, key, body, timeout=limits.probe, provider=provider)
+    out.append(remote.provider_check(provider.vendor, name, routed.default_model, listed, chat))
 
 
 async def _model_checks(

@@ -192,6 +192,11 @@ class Provider:
         known = self.key_types.get(key_type)
         return known.billing.get(endpoint_label, CASH) if known is not None else CASH
 
+    def fallback_allowed(self, key_type: str, source: str, target: str, *, paid: bool = False) -> bool:
+        """Billing safety: an endpoint fallback never moves a request from an endpoint that
+        does not spend cash onto one that does, unless the user opted in (PAID)."""
+        return paid or self.billing(key_type, target) != CASH or self.billing(key_type, source) == CASH
+
     def lookup(self, model_id: str) -> ModelSpec | None:
         """The spec for a model id (case-insensitive), or None when the table does not know it."""
         return self.models.get(model_id.strip().lower())

@@ -29,7 +29,6 @@ import trio
 
 from .. import __version__
 from ..providers import Provider
-from ..providers.base import CASH
 from ..settings import Settings
 from ..translate import (
     UpstreamError,
@@ -114,14 +113,10 @@ class Upstream:
         if self.settings.endpoint_mode == "auto":
             self._endpoint_of[key] = index
 
-    def billing(self, index: int) -> str:
-        """What a request on endpoint INDEX pays with, for this provider's key type."""
-        return self.provider.billing(self.settings.key_type, self.endpoints[index][0])
-
     def may_switch(self, current: int, target: int) -> bool:
-        """Billing safety: the fallback never moves a request from a path that does not spend
-        cash onto one that does, unless the user opted in (`paid_fallback`)."""
-        return self.settings.paid_fallback or self.billing(target) != CASH or self.billing(current) == CASH
+        """May the fallback move a request from endpoint CURRENT to TARGET (billing safety)?"""
+        source, destination = self.endpoints[current][0], self.endpoints[target][0]
+        return self.provider.fallback_allowed(self.settings.key_type, source, destination, paid=self.settings.paid_fallback)
 
     def unpaid_switch_note(self, error: UpstreamError, current: int) -> UpstreamError:
         """ERROR, saying so when a fallback was left out because it would have spent cash."""

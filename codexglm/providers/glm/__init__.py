@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..base import Provider
 from . import endpoints
-from .keytypes import KEY_TYPES
 from .errors import ERROR_CODES, FAILED_FINISH_REASONS, PLAN_MISMATCH
+from .keytypes import KEY_TYPES
 from .models import DEFAULT_MODEL, MODELS
 from .quota import parse_quota
 from .thinking import glm_chat_extras, glm_thinking
