@@ -59,6 +59,8 @@ class Sandbox:
     root: pathlib.Path
     codex: str
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The module `python -m` runs: codexglm, or a wrapper that registers extra providers first.
+    entry: str = "codexglm"
 
     @property
     def workdir(self) -> pathlib.Path:
@@ -87,7 +89,7 @@ class Sandbox:
         return env
 
     async def exec(self, mock: MockGLM | None, *args: str, glm_args: tuple[str, ...] = (), timeout: float = 120) -> CodexRun:
-        command = [sys.executable, "-m", "codexglm", *glm_args, "exec", *CODEX_FLAGS, "-C", str(self.workdir), *args]
+        command = [sys.executable, "-m", self.entry, *glm_args, "exec", *CODEX_FLAGS, "-C", str(self.workdir), *args]
         with trio.fail_after(timeout):
             result = await trio.run_process(command, env=self.env(mock), cwd=str(self.workdir), capture_stdout=True,
                                             capture_stderr=True, check=False, stdin=subprocess.DEVNULL)

@@ -31,7 +31,7 @@ import secrets
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -289,14 +289,14 @@ def _illegal(detail: str) -> Error:
     return Error(400, "1214", detail)
 
 
-def _validate(body: Any) -> Error | None:
+def _validate(body: Any, models: Mapping[str, ModelSpec] = MODELS) -> Error | None:
     """The first reason api.z.ai would refuse this body, or None."""
     if not isinstance(body, dict):
         return _INVALID_PARAMETER
     model = body.get("model")
     if not isinstance(model, str) or not model:
         return Error(400, "1213", "The model parameter was not received properly.")
-    spec = MODELS.get(model.lower())
+    spec = models.get(model.lower())
     if spec is None:
         return _UNKNOWN_MODEL
     return (
@@ -642,10 +642,19 @@ def _route(path: str) -> tuple[str, str | None]:
 class MockGLM:
     """The mock server's state; run it with `open_mock_glm()` (or `serve`)."""
 
-    def __init__(self, *, keys: dict[str, set[str]] | None = None, handler: Handler | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        keys: dict[str, set[str]] | None = None,
+        handler: Handler | None = None,
+        models: Mapping[str, ModelSpec] = MODELS,
+    ) -> None:
         self.keys: dict[str, set[str]] = keys if keys is not None else {DEFAULT_KEY: {"coding", "general"}}
+        # The model table requests are checked against (another provider's, to stand in for it).
+        self.models = models
         self.handler: Handler | None = handler
         self.quota: dict[str, Any] | None = quota_data()  # None: the quota endpoint answers 404
+        self.listed: list[str] = list(models)  # what GET /models lists (new releases too)
         # Keys added with `add_key`: their plan level (None: no plan) and what each path bills.
         self.plans: dict[str, str | None] = {}
         self.billing: dict[str, dict[str, str]] = {}
@@ -749,7 +758,7 @@ class MockGLM:
         if kind == "models":
             return await connection.send_json(200, self._models_body())
         model = record.json.get("model") if isinstance(record.json, dict) else None
-        spec = MODELS.get(model) if isinstance(model, str) else None
+        spec = self.models.get(model) if isinstance(model, str) else None
         if record.key in self.billing and plan is not None and not (spec is not None and spec.price is None):
             self.billed.append((plan, self.billing[record.key][plan]))  # free models cost nothing
         await self._chat(connection, record)
@@ -768,7 +777,7 @@ class MockGLM:
         return None
 
     def _models_body(self) -> dict[str, Any]:
-        data = [{"id": model, "object": "model", "created": 1766332800, "owned_by": "z-ai"} for model in MODELS]
+        data = [{"id": model, "object": "model", "created": 1766332800, "owned_by": "z-ai"} for model in self.listed]
         return {"object": "list", "data": data}
 
     async def _send_quota(self, connection: _Connection, header: str | None) -> None:
@@ -795,7 +804,7 @@ class MockGLM:
 
     async def _chat(self, connection: _Connection, record: RecordedRequest) -> None:
         body = record.json
-        refusal = _validate(body)
+        refusal = _validate(body, self.models)
         if refusal is not None:
             return await connection.send_json(refusal.status, refusal.body())
         reply = self._next_reply(body)
@@ -822,7 +831,7 @@ class MockGLM:
             return self.queue.popleft()
         if self.handler is not None:
             return self.handler(body)
-        return _default_reply(body)
+        return _default_reply(body, self.models)
 
     def _prompt_usage(self, key: str | None, body: dict[str, Any]) -> tuple[int, int]:
         """Prompt tokens from the request size; cached tokens from the prefix shared with the
@@ -869,9 +878,9 @@ class MockGLM:
         await connection.send(h11.Data(data=_frame(error)), h11.EndOfMessage())
 
 
-def _default_reply(body: dict[str, Any]) -> Stream:
+def _default_reply(body: dict[str, Any], models: Mapping[str, ModelSpec] = MODELS) -> Stream:
     """A short answer, with reasoning unless the request turned thinking off."""
-    spec = MODELS[body["model"].lower()]
+    spec = models[body["model"].lower()]
     thinking = body.get("thinking")
     disabled = isinstance(thinking, dict) and thinking.get("type") == "disabled" and spec.thinking != "forced"
     reasoning = "The user wrote to me. A short, friendly answer will do."
@@ -881,10 +890,10 @@ def _default_reply(body: dict[str, Any]) -> Stream:
 
 @asynccontextmanager
 async def open_mock_glm(
-    *, keys: dict[str, set[str]] | None = None, handler: Handler | None = None
+    *, keys: dict[str, set[str]] | None = None, handler: Handler | None = None, models: Mapping[str, ModelSpec] = MODELS
 ) -> AsyncIterator[MockGLM]:
     """Run a mock GLM server on 127.0.0.1 (free port) for the duration of the block."""
-    mock = MockGLM(keys=keys, handler=handler)
+    mock = MockGLM(keys=keys, handler=handler, models=models)
     async with trio.open_nursery() as nursery:
         await nursery.start(mock.serve)
         try:

@@ -8,6 +8,7 @@ network costs seconds and every failure is a line of the report, never a traceba
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -23,7 +24,8 @@ import trio
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
-from ..config import ConfigError, LoadedConfig, load_config, split_keys
+from .. import discovery
+from ..config import ConfigError, LoadedConfig, cache_dir, load_config, split_keys
 from ..providers import key_variables
 from ..providers.glm import endpoints as glm_endpoints
 from ..settings import Settings
@@ -80,7 +82,9 @@ async def diagnose(
             if not offline:
                 nursery.start_soon(_guarded, "endpoint.error", checks, _remote_checks, loaded, environ, limits, started, checks)
                 for name in settings.provider_names()[1:]:
-                    nursery.start_soon(_guarded, f"providers.{name}", checks, _provider_checks, settings, name, limits, checks)
+                    nursery.start_soon(
+                        _guarded, f"providers.{name}", checks, _provider_checks, settings, name, environ, limits, checks
+                    )
     if deadline.cancelled_caught:
         checks.append(Check("local.deadline", "time limit", Status.WARN,
                             f"some checks did not finish within {limits.total:g} s", "Run the doctor again."))
@@ -165,6 +169,8 @@ async def _remote_checks(
         # are looked up there, or, when the mode is wrong, where the key does work.
         serving = next((e for e in endpoints if e.in_use and e.accepts_key), None)
         lister = serving or next((e for e in endpoints if e.accepts_key), None)
+        if lister is not None:
+            _remember_models(settings.provider, listings[lister.label], env)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_model_checks, http, settings, sources, key, lister, listings, limits, out)
             # Leave a second for the proxy to shut down within the total bound.
@@ -178,7 +184,16 @@ async def _remote_checks(
                 nursery.start_soon(_selftest, settings, budget, out)
 
 
-async def _provider_checks(settings: Settings, name: str, limits: Limits, out: list[Check]) -> None:
+def _remember_models(provider: str, listed: network.Outcome, env: Mapping[str, str]) -> None:
+    """A model list the doctor got anyway refreshes the discovery cache (`codexglm models`)."""
+    if listed.ok:
+        with contextlib.suppress(OSError):
+            discovery.store_ids(provider, sorted(listed.document), cache_dir(env))
+
+
+async def _provider_checks(
+    settings: Settings, name: str, env: Mapping[str, str], limits: Limits, out: list[Check]
+) -> None:
     """Another provider the user has a key for: reachable, key taken, a model list, one tiny
     request to its default model."""
     routed = settings.for_provider(name)
@@ -188,6 +203,7 @@ async def _provider_checks(settings: Settings, name: str, limits: Limits, out: l
         listed = await network.list_models(http, base, key, timeout=limits.probe, provider=provider)
         body = network.probe_body(routed, routed.default_model)
         chat = await network.probe_chat(http, base, key, body, timeout=limits.probe, provider=provider)
+    _remember_models(name, listed, env)
     out.append(remote.provider_check(provider.vendor, name, routed.default_model, listed, chat))
 
 
