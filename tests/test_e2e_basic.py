@@ -30,7 +30,7 @@ async def test_plain_answer_with_reasoning_and_usage(sandbox: Sandbox) -> None:
     # No "model metadata not found" or other warnings: the catalog knows the model.
     assert run.items("error") == []
     sent = mock.chat_requests[0].json
-    assert sent["model"] == "glm-5.1" and sent["stream"] is True
+    assert sent["model"] == "glm-5.3" and sent["stream"] is True  # the default: what the Coding Plan serves
     assert sent["messages"][0]["role"] == "system"
     assert "What is the capital of France?" in sent["messages"][-1]["content"]
 

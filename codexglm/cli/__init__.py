@@ -38,9 +38,12 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run codexglm; returns the exit status (codex's when codex ran)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    from ..codex.catalog import CatalogError
-    from ..codex.version import CodexError
-    from ..config import ConfigError
+    try:
+        from ..codex.catalog import CatalogError
+        from ..codex.version import CodexError
+        from ..config import ConfigError
+    except KeyboardInterrupt:  # Ctrl-C while the modules load: as Ctrl-C at any other time
+        return 130
 
     try:
         return _dispatch(args)
