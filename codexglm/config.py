@@ -49,8 +49,8 @@ class ConfigError(Exception):
 
 
 # Settings fields config.toml cannot set: keys come from the key store, the other
-# providers from their own keys and variables.
-_NOT_CONFIGURABLE = frozenset({"api_keys", "other_providers"})
+# providers from their own keys and variables, discovered models from the cache.
+_NOT_CONFIGURABLE = frozenset({"api_keys", "other_providers", "discovered_models"})
 
 
 def _setting_types() -> dict[str, type]:

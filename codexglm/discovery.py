@@ -126,8 +126,13 @@ def listed_models(provider: Provider, discovered: list[str]) -> dict[str, Listed
     return models
 
 
-def known_models(settings: Settings, directory: Path | None = None) -> dict[str, dict[str, ListedModel]]:
-    """Every model of every provider the user has a key for (table plus cached discoveries)."""
-    return {
-        name: listed_models(get_provider(name), cached_ids(name, directory)[0]) for name in settings.provider_names()
-    }
+def with_discovered(settings: Settings, directory: Path | None = None) -> Settings:
+    """SETTINGS knowing the cached model lists of every provider the user has a key for, so
+    the catalog lists them and the proxy serves them (no network: the cache only)."""
+    discovered = {}
+    for name in settings.provider_names():
+        provider = get_provider(name)
+        extra = tuple(i for i in cached_ids(name, directory)[0] if provider.lookup(i) is None)
+        if extra:
+            discovered[name] = extra
+    return settings.replace(discovered_models=discovered)

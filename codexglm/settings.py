@@ -89,6 +89,8 @@ class Settings:
     # The other providers the user has a key for (their models are served beside ours) or
     # has set variables for.
     other_providers: Mapping[str, ProviderAccess] = field(default_factory=dict)
+    # Model ids each provider's `/models` listed beyond its table (codexglm.discovery fills it).
+    discovered_models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # keys never reach a log through repr()
         fields = []

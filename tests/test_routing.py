@@ -211,3 +211,28 @@ def test_catalog_lists_every_model_of_every_provider_with_a_key() -> None:
 def test_catalog_without_a_second_key_has_only_glm() -> None:
     slugs = catalog_slugs(Settings(api_keys=(GLM_KEY,)))
     assert not any(slug.startswith("fake/") for slug in slugs)
+
+
+async def test_a_chosen_model_the_table_does_not_know_is_sent_as_asked() -> None:
+    # `-m fake/fm-next` (a release newer than the table) must not turn into the default model.
+    script = Script(sse_response(_fake_stream("new")), sse_response(_fake_stream("default")))
+    await _ask(_both(), script, "fake/fm-next", "fake-unknown")
+    assert script.body(0)["model"] == "fm-next"
+    assert script.urls[1].startswith(CODING) and script.body(1)["model"] == "glm-5.3"  # a bare unknown id: GLM's default
+
+
+async def test_a_discovered_model_is_routed_and_sent_as_listed() -> None:
+    # Listed by FakeCo's /models (cached), not in its table: the bare id goes to FakeCo as is.
+    settings = _both().replace(discovered_models={"fake": ("fm-turbo",)})
+    script = Script(sse_response(_fake_stream("turbo")))
+    await _ask(settings, script, "fm-turbo")
+    assert script.urls == [f"{BASE}/chat/completions"] and script.body()["model"] == "fm-turbo"
+
+
+def test_with_discovered_reads_the_cache_of_each_provider_with_a_key(tmp_path: Path) -> None:
+    from codexglm.discovery import store_ids, with_discovered
+
+    store_ids("fake", ["fm-large", "fm-turbo"], tmp_path)
+    store_ids("glm", ["glm-5.3", "glm-9"], tmp_path)
+    assert with_discovered(_both(), tmp_path).discovered_models == {"glm": ("glm-9",), "fake": ("fm-turbo",)}
+    assert with_discovered(Settings(api_keys=(GLM_KEY,)), tmp_path).discovered_models == {"glm": ("glm-9",)}

@@ -301,7 +301,9 @@ def _serve_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
         loopback = False
     if not token and not loopback:
         raise UsageError(f"refusing to serve on {host} without a token: pass --token or set CODEXGLM_TOKEN")
-    settings = load_config(parsed.flags).settings
+    from ..discovery import with_discovered
+
+    settings = with_discovered(load_config(parsed.flags).settings)
     from ..config import no_key_message
     from ..launcher import LaunchError, new_token
     from ..server.hosting import bind

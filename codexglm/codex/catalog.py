@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import cache_dir as default_cache_dir
 from ..config import write_atomic
-from ..discovery import cached_ids, listed_models
+from ..discovery import listed_models
 from ..providers import get_provider, model_slug, route_model
 from ..settings import Settings
 from .version import CodexInfo
@@ -272,8 +272,7 @@ def build_catalog(
     directory to use instead (its owner removes it).
     """
     directory = cache_dir or default_cache_dir()
-    discovered = {name: cached_ids(name, directory)[0] for name in settings.provider_names()}
-    slugs = catalog_slugs(settings, dict.fromkeys(extra_models), discovered)
+    slugs = catalog_slugs(settings, dict.fromkeys(extra_models), settings.discovered_models)
     vendor = settings.upstream.vendor
     vendors = slug_vendors(settings, slugs)
     name = _version_tag(codex) + _digest(slugs, json.dumps(vendors, sort_keys=True) if vendors else vendor) + ".json"

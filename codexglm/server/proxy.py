@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import secrets
@@ -114,11 +115,19 @@ class Proxy:
         A `model_map` entry is applied first, so it may point at another provider's model
         (`{"gpt-5.4-mini": "deepseek/deepseek-v4-flash"}`)."""
         mapped = next((v for k, v in self.settings.model_map.items() if k.lower() == requested.strip().lower()), requested)
-        known = {name: get_provider(name).models.keys() for name in self.routes}
+        discovered = self.settings.discovered_models
+        known = {name: {*get_provider(name).models, *discovered.get(name, ())} for name in self.routes}
         name, model = route_model(mapped, known, self.settings.provider)
         if name not in self.routes:
             self.routes[name] = self._new_route(name)
-        return self.routes[name], model
+        route = self.routes[name]
+        chosen = model.strip().lower() != mapped.strip().lower() or model.strip().lower() in discovered.get(name, ())
+        if chosen and route.options.provider.lookup(model) is None:
+            # Chosen as PROVIDER/MODEL, or listed by the provider: sent as asked, never
+            # replaced by the default model because the table does not know it yet.
+            explicit = {**route.options.model_map, model: model.strip()}
+            route = Route(route.upstream, dataclasses.replace(route.options, model_map=explicit))
+        return route, model
 
     async def aclose(self) -> None:
         for route in self.routes.values():
