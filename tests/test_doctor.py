@@ -774,3 +774,41 @@ def test_auto_mode_whose_first_endpoint_works_does_not_claim_a_fallback() -> Non
     refused_first = mode_check([Endpoint("coding", _outcome(429, plan), True), Endpoint("general", _outcome(), True)],
                                settings.replace(key_type="standard"), {})
     assert "falls back to the pay-as-you-go endpoint" in refused_first.message
+
+
+# --------------------------------------------------------------------------- other providers
+
+
+@pytest.fixture
+def fake_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    from codexglm import providers
+    from tests.test_providers import FAKE
+
+    monkeypatch.setitem(providers._BUILT_IN, FAKE.name, FAKE)
+
+
+@pytest.mark.usefixtures("fake_provider")
+async def test_every_provider_with_a_key_is_checked(env: dict[str, str]) -> None:
+    from tests.test_providers import FAKE, KEY
+
+    async with open_mock_glm(handler=tools_or_text) as glm, open_mock_glm(keys={KEY: {"general"}}, models=FAKE.models) as fake:
+        setup = pointed_at(env, glm, FAKECO_API_KEY=KEY, FAKECO_BASE_URL=fake.general_url)
+        report = await diagnose(setup, limits=FAST)
+        asked = [(r.method, r.path.rsplit("/", 1)[1], r.key) for r in fake.requests]
+    check = by_id(report)["providers.fake"]
+    assert check.status is Status.OK, check.message
+    assert f"{len(FAKE.models)} models listed" in check.message and "fake/fm-large answered" in check.message
+    assert check.title == "FakeCo (fake)" and "Other providers" in render_text(report)
+    assert sorted(asked) == [("GET", "models", KEY), ("POST", "completions", KEY)]
+    assert KEY not in render_text(report)
+
+
+@pytest.mark.usefixtures("fake_provider")
+async def test_another_providers_refused_key_is_a_failure_with_its_fix(env: dict[str, str]) -> None:
+    from tests.test_providers import FAKE, KEY
+
+    async with open_mock_glm(handler=tools_or_text) as glm, open_mock_glm(keys={}, models=FAKE.models) as fake:
+        report = await diagnose(pointed_at(env, glm, FAKECO_API_KEY=KEY, FAKECO_BASE_URL=fake.general_url), limits=FAST)
+    check = by_id(report)["providers.fake"]
+    assert check.status is Status.FAIL and "127.0.0.1" in check.message
+    assert exit_code(report) == 1 and KEY not in render_text(report)

@@ -91,7 +91,8 @@ async def diagnose(
     report = Report(tuple(checks), elapsed=trio.current_time() - started, offline=offline)
     # Also the raw variable: when the config fails to load, settings hold no keys.
     raw_keys = [key for variable in key_variables() for key in split_keys(environ.get(variable, ""))]
-    return report.redacted((*settings.api_keys, *raw_keys))
+    stored = [key for access in settings.other_providers.values() for key in access.api_keys]
+    return report.redacted((*settings.api_keys, *stored, *raw_keys))
 
 
 async def _guarded(check_id: str, out: list[Check], run: Callable[..., Awaitable[None]], *args: Any) -> None:
