@@ -236,3 +236,14 @@ def test_with_discovered_reads_the_cache_of_each_provider_with_a_key(tmp_path: P
     store_ids("glm", ["glm-5.3", "glm-9"], tmp_path)
     assert with_discovered(_both(), tmp_path).discovered_models == {"glm": ("glm-9",), "fake": ("fm-turbo",)}
     assert with_discovered(Settings(api_keys=(GLM_KEY,)), tmp_path).discovered_models == {"glm": ("glm-9",)}
+
+
+async def test_health_names_the_providers_and_models_lists_discovered_ones() -> None:
+    settings = _both().replace(discovered_models={"fake": ("fm-turbo",), "glm": ("glm-9",)})
+    app = create_app(settings, TOKEN, transport=Script().transport)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        health = await (await client.get("/healthz", headers=AUTH)).get_json()
+        listing = await (await client.get("/v1/models", headers=AUTH)).get_json()
+    assert health["providers"] == ["glm", "fake"]
+    assert {"glm-9", "fake/fm-turbo"} <= {m["id"] for m in listing["data"]}

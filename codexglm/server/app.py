@@ -293,7 +293,8 @@ def _model_listing(settings: Settings) -> list[tuple[str, str]]:
     listing = {model_slug(settings.provider, settings.default_model): settings.upstream.model_owner}
     for name in settings.provider_names():
         provider = get_provider(name)
-        listing.update((model_slug(name, model), provider.model_owner) for model in provider.models)
+        models = [*provider.models, *settings.discovered_models.get(name, ())]
+        listing.update((model_slug(name, model), provider.model_owner) for model in models)
     return list(listing.items())
 
 

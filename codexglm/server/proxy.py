@@ -161,6 +161,8 @@ class Proxy:
                 "in_use": upstream.limiter.borrowed_tokens,
                 "max_concurrency": upstream.limiter.total_tokens,
             },
+            # Every provider requests were routed to (the default first).
+            "providers": list(self.routes),
             "uptime_s": round(time.monotonic() - self.started_wall, 3),
             "requests": {"total": sum(self.outcomes.values()) + in_flight, "in_flight": in_flight, **self.outcomes},
             "request_log": {
