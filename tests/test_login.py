@@ -163,3 +163,17 @@ def test_codexs_own_login_is_still_reachable() -> None:
     parsed = parse_glm_args(["--", "login"])
     assert parsed.command is None and parsed.rest == ["login"]
     assert parse_glm_args(["login"]).command is not None
+
+
+@pytest.mark.parametrize(
+    ("key_type", "loopback", "warned"),
+    [("coding-plan", False, True), ("unknown", False, True), ("team-plan", False, False), ("standard", False, False),
+     ("coding-plan", True, False)],
+)
+def test_serving_a_personal_plan_beyond_this_machine_is_warned(key_type: str, loopback: bool, warned: bool) -> None:
+    from codexglm.cli.login import sharing_warning
+
+    warning = sharing_warning(Settings(key_type=key_type), loopback)
+    assert (warning is not None) is warned
+    if warning:
+        assert "one person" in warning

@@ -310,6 +310,11 @@ def _serve_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
 
     if not settings.api_keys:
         raise LaunchError(no_key_message(settings.upstream))
+    from .login import sharing_warning
+
+    warning = sharing_warning(settings, loopback)
+    if warning:
+        _warn(warning)
     generated = not token
     if generated:
         token = new_token()

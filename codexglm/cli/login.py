@@ -20,7 +20,7 @@ from ..doctor import network
 from ..providers import DEFAULT_PROVIDER, GLM, Provider, get_provider
 from ..providers.base import CASH, UNKNOWN_KEY_TYPE
 from ..providers.glm import endpoints as glm_endpoints
-from ..providers.glm.keytypes import KEY_TYPES, Detection, detect_key_type, plan_level
+from ..providers.glm.keytypes import CODING_PLAN, COMPATIBLE, KEY_TYPES, Detection, detect_key_type, plan_level
 from ..settings import Settings, mask_secret
 
 # Each request of the check gives up after this long; the whole check stays under 30 s.
@@ -32,6 +32,12 @@ FREE_PROBE_MODEL = next(
 _BILLING_WORDS = {CASH: "spends your cash balance", "plan": "uses plan quota"}
 # Z.ai's usage policy (docs.z.ai/devpack/usage-policy), said wherever a plan key is set up.
 POLICY_NOTE = "A personal Coding Plan is for one person: do not share the key or this proxy (Z.ai usage policy)."
+
+
+def sharing_warning(settings: Settings, loopback: bool) -> str | None:
+    """What to say when a proxy others can reach runs on a personal plan key."""
+    personal = settings.provider == GLM.name and settings.key_type in (CODING_PLAN, COMPATIBLE, UNKNOWN_KEY_TYPE)
+    return None if loopback or not personal else f"serving beyond this machine. {POLICY_NOTE}"
 
 
 class LoginError(Exception):
