@@ -177,3 +177,59 @@ def test_serving_a_personal_plan_beyond_this_machine_is_warned(key_type: str, lo
     assert (warning is not None) is warned
     if warning:
         assert "one person" in warning
+
+
+def _converse(master: int, answer: bytes, deadline: float) -> bytes:
+    """Read the terminal until the prompt, type ANSWER, read until the program is done."""
+    import os
+    import select
+    import time
+
+    seen = b""
+    typed = False
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not typed and b"(input hidden):" in seen:
+            os.write(master, answer)
+            typed = True
+    return seen
+
+
+async def test_the_key_typed_at_a_terminal_is_not_echoed(tmp_path: Path) -> None:
+    import os
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZAI_", "GLM_", "CODEXGLM_"))}
+    env.update(CODEXGLM_CONFIG_DIR=str(tmp_path / "config"), CODEXGLM_CACHE_DIR=str(tmp_path / "cache"),
+               CODEXGLM_STATE_DIR=str(tmp_path / "state"), PYTHONPATH=str(root))
+    async with open_mock_glm(keys={}) as mock:
+        mock.add_key(KEY, "coding-plan")
+        env.update(ZAI_CODING_BASE_URL=mock.coding_url, ZAI_BASE_URL=mock.general_url)
+        master, slave = os.openpty()
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "codexglm", "login"], stdin=slave, stdout=slave, stderr=slave, env=env
+        )
+        os.close(slave)
+        try:
+            seen = await trio.to_thread.run_sync(_converse, master, KEY.encode() + b"\n", time.monotonic() + 30)
+            with trio.fail_after(30):
+                status = await process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()  # a hung login must not outlive the test
+            os.close(master)
+    text = seen.decode(errors="replace")
+    assert status == 0, text
+    assert "(input hidden):" in text and "Personal Coding Plan" in text
+    assert KEY not in text and KEY[-4:] in text  # never echoed, shown as its last 4 characters
+    assert (tmp_path / "config" / "api_key").read_text().strip() == KEY
