@@ -247,3 +247,12 @@ async def test_health_names_the_providers_and_models_lists_discovered_ones() -> 
         listing = await (await client.get("/v1/models", headers=AUTH)).get_json()
     assert health["providers"] == ["glm", "fake"]
     assert {"glm-9", "fake/fm-turbo"} <= {m["id"] for m in listing["data"]}
+
+
+async def test_the_request_log_names_the_provider_of_each_request(tmp_path: Path) -> None:
+    settings = _both(log_dir=str(tmp_path))
+    script = Script(sse_response(_fake_stream("a")), sse_response(_fake_stream("b")))
+    await _ask(settings, script, "fake/fm-small", "glm-4.7")
+    records = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
+    assert [(r["provider"], r["model_in"], r["model_out"]) for r in records] == [
+        ("fake", "fake/fm-small", "fm-small"), ("glm", "glm-4.7", "glm-4.7")]

@@ -56,6 +56,7 @@ class RequestRecord:
             "model_in": self.model_in,
             "model_out": self.model_out,
             "stream": self.stream,
+            "provider": call.provider or None,
             "endpoint": call.endpoint or None,
             "key": call.key,
             "status": self.status,

@@ -69,6 +69,7 @@ class CallStats:
     """What the request log records about the upstream side of one request."""
 
     attempts: int = 0
+    provider: str = ""  # the provider the request was routed to
     endpoint: str = ""
     key: int | None = None  # 1-based position of the key used (never the key itself)
     latency: float | None = None  # seconds from the last send to its response headers
@@ -146,7 +147,7 @@ class Call:
             "Content-Type": "application/json",
             "Accept": "text/event-stream" if stream else "application/json",
         }
-        self.stats = CallStats()
+        self.stats = CallStats(provider=upstream.provider.name)
         self._slot = False
         self._started: float | None = None
         self._retries = 0

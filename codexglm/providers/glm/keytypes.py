@@ -46,7 +46,8 @@ KEY_TYPES: dict[str, KeyType] = {
                 "treated as Compatible: a fallback onto the general path could spend cash"),
     )
 }
-# The monitor API's plan levels; a team seat shows as a level naming the team.
+# The monitor API's plan levels (lite, pro, max); that a Team Plan seat shows as a level naming
+# the team is our assumption (no recorded answer of a Team Plan key exists).
 _TEAM_MARK = "team"
 
 
