@@ -57,7 +57,7 @@ def key_check(loaded: LoadedConfig, env: Mapping[str, str]) -> Check:
         notes = "; ".join(loaded.warnings)
         message = f"no API key: ZAI_API_KEY is not set and there is no key file at {loaded.key_file}"
         return Check("key", title, Status.FAIL, message + (f" ({notes})" if notes else ""),
-                     "export ZAI_API_KEY=<your key>, or store it: codexglm config set api_key -")
+                     "Run `codexglm login` (it checks the key and stores it; a key pool: codexglm config set api_key -).")
     message = f"{loaded.key_source}: {', '.join(mask_secret(k) for k in keys)}"
     odd = [str(n) for n, key in enumerate(keys, 1) if _SUSPICIOUS & set(key)]
     if odd:
