@@ -115,9 +115,14 @@ def refresh(settings: Settings, directory: Path | None = None, *, force: bool = 
     return ids
 
 
+def _routed_note(provider: Provider, model_id: str) -> str:
+    target = provider.plan_routed.get(model_id)
+    return f"{provider.vendor}'s subscription plan answers it with {target}" if target else ""
+
+
 def listed_models(provider: Provider, discovered: list[str]) -> dict[str, ListedModel]:
     """The provider's table, then every discovered id it lacks (with its note)."""
-    models = {model_id: ListedModel(spec) for model_id, spec in provider.models.items()}
+    models = {model_id: ListedModel(spec, _routed_note(provider, model_id)) for model_id, spec in provider.models.items()}
     for model_id in discovered:
         if provider.lookup(model_id) is None and model_id not in models:
             spec = provider.spec_for(model_id)

@@ -4,6 +4,7 @@ the tables; models only the upstream knows get conservative defaults, a note, an
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,8 @@ def test_unknown_listed_models_get_conservative_defaults_and_a_note() -> None:
     new = listed["glm-5.9-preview"]
     assert new.spec.context_window == 128 * 1024 and not new.spec.vision and not new.spec.tool_stream
     assert "not in codexglm's table" in new.note and "Z.ai" in new.note
+    # The Coding Plan answers GLM-5.1 and GLM-5.2 with GLM-5.3 (since August 2026).
+    assert listed["glm-5.1"].note == listed["glm-5.2"].note == "Z.ai's subscription plan answers it with glm-5.3"
 
 
 async def test_models_command_shows_a_new_release_with_its_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -120,8 +123,9 @@ async def test_models_command_shows_a_new_release_with_its_note(tmp_path: Path, 
         assert [r for r in mock.requests if r.path.endswith("/models")] == listings
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.strip().startswith("glm-5.9-preview"))
-    assert "[1]" in row and "131,072" in row
-    assert "[1] listed by Z.ai but not in codexglm's table" in out
+    assert re.search(r"\[\d\]", row) and "131,072" in row
+    assert "listed by Z.ai but not in codexglm's table" in out
+    assert "subscription plan answers it with glm-5.3" in out
     assert len(listings) == 1
 
 

@@ -224,7 +224,7 @@ def _models_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
 
     settings = load_config(parsed.flags).settings
     header = ("MODEL", "CONTEXT", "OUTPUT", "REASONING", "INPUT", "USD/M IN / CACHED / OUT")
-    notes: list[str] = []
+    notes: dict[str, int] = {}  # note -> its number, shared by the models it is about
     for index, name in enumerate(settings.provider_names()):
         provider = get_provider(name)
         routed = settings.for_provider(name)
@@ -238,9 +238,9 @@ def _models_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
             spec = listed.spec
             price = "plan only" if spec.plan_only else "free" if spec.price is None else " / ".join(f"{p:g}" for p in spec.price)
             slug = model_slug(name, model_id)
-            mark = (" *" if model_id == routed.default_model else "") + (f" [{len(notes) + 1}]" if listed.note else "")
             if listed.note:
-                notes.append(listed.note)
+                notes.setdefault(listed.note, len(notes) + 1)
+            mark = (" *" if model_id == routed.default_model else "") + (f" [{notes[listed.note]}]" if listed.note else "")
             rows.append((slug + mark, f"{spec.context_window:,}", f"{spec.max_output:,}",
                          ",".join(reasoning_levels(spec)) or "no", "text+image" if spec.vision else "text", price))
         if index:
@@ -248,7 +248,7 @@ def _models_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
         print(f"{provider.vendor} ({name}){'' if index else ', the default provider'}:")
         _print_table(rows)
     print("* default model of its provider")
-    for number, note in enumerate(notes, 1):
+    for note, number in notes.items():
         print(f"[{number}] {note}")
     return 0
 

@@ -148,6 +148,8 @@ class Provider:
     endpoints: EndpointsHook
     regions: Mapping[str, str] = field(default_factory=dict)
     endpoint_modes: Sequence[str] = ("default",)
+    # Models a subscription plan answers with another model (the plan's own routing).
+    plan_routed: Mapping[str, str] = field(default_factory=dict)
     # Ids the upstream serves although the table does not know them yet (new releases).
     passthrough_prefixes: tuple[str, ...] = ()
     # Delta/message fields that carry reasoning text, first match wins.

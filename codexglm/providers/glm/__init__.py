@@ -6,7 +6,7 @@ from ..base import Provider
 from . import endpoints
 from .errors import ERROR_CODES, FAILED_FINISH_REASONS, PLAN_MISMATCH
 from .keytypes import KEY_TYPES
-from .models import DEFAULT_MODEL, MODELS
+from .models import DEFAULT_MODEL, MODELS, PLAN_ROUTED
 from .quota import parse_quota
 from .thinking import glm_chat_extras, glm_thinking
 
@@ -22,6 +22,7 @@ GLM = Provider(
     endpoints=endpoints.endpoints,
     regions=endpoints.REGIONS,
     endpoint_modes=endpoints.ENDPOINT_MODES,
+    plan_routed=PLAN_ROUTED,
     passthrough_prefixes=("glm-",),
     thinking=glm_thinking,
     chat_extras=glm_chat_extras,
