@@ -256,3 +256,8 @@ async def test_the_request_log_names_the_provider_of_each_request(tmp_path: Path
     records = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
     assert [(r["provider"], r["model_in"], r["model_out"]) for r in records] == [
         ("fake", "fake/fm-small", "fm-small"), ("glm", "glm-4.7", "glm-4.7")]
+
+
+def test_each_providers_default_model_comes_first_in_the_catalog() -> None:
+    # Codex offers spawn_agent only the first few picker models: every provider gets one there.
+    assert list(catalog_slugs(_both(default_model="glm-4.7")))[:2] == ["glm-4.7", "fake/fm-large"]

@@ -210,10 +210,14 @@ def catalog_slugs(
     the configured default, model-map names and any model given on the command line, so
     Codex never falls back to generic metadata.
     """
-    slugs: dict[str, ModelSpec] = {}
+    listed: dict[str, ModelSpec] = {}
     for name in settings.provider_names():
-        listed = listed_models(get_provider(name), list((discovered or {}).get(name, ())))
-        slugs.update((model_slug(name, model_id), model.spec) for model_id, model in listed.items())
+        models = listed_models(get_provider(name), list((discovered or {}).get(name, ())))
+        listed.update((model_slug(name, model_id), model.spec) for model_id, model in models.items())
+    # Each provider's default model first: Codex offers sub-agents only the first few models.
+    defaults = [model_slug(name, settings.for_provider(name).default_model.lower()) for name in settings.provider_names()]
+    slugs = {slug: listed[slug] for slug in defaults if slug in listed}
+    slugs.update(listed)
     known = {name: get_provider(name).models.keys() for name in settings.provider_names()}
     for name in [settings.default_model, *settings.model_map, *extra_models]:
         if name and name != "*" and name not in slugs:
