@@ -207,6 +207,8 @@ class LoadedConfig:
     key_file: Path
     key_source: str  # where the key came from, never the key
     warnings: tuple[str, ...] = field(default=())
+    # Other providers with a key: name -> where it came from (never the key).
+    other_key_sources: dict[str, str] = field(default_factory=dict)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -281,22 +283,27 @@ def load_config(
     provider = get_provider(values.get("provider", DEFAULT_PROVIDER))
     key_file = key_file or default_key_file(config_dir(environ), provider.name)
     keys, sources["api_keys"], key_source, warnings = _load_keys(environ, key_file, provider.key_env)
-    others, other_warnings = _other_providers(environ, provider.name)
+    others, other_sources, other_warnings = _other_providers(environ, provider.name)
     settings = Settings(api_keys=keys, other_providers=others, **values)
-    return LoadedConfig(settings, sources, path, key_file, key_source, (*warnings, *other_warnings))
+    return LoadedConfig(settings, sources, path, key_file, key_source, (*warnings, *other_warnings), other_sources)
 
 
-def _other_providers(environ: Mapping[str, str], default: str) -> tuple[dict[str, ProviderAccess], list[str]]:
+def _other_providers(
+    environ: Mapping[str, str], default: str
+) -> tuple[dict[str, ProviderAccess], dict[str, str], list[str]]:
     """Every provider besides DEFAULT with a key (its variable or its stored key) or with
     settings from its own environment variables."""
     others: dict[str, ProviderAccess] = {}
+    key_sources: dict[str, str] = {}
     warnings: list[str] = []
     for name in provider_names():
         if name == default:
             continue
         provider = get_provider(name)
-        keys, _, _, key_warnings = _load_keys(environ, default_key_file(config_dir(environ), name), provider.key_env)
+        keys, _, described, key_warnings = _load_keys(environ, default_key_file(config_dir(environ), name), provider.key_env)
         warnings += key_warnings
+        if keys:
+            key_sources[name] = described
         overrides: dict[str, Any] = {}
         for variable, key in provider.env_settings.items():
             raw = environ.get(variable, "").strip()
@@ -307,7 +314,7 @@ def _other_providers(environ: Mapping[str, str], default: str) -> tuple[dict[str
                     raise ConfigError(f"${variable}: {exc}") from None
         if keys or overrides:  # overrides alone: `codexglm login NAME` checks the key there
             others[name] = ProviderAccess(keys, overrides)
-    return others, warnings
+    return others, key_sources, warnings
 
 
 def split_keys(text: str) -> tuple[str, ...]:

@@ -261,3 +261,17 @@ async def test_the_request_log_names_the_provider_of_each_request(tmp_path: Path
 def test_each_providers_default_model_comes_first_in_the_catalog() -> None:
     # Codex offers spawn_agent only the first few picker models: every provider gets one there.
     assert list(catalog_slugs(_both(default_model="glm-4.7")))[:2] == ["glm-4.7", "fake/fm-large"]
+
+
+def test_config_shows_where_each_other_providers_key_comes_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from codexglm.cli import main
+
+    for name in ("ZAI_API_KEY", "FAKECO_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CODEXGLM_CONFIG_DIR", str(tmp_path))
+    store_api_key(default_key_file(tmp_path, "fake"), KEY)
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert f"# fake key:    key file {tmp_path / 'api_key.fake'} (1 key)" in out and KEY not in out

@@ -208,6 +208,8 @@ def _show_config(loaded: LoadedConfig) -> None:
     print(f"# config file: {loaded.path}{'' if loaded.path.exists() else ' (not created yet)'}")
     print(f"# key file:    {loaded.key_file}")
     print(f"# API key:     {loaded.key_source}")
+    for name, source in loaded.other_key_sources.items():
+        print(f"# {name} key:{' ' * max(1, 8 - len(name))}{source}")
     rows = [("api_keys", format_value("api_keys", loaded.settings), loaded.sources["api_keys"])]
     rows += [(key, format_value(key, loaded.settings), loaded.sources[key]) for key in SETTING_TYPES]
     width = max(len(key) for key, _, _ in rows)
