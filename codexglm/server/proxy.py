@@ -92,6 +92,11 @@ class Proxy:
         # One route per provider the user has a key for; others are added when asked for
         # (their requests then fail with that provider's "no key" message).
         self.routes: dict[str, Route] = {name: self._new_route(name) for name in settings.provider_names()}
+        # The model ids each routed provider knows (table and discovered), for route_model.
+        self._known = {
+            name: frozenset({*get_provider(name).models, *settings.discovered_models.get(name, ())})
+            for name in self.routes
+        }
         self.upstream = self.routes[settings.provider].upstream
         self.options = self.routes[settings.provider].options
         self.quota = QuotaMonitor(settings, self.upstream.client, self.upstream.keys)
@@ -117,8 +122,7 @@ class Proxy:
         (`{"gpt-5.4-mini": "deepseek/deepseek-v4-flash"}`)."""
         mapped = next((v for k, v in self.settings.model_map.items() if k.lower() == requested.strip().lower()), requested)
         discovered = self.settings.discovered_models
-        known = {name: {*get_provider(name).models, *discovered.get(name, ())} for name in self.routes}
-        name, model = route_model(mapped, known, self.settings.provider)
+        name, model = route_model(mapped, self._known, self.settings.provider)
         if name not in self.routes:
             self.routes[name] = self._new_route(name)
         route = self.routes[name]
