@@ -28,7 +28,7 @@ from codexglm.cli import main
 from codexglm.doctor import Limits, diagnose, run_doctor
 from codexglm.doctor.codexcheck import lint_config
 from codexglm.doctor.network import Outcome
-from codexglm.doctor.remote import Endpoint, mode_check, quota_checks
+from codexglm.doctor.remote import Endpoint, mode_check, models_in_use, quota_checks
 from codexglm.doctor.report import Check, Report, Status, Style, exit_code, render_json, render_text, terminal_style
 from codexglm.doctor.selftest import CUSTOM, FUNCTION, NAMESPACE, NAMESPACED, inspect_events, verdict
 from codexglm.providers import GLM
@@ -813,3 +813,21 @@ async def test_another_providers_refused_key_is_a_failure_with_its_fix(env: dict
     check = by_id(report)["providers.fake"]
     assert check.status is Status.FAIL and "127.0.0.1" in check.message
     assert exit_code(report) == 1 and KEY not in render_text(report)
+
+
+
+@pytest.mark.usefixtures("fake_provider")
+def test_a_mapping_onto_another_provider_is_not_checked_against_glms_list() -> None:
+    uses = models_in_use(Settings(model_map={"gpt-5": "fake/fm-small", "gpt-5-mini": "glm-4.7"}))
+    assert [use.model for use in uses] == ["glm-5.3", "glm-4.7"]
+
+
+@pytest.mark.parametrize("key_type", ["compatible", "coding-plan"])
+def test_paid_fallback_is_flagged_only_where_it_can_spend_cash(key_type: str) -> None:
+    from codexglm.doctor.remote import key_type_check
+
+    plan = {"success": True, "data": {"limits": [], "level": "pro"}}
+    endpoints = [Endpoint("coding", _outcome(), True), Endpoint("general", _outcome(), True)]
+    settings = Settings(endpoint_mode="auto", paid_fallback=True, key_type=key_type)
+    check = key_type_check(endpoints, Outcome("q", 0.01, document=plan), settings, {})
+    assert (check.status is Status.WARN) is (key_type == "compatible"), check.message

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..providers import GLM
+from ..providers import GLM, route_model
 from ..providers.base import (
     ACCOUNT,
     AUTH,
@@ -245,7 +245,8 @@ def key_type_check(endpoints: Sequence[Endpoint], quota: Outcome, settings: Sett
     detection = detect_key_type(plan, served.get("coding", False), served.get("general", False))
     configured = settings.key_type
     assumed = configured if configured != UNKNOWN_KEY_TYPE else detection.key_type
-    bills = ", ".join(f"{ENDPOINT_TITLES[e.label]} {_BILLS[GLM.billing(assumed, e.label)]}" for e in endpoints)
+    billing = {e.label: GLM.billing(assumed, e.label) for e in endpoints}
+    bills = ", ".join(f"{ENDPOINT_TITLES[label]} {_BILLS[kind]}" for label, kind in billing.items())
     label = KEY_TYPES[detection.key_type].label
     title = "key type"
     if detection.key_type == UNKNOWN_KEY_TYPE:
@@ -258,7 +259,7 @@ def key_type_check(endpoints: Sequence[Endpoint], quota: Outcome, settings: Sett
         return Check("endpoint.keytype", title, Status.WARN,
                      f"set to {KEY_TYPES[configured].label}, but Z.ai's answers look like {label}",
                      "Run `codexglm login` again, or " + setting_hint(sources, "key_type", detection.key_type) + ".")
-    if settings.paid_fallback and settings.endpoint_mode == "auto" and "spends cash" in bills and "plan" in bills:
+    if settings.paid_fallback and settings.endpoint_mode == "auto" and set(billing.values()) == {CASH, PLAN_QUOTA}:
         return Check("endpoint.keytype", title, Status.WARN,
                      f"{KEY_TYPES[configured].label} ({bills}); paid_fallback lets auto mode spend cash",
                      "Unset it (`codexglm config unset paid_fallback`) unless you mean to.")
@@ -284,7 +285,10 @@ class ModelUse:
 def models_in_use(settings: Settings) -> list[ModelUse]:
     default = settings.upstream.resolve_model(settings.default_model, settings.default_model, settings.model_map)
     uses = [ModelUse(default, "default", "default_model")]
+    tables = {settings.provider: settings.upstream.models.keys()}
     for name, target in settings.model_map.items():
+        if route_model(target, tables, settings.provider)[0] != settings.provider:
+            continue  # another provider's model: its own check (`providers.NAME`) covers it
         role = "for other names" if name == "*" else f"for {name}"
         uses.append(ModelUse(target.strip().lower(), role, f"model_map.{name}"))
     unique: dict[str, ModelUse] = {}
