@@ -270,7 +270,7 @@ def _login_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
     provider = get_provider(options.provider or DEFAULT_PROVIDER)
     text = read_key(provider, sys.stdin.isatty())
     try:
-        findings, _ = login(loaded, options.provider, text)
+        findings = login(loaded, options.provider, text)
     except LoginError as exc:
         _error(f"{exc}; nothing was stored")
         return 1

@@ -163,9 +163,9 @@ def read_key(provider: Provider, stdin_is_tty: bool) -> str:
     return sys.stdin.read()
 
 
-def login(loaded: LoadedConfig, provider_name: str | None, text: str) -> tuple[Findings, list[str]]:
+def login(loaded: LoadedConfig, provider_name: str | None, text: str) -> Findings:
     """Check the key in TEXT for the provider, store it and the settings found; returns
-    the findings and the stored keys (masked).  LoginError when it does not work."""
+    what was found (masked).  LoginError when it does not work: nothing is stored then."""
     name = provider_name or DEFAULT_PROVIDER
     provider = get_provider(name)
     keys = split_keys(text)
@@ -186,4 +186,4 @@ def login(loaded: LoadedConfig, provider_name: str | None, text: str) -> tuple[F
             set_value(path, setting, value)
         if findings.settings:
             findings.lines.append(f"config:        {', '.join(f'{k} = {v}' for k, v in findings.settings.items())} ({path})")
-    return findings, [mask_secret(k) for k in stored]
+    return findings

@@ -98,7 +98,6 @@ class Proxy:
             for name in self.routes
         }
         self.upstream = self.routes[settings.provider].upstream
-        self.options = self.routes[settings.provider].options
         self.quota = QuotaMonitor(settings, self.upstream.client, self.upstream.keys)
         other_keys = (key for access in settings.other_providers.values() for key in access.api_keys)
         self.redact = Redactor((*settings.api_keys, *other_keys, token))
