@@ -1,8 +1,9 @@
 """The real Codex through codexglm with two providers: GLM and FakeCo, each on its own mock.
 
-One Codex session starts on GLM and is resumed with `-m fake/fm-large`: each request goes
-to its model's provider with that provider's key and request shape, and the catalog Codex
-loads lists both providers' models.
+One Codex session starts on GLM and is resumed with `-m fake/fm-large`; in another the main
+agent on GLM spawns a sub-agent on FakeCo.  Each request goes to its model's provider with
+that provider's key and request shape, and the catalog Codex loads lists both providers'
+models.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pathlib
 import pytest
 
 from tests.e2e_harness import Sandbox, make_sandbox
-from tests.mockglm import DEFAULT_KEY, open_mock_glm, text_reply
+from tests.mockglm import DEFAULT_KEY, Stream, open_mock_glm, text_reply, tool_reply
 from tests.test_providers import FAKE, KEY
 
 pytestmark = pytest.mark.e2e
@@ -69,3 +70,36 @@ async def test_a_provider_without_a_key_is_named_with_its_login(sandbox: Sandbox
     errors = " ".join(e.get("message", "") for e in run.of_type("error")) + " ".join(
         e.get("error", {}).get("message", "") for e in run.of_type("turn.failed"))
     assert "FakeCo" in errors and "codexglm login fake" in errors, run.describe()
+
+
+def _delegate_to_fake(body: dict) -> Stream:
+    """The GLM main agent: spawn a sub-agent on FakeCo's model, wait for it, answer."""
+    messages = body["messages"]
+    calls = {c["function"]["name"]: c["id"] for m in messages for c in m.get("tool_calls", [])}
+    if "multi_agent_v1__spawn_agent" not in calls:
+        spawn = {"message": "compute the answer", "model": "fake/fm-large"}
+        return tool_reply([("multi_agent_v1__spawn_agent", json.dumps(spawn))])
+    if "multi_agent_v1__wait_agent" not in calls:
+        spawned = next(m for m in messages if m.get("tool_call_id") == calls["multi_agent_v1__spawn_agent"])
+        agent = json.loads(spawned["content"])["agent_id"]
+        return tool_reply([("multi_agent_v1__wait_agent", json.dumps({"targets": [agent], "timeout_ms": 20000}))])
+    return text_reply("The FakeCo sub-agent found 42.")
+
+
+async def test_a_sub_agent_runs_on_another_providers_model(sandbox: Sandbox) -> None:
+    async with (
+        open_mock_glm(handler=_delegate_to_fake) as glm,
+        open_mock_glm(keys={KEY: {"general"}}, models=FAKE.models, handler=lambda body: text_reply("42")) as fake,
+    ):
+        sandbox.extra_env["FAKECO_BASE_URL"] = fake.general_url
+        run = await sandbox.exec(glm, "Delegate the computation to a sub-agent")
+    assert run.returncode == 0, run.describe()
+    spawn, wait = run.items("collab_tool_call")
+    [child] = spawn["receiver_thread_ids"]
+    assert wait["agents_states"][child] == {"status": "completed", "message": "42"}
+    assert run.messages() == ["The FakeCo sub-agent found 42."]
+    # The parent's three turns on GLM, the child's one on FakeCo, each with its own key.
+    assert [(r.json["model"], r.key) for r in glm.chat_requests] == [("glm-5.3", DEFAULT_KEY)] * 3
+    [child_request] = fake.chat_requests
+    assert (child_request.json["model"], child_request.key) == ("fm-large", KEY)
+    assert child_request.json["messages"][-1]["content"].endswith("compute the answer")
