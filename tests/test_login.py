@@ -90,8 +90,16 @@ async def test_the_region_is_found_where_the_key_works(monkeypatch: pytest.Monke
 
 async def test_a_key_no_region_takes_is_refused() -> None:
     async with open_mock_glm(keys={}) as mock:
-        with pytest.raises(LoginError, match="did not accept this key"):
+        with pytest.raises(LoginError, match="did not accept this key on any region") as refused:
             await inspect_glm(_settings(mock), KEY)
+    assert "GLM 1002" in str(refused.value) and KEY not in str(refused.value)
+
+
+async def test_no_network_is_not_called_a_bad_key() -> None:
+    with pytest.raises(LoginError, match="cannot reach any region"):
+        # A closed loopback port: nothing answers.
+        await inspect_glm(Settings(coding_base_url="http://127.0.0.1:9/v4", base_url="http://127.0.0.1:9/v4"), KEY,
+                          timeout=2)
 
 
 # --- the command --------------------------------------------------------------------------

@@ -80,6 +80,7 @@ async def inspect_glm(settings: Settings, key: str, *, timeout: float = PROBE_TI
     if settings.base_url or settings.coding_base_url:
         regions = [settings.region]  # explicit URLs: there is no other region to try
     refusals: list[str] = []
+    unreachable = True  # every attempt failed below HTTP (so the key was never judged)
     async with network.client(timeout) as http:
         for region in regions:
             routed = settings.replace(region=region, api_keys=(key,), default_model=FREE_PROBE_MODEL)
@@ -87,6 +88,7 @@ async def inspect_glm(settings: Settings, key: str, *, timeout: float = PROBE_TI
             listed = await _gather(lambda label: network.list_models(http, bases[label], key, timeout=timeout), bases)
             if not any(outcome.ok for outcome in listed.values()):
                 refusals.append(f"{network.host_of(bases['coding'])}: {_why(next(iter(listed.values())))}")
+                unreachable = unreachable and all(outcome.network is not None for outcome in listed.values())
                 continue
             body = network.probe_body(routed, FREE_PROBE_MODEL)
             chats = await _gather(lambda label: network.probe_chat(http, bases[label], key, body, timeout=timeout), bases)
@@ -95,7 +97,8 @@ async def inspect_glm(settings: Settings, key: str, *, timeout: float = PROBE_TI
             detection = detect_key_type(plan, chats["coding"].ok, chats["general"].ok)
             paths = tuple(PathCheck(label, bases[label], listed[label], chats[label]) for label in bases)
             return GlmFindings(region, paths, plan, detection)
-    raise LoginError(f"{GLM.vendor} did not accept this key ({'; '.join(refusals)})")
+    verdict = "cannot reach" if unreachable else "did not accept this key on"
+    raise LoginError(f"{GLM.vendor} {verdict} any region ({'; '.join(refusals)})")
 
 
 async def _gather(ask: Callable[[str], Awaitable[network.Outcome]], labels: Iterable[str]) -> dict[str, network.Outcome]:
