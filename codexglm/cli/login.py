@@ -18,18 +18,19 @@ import trio
 from ..config import LoadedConfig, config_dir, config_path, default_key_file, set_value, split_keys, store_api_key
 from ..doctor import network
 from ..providers import DEFAULT_PROVIDER, GLM, Provider, get_provider
-from ..providers.base import CASH, UNKNOWN_KEY_TYPE
+from ..providers.base import CASH, PLAN_QUOTA, UNKNOWN_KEY_TYPE
 from ..providers.glm import endpoints as glm_endpoints
 from ..providers.glm.keytypes import CODING_PLAN, COMPATIBLE, KEY_TYPES, Detection, detect_key_type, plan_level
 from ..settings import Settings, mask_secret
 
-# Each request of the check gives up after this long; the whole check stays under 30 s.
+# Each request of the check gives up after this long: at most three rounds per region, so a
+# check with no network ends within about 40 s.
 PROBE_TIMEOUT = 6.0
 # A model Z.ai does not bill per token, so the probes cost a Standard key nothing.
 FREE_PROBE_MODEL = next(
     spec.id for spec in GLM.models.values() if spec.price is None and not spec.plan_only and spec.thinking == "toggle"
 )
-_BILLING_WORDS = {CASH: "spends your cash balance", "plan": "uses plan quota"}
+_BILLING_WORDS = {CASH: "spends your cash balance", PLAN_QUOTA: "uses plan quota"}
 # Z.ai's usage policy (docs.z.ai/devpack/usage-policy), said wherever a plan key is set up.
 POLICY_NOTE = "A personal Coding Plan is for one person: do not share the key or this proxy (Z.ai usage policy)."
 
@@ -50,26 +51,23 @@ class PathCheck:
 
     label: str
     url: str
-    listed: network.Outcome
-    chat: network.Outcome
+    chat: network.Outcome  # the one-token request for a free model
 
 
 @dataclass(frozen=True)
 class GlmFindings:
+    """A checked Z.ai key: where it works, its plan, and what its answers say its type is."""
+
     region: str
     paths: tuple[PathCheck, ...]
     plan: str | None
     detection: Detection
-
-    def path(self, label: str) -> PathCheck:
-        return next(p for p in self.paths if p.label == label)
 
 
 @dataclass
 class Findings:
     """What `login` prints and stores."""
 
-    provider: Provider
     lines: list[str] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)  # config.toml entries to store
 
@@ -95,7 +93,7 @@ async def inspect_glm(settings: Settings, key: str, *, timeout: float = PROBE_TI
             quota = await network.fetch_quota(http, glm_endpoints.quota_url(routed), key, timeout=timeout)
             plan = plan_level(quota.document) if quota.ok else None
             detection = detect_key_type(plan, chats["coding"].ok, chats["general"].ok)
-            paths = tuple(PathCheck(label, bases[label], listed[label], chats[label]) for label in bases)
+            paths = tuple(PathCheck(label, bases[label], chats[label]) for label in bases)
             return GlmFindings(region, paths, plan, detection)
     verdict = "cannot reach" if unreachable else "did not accept this key on"
     raise LoginError(f"{GLM.vendor} {verdict} any region ({'; '.join(refusals)})")
@@ -123,7 +121,7 @@ def _why(outcome: network.Outcome) -> str:
 def describe_glm(findings: GlmFindings) -> Findings:
     """The report lines and the settings to store for a checked Z.ai key."""
     kind = KEY_TYPES[findings.detection.key_type]
-    result = Findings(GLM)
+    result = Findings()
     host = network.host_of(findings.paths[0].url)
     result.lines.append(f"region:        {findings.region} ({host})")
     result.lines.append(f"plan:          {findings.plan or 'none (pay-as-you-go)'}")
@@ -152,7 +150,7 @@ async def inspect_other(settings: Settings, key: str, *, timeout: float = PROBE_
     if not listed.ok:
         raise LoginError(f"{provider.vendor} did not accept this key ({_why(listed)})")
     models = sorted(listed.document)
-    result = Findings(provider)
+    result = Findings()
     result.lines.append(f"endpoint:      {base} answers ({len(models)} models listed)")
     return result
 
