@@ -12,6 +12,7 @@ import os
 import pathlib
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 import trio
 
 from tests.codex_cli import codex_binary
-from tests.mockglm import DEFAULT_KEY, MockGLM
+from tests.mockglm import DEFAULT_KEY, MockGLM, Stream, text_reply, tool_reply
 
 # Keep Codex away from the network and from waiting forever; let it run tools in the work dir.
 CODEX_FLAGS = [
@@ -113,6 +114,24 @@ def make_sandbox(tmp_path: pathlib.Path) -> Sandbox:
         (tmp_path / sub).mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "-q", str(tmp_path / "work")], check=True)
     return Sandbox(tmp_path, codex)
+
+
+def sub_agent_parent(spawn: dict[str, Any], answer: str) -> Callable[[dict[str, Any]], Stream]:
+    """A main agent's replies: spawn a sub-agent with SPAWN's arguments (Codex's multi-agent
+    v1 tools), wait for it, then say ANSWER."""
+
+    def reply(body: dict[str, Any]) -> Stream:
+        messages = body["messages"]
+        calls = {c["function"]["name"]: c["id"] for m in messages for c in m.get("tool_calls", [])}
+        if "multi_agent_v1__spawn_agent" not in calls:
+            return tool_reply([("multi_agent_v1__spawn_agent", json.dumps(spawn))])
+        if "multi_agent_v1__wait_agent" not in calls:
+            spawned = next(m for m in messages if m.get("tool_call_id") == calls["multi_agent_v1__spawn_agent"])
+            agent = json.loads(spawned["content"])["agent_id"]
+            return tool_reply([("multi_agent_v1__wait_agent", json.dumps({"targets": [agent], "timeout_ms": 20000}))])
+        return text_reply(answer)
+
+    return reply
 
 
 def last_chat_messages(mock: MockGLM) -> list[dict[str, Any]]:

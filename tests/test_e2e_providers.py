@@ -13,8 +13,8 @@ import pathlib
 
 import pytest
 
-from tests.e2e_harness import Sandbox, make_sandbox
-from tests.mockglm import DEFAULT_KEY, Stream, open_mock_glm, text_reply, tool_reply
+from tests.e2e_harness import Sandbox, make_sandbox, sub_agent_parent
+from tests.mockglm import DEFAULT_KEY, open_mock_glm, text_reply
 from tests.test_providers import FAKE, KEY
 
 pytestmark = pytest.mark.e2e
@@ -72,23 +72,14 @@ async def test_a_provider_without_a_key_is_named_with_its_login(sandbox: Sandbox
     assert "FakeCo" in errors and "codexglm login fake" in errors, run.describe()
 
 
-def _delegate_to_fake(body: dict) -> Stream:
-    """The GLM main agent: spawn a sub-agent on FakeCo's model, wait for it, answer."""
-    messages = body["messages"]
-    calls = {c["function"]["name"]: c["id"] for m in messages for c in m.get("tool_calls", [])}
-    if "multi_agent_v1__spawn_agent" not in calls:
-        spawn = {"message": "compute the answer", "model": "fake/fm-large"}
-        return tool_reply([("multi_agent_v1__spawn_agent", json.dumps(spawn))])
-    if "multi_agent_v1__wait_agent" not in calls:
-        spawned = next(m for m in messages if m.get("tool_call_id") == calls["multi_agent_v1__spawn_agent"])
-        agent = json.loads(spawned["content"])["agent_id"]
-        return tool_reply([("multi_agent_v1__wait_agent", json.dumps({"targets": [agent], "timeout_ms": 20000}))])
-    return text_reply("The FakeCo sub-agent found 42.")
+# The GLM main agent: spawn a sub-agent on FakeCo's model, wait for it, answer.
+_DELEGATE_TO_FAKE = sub_agent_parent({"message": "compute the answer", "model": "fake/fm-large"},
+                                     "The FakeCo sub-agent found 42.")
 
 
 async def test_a_sub_agent_runs_on_another_providers_model(sandbox: Sandbox) -> None:
     async with (
-        open_mock_glm(handler=_delegate_to_fake) as glm,
+        open_mock_glm(handler=_DELEGATE_TO_FAKE) as glm,
         open_mock_glm(keys={KEY: {"general"}}, models=FAKE.models, handler=lambda body: text_reply("42")) as fake,
     ):
         sandbox.extra_env["FAKECO_BASE_URL"] = fake.general_url
