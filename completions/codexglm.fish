@@ -97,7 +97,7 @@ complete -c codexglm -n __codexglm_at_start -a models -d 'list every provider\'s
 complete -c codexglm -n __codexglm_at_start -a login -d 'check an API key (region, plan, key type), pick a billing-safe endpoint mode and store it'
 complete -c codexglm -n __codexglm_at_start -a doctor -d 'check the key, endpoints, Codex install and proxy'
 complete -c codexglm -n __codexglm_at_start -a completion -d 'print a shell completion script'
-complete -c codexglm -n '__codexglm_scanning' -l glm-model -x -a 'glm-5.4 glm-5.3 glm-5.3-flash glm-5.3-flashx glm-5.2 glm-5.1 glm-5 glm-5-turbo glm-5v-turbo glm-4.7 glm-4.7-flashx glm-4.7-flash glm-4.6 glm-4.6v glm-4.6v-flashx glm-4.6v-flash glm-4.5 glm-4.5-air glm-4.5-x glm-4.5-airx glm-4.5-flash glm-4.5v glm-4-32b-0414-128k' -d 'GLM model for this run (Codex\'s -m wins)'
+complete -c codexglm -n '__codexglm_scanning' -l glm-model -x -a 'glm-5.4 glm-5.3 glm-5.3-flash glm-5.3-flashx glm-5.2 glm-5.1 glm-5 glm-5-turbo glm-5v-turbo glm-4.7 glm-4.7-flashx glm-4.7-flash glm-4.6 glm-4.6v glm-4.6v-flashx glm-4.6v-flash glm-4.5 glm-4.5-air glm-4.5-x glm-4.5-airx glm-4.5-flash glm-4.5v glm-4-32b-0414-128k' -d 'model for this run, PROVIDER/MODEL for another provider\'s (Codex\'s -m wins)'
 complete -c codexglm -n '__codexglm_scanning' -l glm-region -x -a 'international china' -d 'Z.ai region'
 complete -c codexglm -n '__codexglm_scanning' -l glm-endpoint-mode -x -a 'coding-only base-only auto' -d 'which Z.ai endpoints to use'
 complete -c codexglm -n '__codexglm_scanning' -l glm-port -x -d 'loopback port of the proxy (default: any free port)'

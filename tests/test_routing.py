@@ -275,3 +275,10 @@ def test_config_shows_where_each_other_providers_key_comes_from(
     assert main(["config"]) == 0
     out = capsys.readouterr().out
     assert f"# fake key:    key file {tmp_path / 'api_key.fake'} (1 key)" in out and KEY not in out
+
+
+async def test_codexs_own_slugs_follow_a_default_model_of_another_provider() -> None:
+    script = Script(sse_response(_fake_stream("a")), sse_response(_fake_stream("b")))
+    await _ask(_both(default_model="fake/fm-small"), script, "gpt-5.5", "glm-4.7")
+    assert script.urls == [f"{BASE}/chat/completions", f"{CODING}/chat/completions"]
+    assert [script.body(0)["model"], script.body(1)["model"]] == ["fm-small", "glm-4.7"]

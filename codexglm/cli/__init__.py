@@ -141,7 +141,8 @@ def glm_help() -> str:
         *(f"  {option_label(o):<{width}}{o.help}" for o in GLM_OPTIONS),
         "",
         "environment: ZAI_API_KEY (a comma-separated key pool), ZAI_BASE_URL, ZAI_CODING_BASE_URL,",
-        "GLM_ZAI_ENDPOINT_MODE, GLM_DEFAULT_MODEL, GLM_MODEL_MAP_JSON, CODEXGLM_CODEX (the codex to run),",
+        "GLM_ZAI_ENDPOINT_MODE, GLM_ZAI_KEY_TYPE, GLM_PAID_FALLBACK, GLM_DEFAULT_MODEL, GLM_MODEL_MAP_JSON,",
+        "each other provider's key variable, CODEXGLM_CODEX (the codex to run),",
         "CODEXGLM_CONFIG_DIR, CODEXGLM_STATE_DIR, CODEXGLM_CACHE_DIR.",
     ]
     return "\n".join(lines)

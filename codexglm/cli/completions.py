@@ -9,14 +9,14 @@ The files in completions/ are this module's output; a test keeps them in sync.
 from __future__ import annotations
 
 from ..config import CONFIG_KEYS
-from ..providers import GLM, provider_names
+from ..providers import GLM, get_provider, model_slug, provider_names
 from .table import COMMANDS, GLM_OPTIONS, SHELLS, Command, Option
 
 
 def value_words() -> dict[str, tuple[str, ...]]:
     """Completion sources that are fixed word lists ("dir" is the shell's own)."""
     return {
-        "model": tuple(GLM.models),
+        "model": tuple(model_slug(name, model) for name in provider_names() for model in get_provider(name).models),
         "region": tuple(GLM.regions),
         "endpoint_mode": tuple(GLM.endpoint_modes),
         "config_key": CONFIG_KEYS,

@@ -46,7 +46,8 @@ class Command:
 
 
 GLM_OPTIONS: tuple[Option, ...] = (
-    Option("--glm-model", "GLM model for this run (Codex's -m wins)", "MODEL", "model", setting="default_model"),
+    Option("--glm-model", "model for this run, PROVIDER/MODEL for another provider's (Codex's -m wins)", "MODEL", "model",
+           setting="default_model"),
     Option("--glm-region", "Z.ai region", "REGION", "region", tuple(GLM.regions), setting="region"),
     Option(
         "--glm-endpoint-mode",

@@ -122,6 +122,11 @@ class Proxy:
         mapped = next((v for k, v in self.settings.model_map.items() if k.lower() == requested.strip().lower()), requested)
         discovered = self.settings.discovered_models
         name, model = route_model(mapped, self._known, self.settings.provider)
+        if name == self.settings.provider:
+            default = self.routes[name].options
+            if default.provider.resolve_model(model, default.default_model, default.model_map) == default.default_model:
+                # Codex's own slugs land on default_model, which may name another provider's model.
+                name, model = route_model(default.default_model, self._known, name)
         if name not in self.routes:
             self.routes[name] = self._new_route(name)
         route = self.routes[name]
