@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .providers import DEFAULT_PROVIDER, Provider, get_provider
+from .providers import DEFAULT_PROVIDER, Provider, get_provider, provider_names
 from .providers.base import UNKNOWN_KEY_TYPE
 
 if TYPE_CHECKING:
@@ -120,6 +120,14 @@ class Settings:
         """The default provider, then every other provider the user has a key for."""
         others = (name for name, access in self.other_providers.items() if access.api_keys and name != self.provider)
         return (self.provider, *others)
+
+    def known_models(self) -> dict[str, frozenset[str]]:
+        """Model ids by provider, for `route_model`: every registered provider's table (those
+        with a key first, so they win a tie) plus what their `/models` listed."""
+        names = dict.fromkeys((*self.provider_names(), *provider_names()))
+        return {
+            name: frozenset({*get_provider(name).models, *self.discovered_models.get(name, ())}) for name in names
+        }
 
     def for_provider(self, name: str) -> Settings:
         """These settings as seen by requests to provider NAME: its keys, its own overrides,

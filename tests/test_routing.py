@@ -282,3 +282,10 @@ async def test_codexs_own_slugs_follow_a_default_model_of_another_provider() -> 
     await _ask(_both(default_model="fake/fm-small"), script, "gpt-5.5", "glm-4.7")
     assert script.urls == [f"{BASE}/chat/completions", f"{CODING}/chat/completions"]
     assert [script.body(0)["model"], script.body(1)["model"]] == ["fm-small", "glm-4.7"]
+
+
+async def test_a_bare_id_of_a_provider_without_a_key_asks_for_its_key() -> None:
+    # Not silently GLM's default model: the user named FakeCo's model.
+    script = Script()
+    [events] = await _ask(Settings(api_keys=(GLM_KEY,)), script, "fm-small")
+    assert script.requests == [] and "codexglm login fake" in events[-1]["response"]["error"]["message"]

@@ -218,7 +218,7 @@ def catalog_slugs(
     defaults = [model_slug(name, settings.for_provider(name).default_model.lower()) for name in settings.provider_names()]
     slugs = {slug: listed[slug] for slug in defaults if slug in listed}
     slugs.update(listed)
-    known = {name: get_provider(name).models.keys() for name in settings.provider_names()}
+    known = settings.known_models()
     for name in [settings.default_model, *settings.model_map, *extra_models]:
         if name and name != "*" and name not in slugs:
             provider_name, model = route_model(settings.model_map.get(name, name), known, settings.provider)
@@ -230,7 +230,7 @@ def catalog_slugs(
 
 def slug_vendors(settings: Settings, slugs: Iterable[str]) -> dict[str, str]:
     """The vendor of each slug another provider than the default one serves."""
-    known = {name: get_provider(name).models.keys() for name in settings.provider_names()}
+    known = settings.known_models()
     vendors = {}
     for slug in slugs:
         provider = route_model(settings.model_map.get(slug, slug), known, settings.provider)[0]

@@ -15,7 +15,7 @@ import httpx
 import trio
 
 from .. import __version__
-from ..providers import get_provider, route_model
+from ..providers import route_model
 from ..settings import Settings
 from ..translate import TranslateOptions, UpstreamError
 from .lifecycle import Lifecycle
@@ -92,11 +92,7 @@ class Proxy:
         # One route per provider the user has a key for; others are added when asked for
         # (their requests then fail with that provider's "no key" message).
         self.routes: dict[str, Route] = {name: self._new_route(name) for name in settings.provider_names()}
-        # The model ids each routed provider knows (table and discovered), for route_model.
-        self._known = {
-            name: frozenset({*get_provider(name).models, *settings.discovered_models.get(name, ())})
-            for name in self.routes
-        }
+        self._known = settings.known_models()
         self.upstream = self.routes[settings.provider].upstream
         self.quota = QuotaMonitor(settings, self.upstream.client, self.upstream.keys)
         other_keys = (key for access in settings.other_providers.values() for key in access.api_keys)
