@@ -119,6 +119,8 @@ def coerce(key: str, value: Any) -> Any:
     kind = SETTING_TYPES.get(key)
     if kind is None:
         raise ConfigError(f"unknown setting {key!r} (known: {', '.join(CONFIG_KEYS)})")
+    if key == "exit_summary":
+        return _coerce_exit_summary(value)
     if kind is bool:
         result: Any = _coerce_bool(key, value)
     elif kind is int or kind is float:
@@ -140,6 +142,20 @@ def _coerce_bool(key: str, value: Any) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{key} must be true or false, not {value!r}")
+
+
+EXIT_SUMMARY_MODES = ("auto", "always", "never")
+
+
+def _coerce_exit_summary(value: Any) -> str:
+    """auto, always or never; a boolean means auto (true) or never (false)."""
+    text = value if isinstance(value, str) else None
+    if text is not None and text.strip().lower() in EXIT_SUMMARY_MODES:
+        return text.strip().lower()
+    try:
+        return "auto" if _coerce_bool("exit_summary", value) else "never"
+    except ConfigError:
+        raise ConfigError(f"exit_summary must be one of {', '.join(EXIT_SUMMARY_MODES)} (or true/false), not {value!r}") from None
 
 
 def _coerce_number(key: str, value: Any, kind: type) -> int | float:

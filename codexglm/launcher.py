@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .codex.argv import chosen_model, talks_to_model
+from .codex.argv import chosen_model, prints_json_events, talks_to_model
 from .codex.overrides import TOKEN_ENV, codex_overrides
 from .codex.version import CodexError, CodexInfo, find_codex, untested_warning
 from .config import no_key_message
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import trio
 
     from .config import LoadedConfig
+    from .ledger.writer import Ledger
 
 
 # Signals that, sent to codexglm, are meant for the session: codex gets them, and is
@@ -207,16 +208,43 @@ def launch(
             proc = subprocess.Popen(argv, env=env, preexec_fn=_child_setup())
         except OSError as exc:
             raise LaunchError(f"cannot start {codex.path}: {exc.strerror or exc}") from None
-        session = _Session(proc, sock, settings, token, cleanup)
+        from .ledger.writer import Ledger  # after codex started: it is not on the launch's critical path
+
+        ledger = Ledger.from_settings(settings)
+        session = _Session(proc, sock, settings, token, cleanup, ledger)
         previous = {signum: signal.signal(signum, session.early_signal) for signum in FORWARDED_SIGNALS}
         try:
-            return session.run()
+            status = session.run()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
     finally:
         sock.close()
         signal.signal(signal.SIGINT, previous_sigint)
+    if wants_exit_line(settings, args):
+        _print_exit_line(ledger)
+    return status
+
+
+def wants_exit_line(settings: Settings, args: Sequence[str]) -> bool:
+    """The exit line is on unless switched off; `auto` keeps it off `exec --json` output."""
+    if settings.exit_summary == "auto":
+        return not prints_json_events(args)
+    return settings.exit_summary == "always"
+
+
+def _print_exit_line(ledger: Ledger) -> None:
+    from .ledger.report import exit_line
+
+    line = exit_line(ledger.tally)
+    if line is None:
+        return
+    if ledger.error:
+        line += f" ({ledger.error})"
+    try:
+        os.write(2, (line + "\n").encode("utf-8", "replace"))
+    except OSError:  # the terminal may be gone (SIGHUP)
+        pass
 
 
 def new_token() -> str:
@@ -229,9 +257,16 @@ class _Session:
     """One codex process and the proxy serving it."""
 
     def __init__(
-        self, proc: subprocess.Popen[bytes], sock: socket.socket, settings: Settings, token: str, cleanup: Callable[[], None]
+        self,
+        proc: subprocess.Popen[bytes],
+        sock: socket.socket,
+        settings: Settings,
+        token: str,
+        cleanup: Callable[[], None],
+        ledger: Ledger,
     ) -> None:
         self.proc = proc
+        self.ledger = ledger
         self.sock = sock
         self.settings = settings
         self.token = token
@@ -280,7 +315,7 @@ class _Session:
 
     async def _run_proxy(self, serve: Callable[..., Any], nursery: trio.Nursery) -> None:
         try:
-            await serve(self.settings, self.token, sock=self.sock)
+            await serve(self.settings, self.token, sock=self.sock, ledger=self.ledger)
             self.failure = "the proxy stopped unexpectedly"
         except Exception as exc:
             self.failure = f"the proxy failed: {one_line(exc)}"

@@ -91,6 +91,12 @@ class Settings:
     other_providers: Mapping[str, ProviderAccess] = field(default_factory=dict)
     # Model ids each provider's `/models` listed beyond its table (codexglm.discovery fills it).
     discovered_models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The usage ledger (usage.sqlite3 in the state dir): rows older or beyond these caps are pruned.
+    usage_ledger: bool = True
+    ledger_retention_days: int = 90
+    ledger_max_bytes: int = 64 * 1024 * 1024
+    # The line on stderr after Codex exits: auto (not under `exec --json`), always, never.
+    exit_summary: str = "auto"
 
     def __repr__(self) -> str:  # keys never reach a log through repr()
         fields = []

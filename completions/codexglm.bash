@@ -8,10 +8,12 @@ _codexglm_values() {  # $1: what to complete, $2: the current word
         model) words="glm-5.4 glm-5.3 glm-5.3-flash glm-5.3-flashx glm-5.2 glm-5.1 glm-5 glm-5-turbo glm-5v-turbo glm-4.7 glm-4.7-flashx glm-4.7-flash glm-4.6 glm-4.6v glm-4.6v-flashx glm-4.6v-flash glm-4.5 glm-4.5-air glm-4.5-x glm-4.5-airx glm-4.5-flash glm-4.5v glm-4-32b-0414-128k" ;;
         region) words="international china" ;;
         endpoint_mode) words="coding-only base-only auto" ;;
-        config_key) words="provider region base_url coding_base_url endpoint_mode key_type paid_fallback default_model model_map web_search show_reasoning connect_timeout read_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups key_file api_key" ;;
+        config_key) words="provider region base_url coding_base_url endpoint_mode key_type paid_fallback default_model model_map web_search show_reasoning connect_timeout read_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary key_file api_key" ;;
         provider) words="glm" ;;
         shell) words="bash zsh fish" ;;
         host) words="127.0.0.1 localhost" ;;
+        usage_since) words="5h today 7d 30d window" ;;
+        usage_by) words="day model session provider" ;;
         dir) COMPREPLY=($(compgen -d -- "$2")); return ;;
         *) COMPREPLY=(); return ;;
     esac
@@ -69,6 +71,12 @@ _codexglm_own() {  # $1: codexglm command, $2: current word, then the words in b
                 0) _codexglm_values shell "$cur"; return ;;
             esac
             COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
+        usage)
+            case $prev in
+                --since) _codexglm_values usage_since "$cur"; return ;;
+                --by) _codexglm_values usage_by "$cur"; return ;;
+            esac
+            COMPREPLY=($(compgen -W "--since --by --json --csv --help" -- "$cur")) ;;
     esac
 }
 
@@ -115,7 +123,7 @@ _codexglm() {
     fi
     if (( ! separated )) && [[ -n $first ]]; then
         case $first in
-            config|serve|models|login|doctor|completion)
+            config|serve|models|login|doctor|completion|usage)
                 _codexglm_own "$first" "$cur" "${rest[@]:1}"
                 return ;;
         esac
@@ -126,7 +134,7 @@ _codexglm() {
     fi
     _codexglm_codex "${rest[@]}"
     if (( only && ! separated )); then
-        COMPREPLY+=($(compgen -W "config serve models login doctor completion" -- "$cur"))
+        COMPREPLY+=($(compgen -W "config serve models login doctor completion usage" -- "$cur"))
     fi
 }
 

@@ -36,7 +36,7 @@ function __codexglm_scan --description 'codexglm: print "SCANNING SEPARATED COMM
         end
         if test $only = 1
             set only 0
-            if test $separated = 0; and contains -- $word config serve models login doctor completion
+            if test $separated = 0; and contains -- $word config serve models login doctor completion usage
                 set command $word
             end
         end
@@ -97,6 +97,7 @@ complete -c codexglm -n __codexglm_at_start -a models -d 'list every provider\'s
 complete -c codexglm -n __codexglm_at_start -a login -d 'check an API key (region, plan, key type), pick a billing-safe endpoint mode and store it'
 complete -c codexglm -n __codexglm_at_start -a doctor -d 'check the key, endpoints, Codex install and proxy'
 complete -c codexglm -n __codexglm_at_start -a completion -d 'print a shell completion script'
+complete -c codexglm -n __codexglm_at_start -a usage -d 'what requests through codexglm used and cost, from the usage ledger'
 complete -c codexglm -n '__codexglm_scanning' -l glm-model -x -a 'glm-5.4 glm-5.3 glm-5.3-flash glm-5.3-flashx glm-5.2 glm-5.1 glm-5 glm-5-turbo glm-5v-turbo glm-4.7 glm-4.7-flashx glm-4.7-flash glm-4.6 glm-4.6v glm-4.6v-flashx glm-4.6v-flash glm-4.5 glm-4.5-air glm-4.5-x glm-4.5-airx glm-4.5-flash glm-4.5v glm-4-32b-0414-128k' -d 'model for this run, PROVIDER/MODEL for another provider\'s (Codex\'s -m wins)'
 complete -c codexglm -n '__codexglm_scanning' -l glm-region -x -a 'international china' -d 'Z.ai region'
 complete -c codexglm -n '__codexglm_scanning' -l glm-endpoint-mode -x -a 'coding-only base-only auto' -d 'which Z.ai endpoints to use'
@@ -111,8 +112,8 @@ complete -c codexglm -n '__codexglm_own config 0' -f -a show -d 'show each setti
 complete -c codexglm -n '__codexglm_own config 0' -f -a set -d 'store a setting (api_key goes to a 0600 key file; VALUE - reads stdin)'
 complete -c codexglm -n '__codexglm_own config 0' -f -a unset -d 'remove a setting'
 complete -c codexglm -n '__codexglm_own config 0' -f -a path -d 'print the config file\'s path'
-complete -c codexglm -n '__codexglm_own config 1 set' -f -a 'provider region base_url coding_base_url endpoint_mode key_type paid_fallback default_model model_map web_search show_reasoning connect_timeout read_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups key_file api_key'
-complete -c codexglm -n '__codexglm_own config 1 unset' -f -a 'provider region base_url coding_base_url endpoint_mode key_type paid_fallback default_model model_map web_search show_reasoning connect_timeout read_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups key_file api_key'
+complete -c codexglm -n '__codexglm_own config 1 set' -f -a 'provider region base_url coding_base_url endpoint_mode key_type paid_fallback default_model model_map web_search show_reasoning connect_timeout read_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary key_file api_key'
+complete -c codexglm -n '__codexglm_own config 1 unset' -f -a 'provider region base_url coding_base_url endpoint_mode key_type paid_fallback default_model model_map web_search show_reasoning connect_timeout read_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary key_file api_key'
 complete -c codexglm -n '__codexglm_own serve' -l host -x -a '127.0.0.1 localhost' -d 'address to listen on (default 127.0.0.1)'
 complete -c codexglm -n '__codexglm_own serve' -l port -x -d 'port to listen on (default 8787)'
 complete -c codexglm -n '__codexglm_own serve' -l token -x -d 'client token (default: $CODEXGLM_TOKEN, else a new one)'
@@ -121,3 +122,7 @@ complete -c codexglm -n '__codexglm_own login 0' -f -a 'glm'
 complete -c codexglm -n '__codexglm_own doctor' -l json -d 'print one JSON object instead of the report'
 complete -c codexglm -n '__codexglm_own doctor' -l offline -d 'run only the checks that need no network'
 complete -c codexglm -n '__codexglm_own completion 0' -f -a 'bash zsh fish'
+complete -c codexglm -n '__codexglm_own usage' -l since -x -a '5h today 7d 30d window' -d 'time range: 5h, today, 7d, 30d, window (the current plan window), or any Nh / Nd (default 7d)'
+complete -c codexglm -n '__codexglm_own usage' -l by -x -a 'day model session provider' -d 'group by day, model, session or provider (default day)'
+complete -c codexglm -n '__codexglm_own usage' -l json -d 'print one JSON object: totals and rows'
+complete -c codexglm -n '__codexglm_own usage' -l csv -d 'print the rows as CSV'

@@ -662,6 +662,7 @@ class MockGLM:
         self.requests: list[RecordedRequest] = []
         self.queue: deque[Reply] = deque()
         self.connections = 0  # TCP connections accepted so far
+        self.usage_sent: list[dict[str, Any]] = []  # every usage object that reached a client, in order
         self._failures: deque[Reply] = deque()
         self._prompts: dict[str | None, str] = {}  # last prompt per key, for cached_tokens
         self._port: int | None = None
@@ -855,16 +856,23 @@ class MockGLM:
             size = reply.split_bytes or len(frame)
             for start in range(0, len(frame), size):
                 await connection.send(h11.Data(data=frame[start : start + size]))
+            self._note_usage(_parse_json(frame.removeprefix(b"data: ")))
         if reply.disconnect_after is not None and reply.disconnect_after >= len(frames):
             raise _Abort
         await connection.send(h11.EndOfMessage())
+
+    def _note_usage(self, payload: Any) -> None:
+        if isinstance(payload, dict) and isinstance(payload.get("usage"), dict):
+            self.usage_sent.append(payload["usage"])
 
     async def _send_completion(self, connection: _Connection, reply: Stream, ctx: _Context) -> None:
         await trio.sleep(reply.first_byte_delay)
         if reply.disconnect_after is not None:
             await connection.start(200, _JSON_TYPE)
             raise _Abort
-        await connection.send_json(200, _completion_body(reply.chunks, ctx))
+        body = _completion_body(reply.chunks, ctx)
+        await connection.send_json(200, body)
+        self._note_usage(body)
 
     async def _send_in_stream_error(
         self, connection: _Connection, reply: InStreamError, ctx: _Context, streaming: bool
@@ -874,7 +882,9 @@ class MockGLM:
             return await connection.send_json(200, error)
         await connection.start(200, _STREAM_TYPE)
         for chunk in reply.after_chunks:
-            await connection.send(h11.Data(data=_frame(_stamp(chunk, ctx))))
+            stamped = _stamp(chunk, ctx)
+            await connection.send(h11.Data(data=_frame(stamped)))
+            self._note_usage(stamped)
         await connection.send(h11.Data(data=_frame(error)), h11.EndOfMessage())
 
 

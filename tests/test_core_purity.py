@@ -108,12 +108,13 @@ def test_importing_the_core_loads_no_io_library() -> None:
 
 
 def test_the_launch_path_imports_no_translation_and_no_server() -> None:
-    # Codex starts as soon as the launcher has read its settings and catalog; the core and
-    # the server are imported only after that, so they must not ride along earlier.
+    # Codex starts as soon as the launcher has read its settings and catalog; the core, the
+    # server and the usage ledger are imported only after that, so they must not ride along earlier.
     code = (
         "import sys, codexglm.cli, codexglm.config, codexglm.launcher, codexglm.codex.catalog; "
-        "print(','.join(sorted(m for m in sys.modules if m.startswith(('codexglm.translate', 'codexglm.server')) "
-        "or m.split('.')[0] in ('trio', 'httpx', 'quart', 'hypercorn'))))"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith(('codexglm.translate', 'codexglm.server', "
+        "'codexglm.ledger.store', 'codexglm.ledger.writer')) "
+        "or m.split('.')[0] in ('trio', 'httpx', 'quart', 'hypercorn', 'sqlite3'))))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""

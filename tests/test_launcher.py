@@ -192,7 +192,7 @@ def live_children() -> list[int]:
 
 
 def test_proxy_failure_stops_codex(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def broken_serve(settings: Settings, token: str, *, sock: socket.socket) -> None:
+    async def broken_serve(settings: Settings, token: str, *, sock: socket.socket, ledger: object) -> None:
         await trio.sleep(1)  # codex is up and logging by then
         raise RuntimeError("boom\nsecond line")
 

@@ -353,6 +353,44 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _usage_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
+    import time
+
+    from ..config import load_config
+    from ..ledger.entry import Totals
+    from ..ledger.report import SinceError, report_csv, report_json, report_table
+    from ..ledger.store import LedgerError, Report
+    from ..ledger.terms import GROUPINGS
+    from ..ledger.writer import ledger_path, read_report
+
+    by, since = options.by or "day", options.since or "7d"
+    if by not in GROUPINGS:
+        raise UsageError(f"usage: --by must be one of {', '.join(GROUPINGS)}, not {by!r}")
+    if options.json and options.csv:
+        raise UsageError("usage: --json and --csv cannot be combined")
+    settings = load_config(parsed.flags).settings
+    now = time.time()
+    try:
+        found = read_report(settings, since, by, now)
+    except SinceError as exc:
+        raise UsageError(f"usage: {exc}") from None
+    except LedgerError as exc:
+        _error(f"cannot read the usage ledger: {exc}")
+        return 1
+    start, report = found or (now, Report(Totals(), []))
+    if options.json:
+        print(report_json(report, by, start))
+    elif options.csv:
+        sys.stdout.write(report_csv(report, by))
+    else:
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        label = "this plan window" if since == "window" else f"since {since}"
+        print(report_table(report, by, label, color=color))
+        if found is None:
+            print(f"(nothing recorded yet in {ledger_path(settings)})")
+    return 0
+
+
 def _doctor_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
     from ..doctor import run_doctor
 
@@ -366,4 +404,5 @@ _HANDLERS: dict[str, Callable[[Any, GlmArgs], int]] = {
     "login": _login_command,
     "completion": _completion_command,
     "serve": _serve_command,
+    "usage": _usage_command,
 }

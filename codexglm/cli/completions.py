@@ -9,6 +9,7 @@ The files in completions/ are this module's output; a test keeps them in sync.
 from __future__ import annotations
 
 from ..config import CONFIG_KEYS
+from ..ledger.terms import GROUPINGS, SINCE_WORDS
 from ..providers import GLM, get_provider, model_slug, provider_names
 from .table import COMMANDS, GLM_OPTIONS, SHELLS, Command, Option
 
@@ -23,6 +24,8 @@ def value_words() -> dict[str, tuple[str, ...]]:
         "provider": provider_names(),
         "shell": SHELLS,
         "host": ("127.0.0.1", "localhost"),
+        "usage_since": SINCE_WORDS,
+        "usage_by": GROUPINGS,
     }
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..ledger.terms import GROUPINGS, SINCE_HELP
 from ..providers import GLM, provider_names
 
 if TYPE_CHECKING:
@@ -107,6 +108,16 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command("completion", "print a shell completion script", arguments=(("SHELL", "shell"),)),
+    Command(
+        "usage",
+        "what requests through codexglm used and cost, from the usage ledger",
+        options=(
+            Option("--since", f"time range: {SINCE_HELP} (default 7d)", "SPAN", "usage_since"),
+            Option("--by", "group by day, model, session or provider (default day)", "GROUP", "usage_by", GROUPINGS),
+            Option("--json", "print one JSON object: totals and rows"),
+            Option("--csv", "print the rows as CSV"),
+        ),
+    ),
 )
 _COMMANDS = {command.name: command for command in COMMANDS}
 

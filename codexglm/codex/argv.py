@@ -43,14 +43,25 @@ _VALUE_OPTIONS = frozenset({"-c", "--config", "-m", "--model", "-p", "--profile"
                             "--add-dir"})
 
 
-def talks_to_model(args: Sequence[str]) -> bool:
-    """Whether this codex invocation may send requests to the model (and so needs a key)."""
-    if any(arg in _OFFLINE_FLAGS for arg in args):
-        return False
+def prints_json_events(args: Sequence[str]) -> bool:
+    """Whether codex writes machine-readable events (`exec --json`): nothing of codexglm's
+    may then follow on the terminal unasked."""
+    return _subcommand(args) in ("exec", "e") and any(arg in ("--json", "--experimental-json") for arg in args)
+
+
+def _subcommand(args: Sequence[str]) -> str | None:
     words = iter(args)
     for arg in words:
         if arg in _VALUE_OPTIONS:
             next(words, None)
         elif not arg.startswith("-"):
-            return arg not in _OFFLINE_COMMANDS
-    return True
+            return arg
+    return None
+
+
+def talks_to_model(args: Sequence[str]) -> bool:
+    """Whether this codex invocation may send requests to the model (and so needs a key)."""
+    if any(arg in _OFFLINE_FLAGS for arg in args):
+        return False
+    command = _subcommand(args)
+    return command is None or command not in _OFFLINE_COMMANDS

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -75,7 +76,7 @@ async def diagnose(
     checks: list[Check] = [local.config_check(loaded, error, environ)]
     if loaded is not None:
         checks.append(local.key_check(loaded, environ))
-    checks += [local.port_check(), local.dirs_check(settings, environ)]
+    checks += [local.port_check(), local.dirs_check(settings, environ), local.ledger_check(settings, environ, time.time())]
     with trio.move_on_at(started + limits.total) as deadline:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_guarded, "codex.error", checks, _codex_checks, settings, environ, limits, checks)

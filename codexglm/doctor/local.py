@@ -18,6 +18,8 @@ from ..config import (
     state_dir,
 )
 from ..launcher import LaunchError, bind_loopback
+from ..ledger.store import DAY_SECONDS, SCHEMA_VERSION, LedgerError, SqliteStore
+from ..ledger.writer import ledger_path
 from ..server.reqlog import log_dir
 from ..settings import Settings, mask_secret
 from .report import Check, Status
@@ -112,6 +114,27 @@ def dirs_check(settings: Settings, env: Mapping[str, str]) -> Check:
                          f"Fix its permissions, or {move}.")
         shown.append(f"{name} {_home(path, env)}")
     return Check("local.dirs", title, Status.OK, f"writable: {', '.join(shown)}")
+
+
+def ledger_check(settings: Settings, env: Mapping[str, str], now: float) -> Check:
+    """The usage ledger: whether it is kept, and that `codexglm usage` can read it."""
+    title = "usage ledger"
+    path = ledger_path(settings)
+    if not settings.usage_ledger:
+        return Check("local.ledger", title, Status.OK, "off (usage_ledger = false): no usage is recorded")
+    if not path.exists():
+        return Check("local.ledger", title, Status.OK, f"none yet; {_home(path, env)} is created by the first request")
+    try:
+        store = SqliteStore(path, read_only=True)
+        try:
+            recent = store.report(now - 30 * DAY_SECONDS, "day").totals.requests
+        finally:
+            store.close()
+    except LedgerError as exc:
+        return Check("local.ledger", title, Status.WARN, str(exc),
+                     f"Move {path} aside (a new one is started), or run codexglm once to upgrade it.")
+    return Check("local.ledger", title, Status.OK,
+                 f"{_home(path, env)}: {recent:,} requests in the last 30 days (schema v{SCHEMA_VERSION})")
 
 
 def _unwritable(path: Path) -> str | None:

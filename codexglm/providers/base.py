@@ -184,6 +184,8 @@ class Provider:
     # Plan usage windows (None: the provider has no usage API).
     quota_url: QuotaUrlHook | None = None
     parse_quota: QuotaParser | None = None
+    # Endpoint labels whose usage a plan covers (the ledger marks it as plan usage, not cash).
+    plan_endpoints: frozenset[str] = frozenset()
     # Wording of the fixes in error messages: how to set the key and the model.
     key_fix: str = ""
     model_fix: str = "Set the model with `-m <model>`."
@@ -193,6 +195,13 @@ class Provider:
         """What a request with a key of KEY_TYPE pays with on an endpoint; unknown: cash."""
         known = self.key_types.get(key_type)
         return known.billing.get(endpoint_label, CASH) if known is not None else CASH
+
+    def plan_pays(self, key_type: str, endpoint_label: str) -> bool:
+        """Does a plan, not cash, pay for a request on this endpoint?  By the key's type
+        where the provider has key types, else by `plan_endpoints`."""
+        if self.key_types:
+            return self.billing(key_type, endpoint_label) == PLAN_QUOTA
+        return endpoint_label in self.plan_endpoints
 
     def fallback_allowed(self, key_type: str, source: str, target: str, *, paid: bool = False) -> bool:
         """Billing safety: an endpoint fallback never moves a request from an endpoint that

@@ -26,6 +26,8 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadHost, HTTPException
 
+from ..codex.origin import request_origin
+from ..ledger.writer import Ledger
 from ..providers import get_provider, model_slug
 from ..settings import Settings
 from ..translate import ChatRequest, RequestError, build_chat_request, error_body
@@ -153,8 +155,11 @@ class ProxyApp(QuartTrio):
             return self.url_map.bind("invalid.host", path_info=request.path, default_method=request.method)
 
 
-def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTransport | None = None) -> ProxyApp:
-    """The proxy as an ASGI app; `transport` replaces the network (tests)."""
+def create_app(
+    settings: Settings, token: str, *, transport: httpx.AsyncBaseTransport | None = None, ledger: Ledger | None = None
+) -> ProxyApp:
+    """The proxy as an ASGI app; `transport` replaces the network (tests); `ledger`
+    records usage (default: one from the settings)."""
     app = ProxyApp("codexglm")
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -162,7 +167,7 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
         BODY_TIMEOUT=60,
         PROVIDE_AUTOMATIC_OPTIONS=False,
     )
-    proxy = app.proxy = Proxy(settings, token, transport=transport)
+    proxy = app.proxy = Proxy(settings, token, transport=transport, ledger=ledger)
     app.bearer = f"Bearer {token}".encode()
 
     @app.before_request
@@ -194,6 +199,7 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
     @app.post("/responses")
     async def _responses() -> Response:
         record: RequestRecord = g.record
+        record.origin = request_origin(request.headers)
         body, size = await _json_body(proxy, record)
         route, requested = _route(proxy, body)
         chat_request, payload = await _off_loop(size, _translate, body, route, requested)
@@ -272,6 +278,8 @@ def create_app(settings: Settings, token: str, *, transport: httpx.AsyncBaseTran
         await proxy.aclose()
         if proxy.reqlog is not None:
             proxy.reqlog.close()
+        # Blocks (at most a second) while the last rows are written: nothing else runs any more.
+        proxy.ledger.close()
 
     return app
 

@@ -22,6 +22,7 @@ from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData
 from hypercorn.trio.tcp_server import TCPServer
 
+from ..ledger.writer import Ledger
 from ..settings import Settings
 from .app import allowed_hosts, create_app
 from .proxy import log
@@ -39,13 +40,15 @@ async def serve(
     sock: socket.socket | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
+    ledger: Ledger | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the proxy until cancelled; `task_status.started((host, port))` once listening."""
+    """Run the proxy until cancelled; `task_status.started((host, port))` once listening.
+    LEDGER records usage (the launcher passes its own, to read this run's tally)."""
     listener = sock if sock is not None else bind(host, port)
     try:
         bound_host, bound_port = listener.getsockname()[:2]
-        app = create_app(settings, token)
+        app = create_app(settings, token, ledger=ledger)
         app.proxy.hosts = allowed_hosts(bound_host, bound_port)
         handler = _server_log_handler(settings)
         app.proxy.server_log = handler if isinstance(handler, ServerLog) else None

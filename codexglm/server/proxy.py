@@ -15,7 +15,11 @@ import httpx
 import trio
 
 from .. import __version__
-from ..providers import route_model
+from ..codex.origin import RequestOrigin
+from ..ledger.entry import OK, UsageEntry, estimate_cost, tokens_of
+from ..ledger.writer import Ledger
+from ..providers import Provider, route_model
+from ..providers.base import UNKNOWN_KEY_TYPE
 from ..settings import Settings
 from ..translate import TranslateOptions, UpstreamError
 from .lifecycle import Lifecycle
@@ -47,6 +51,7 @@ class RequestRecord:
     usage: dict[str, Any] | None = None
     bodies: dict[str, str] = field(default_factory=dict)
     streaming_handoff: bool = False  # a stream body finishes this record, not the request
+    origin: RequestOrigin | None = None  # the Codex session and thread it came from
 
     def fields(self, now: float) -> dict[str, Any]:
         call = self.call or CallStats()
@@ -72,6 +77,36 @@ class RequestRecord:
         record.update(self.bodies)
         return record
 
+    def usage_entry(self, provider: Provider, now: float, key_type: str = UNKNOWN_KEY_TYPE) -> UsageEntry | None:
+        """The usage ledger's row for this request, or None if it never went upstream;
+        KEY_TYPE decides whether a plan or cash paid for it where the provider has key types."""
+        call = self.call
+        if call is None or call.attempts == 0:
+            return None
+        model = self.model_out or ""
+        tokens = tokens_of(self.usage)
+        origin = self.origin or RequestOrigin()
+        return UsageEntry(
+            time=time.time(),
+            provider=provider.name,
+            model=model,
+            endpoint=call.endpoint,
+            session_id=origin.session_id,
+            thread_id=origin.thread_id,
+            turn_id=origin.turn_id,
+            kind=origin.kind,
+            **tokens,
+            cost_usd=estimate_cost(
+                provider.lookup(model), tokens["input_tokens"], tokens["cached_input_tokens"], tokens["output_tokens"]
+            ),
+            plan=provider.plan_pays(key_type, call.endpoint),
+            ttft_ms=_ms(None if self.first_output is None else self.first_output - self.started),
+            duration_ms=_ms(now - self.started),
+            retries=max(0, call.attempts - 1),
+            outcome=OK if self.outcome == "completed" else self.error or self.outcome or "error",
+            conversation=origin.conversation,
+        )
+
 
 @dataclass
 class Route:
@@ -86,7 +121,14 @@ def _ms(seconds: float | None) -> float | None:
 
 
 class Proxy:
-    def __init__(self, settings: Settings, token: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        token: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ledger: Ledger | None = None,
+    ) -> None:
         self.settings = settings
         self._transport = transport
         # One route per provider the user has a key for; others are added when asked for
@@ -98,6 +140,7 @@ class Proxy:
         other_keys = (key for access in settings.other_providers.values() for key in access.api_keys)
         self.redact = Redactor((*settings.api_keys, *other_keys, token))
         self.reqlog = RequestLog.from_settings(settings, self.redact)
+        self.ledger = ledger if ledger is not None else Ledger.from_settings(settings)
         self.server_log: ServerLog | None = None  # set by serve(), which owns the handler
         self.lifecycle = Lifecycle()
         # Host headers accepted; None until serve() knows the bound port (then exact).
@@ -147,8 +190,14 @@ class Proxy:
         if record.path == HEALTH_PATH:
             return  # polled by tools; it would drown the log
         self.outcomes[record.outcome or "unknown"] += 1
+        now = trio.current_time()
         if self.reqlog is not None:
-            self.reqlog.write(record.fields(trio.current_time()))
+            self.reqlog.write(record.fields(now))
+        routed = self.routes.get(record.call.provider) if record.call is not None else None
+        upstream = routed.upstream if routed is not None else self.upstream
+        entry = record.usage_entry(upstream.provider, now, upstream.settings.key_type)
+        if entry is not None:
+            self.ledger.record(entry, self.quota.windows)
 
     def health(self) -> dict[str, Any]:
         """The /healthz document (asked for from within a request, which it leaves out)."""
@@ -178,6 +227,7 @@ class Proxy:
                 "path": str(self.server_log.path) if self.server_log else None,
                 "error": self.server_log.error if self.server_log else None,
             },
+            "usage_ledger": {"error": self.ledger.error, "dropped": self.ledger.dropped},
         }
 
     def error_body(self, error: UpstreamError) -> dict[str, Any]:

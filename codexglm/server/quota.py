@@ -13,6 +13,7 @@ import httpx
 import trio
 
 from ..codex.ratelimits import codex_rate_limit_headers
+from ..providers.base import QuotaWindow
 from ..settings import Settings
 from .keys import KeyPool
 
@@ -30,6 +31,7 @@ class QuotaMonitor:
         self._client = client
         self._keys = keys
         self._headers: dict[str, str] = {}
+        self.windows: list[QuotaWindow] = []  # as last read, for the usage ledger
 
     def headers(self) -> dict[str, str]:
         return dict(self._headers)
@@ -50,6 +52,7 @@ class QuotaMonitor:
             with trio.move_on_after(_TIMEOUT):
                 response = await self._client.get(self._url, headers={"Authorization": f"Bearer {key}"}, timeout=_TIMEOUT)
                 if response.status_code == 200:
-                    self._headers = codex_rate_limit_headers(self._parse(response.json()))
+                    self.windows = self._parse(response.json())
+                    self._headers = codex_rate_limit_headers(self.windows)
         except (httpx.HTTPError, ValueError):
             pass  # no quota information is not an error for the request being served

@@ -42,6 +42,7 @@ GLM = Provider(
     message_time_name="Beijing time",
     quota_url=endpoints.quota_url,
     parse_quota=parse_quota,
+    plan_endpoints=frozenset({endpoints.CODING_LABEL}),
     key_fix="Check ZAI_API_KEY or run `codexglm login`.",
     model_fix="Set the model with `-m <model>` or GLM_DEFAULT_MODEL.",
 )

@@ -19,6 +19,8 @@ GENERAL_PATH = "/api/paas/v4"
 # Z.ai's (undocumented) monitor API for the Coding Plan's usage windows, on the host root.
 QUOTA_PATH = "/api/monitor/usage/quota/limit"
 ENDPOINT_MODES = ("coding-only", "base-only", "auto")
+# The Coding Plan path's label: what it serves is plan quota, not cash (key types aside).
+CODING_LABEL = "coding"
 KEY_ENV = "ZAI_API_KEY"
 ENV_SETTINGS: dict[str, str] = {
     "ZAI_BASE_URL": "base_url",
@@ -54,7 +56,7 @@ def quota_url(settings: EndpointSettings) -> str:
 
 def endpoints(settings: EndpointSettings) -> list[tuple[str, str]]:
     """Upstream base URLs in the order they are tried: (label, url)."""
-    coding = ("coding", coding_url(settings))
+    coding = (CODING_LABEL, coding_url(settings))
     general = ("general", general_url(settings))
     if settings.endpoint_mode == "base-only":
         return [general]
