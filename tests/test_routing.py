@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from codexglm import providers
 from codexglm.codex.catalog import catalog_slugs, slug_vendors
 from codexglm.config import default_key_file, load_config, no_key_message, store_api_key
+from codexglm.ledger.entry import UsageEntry
+from codexglm.ledger.writer import Ledger
 from codexglm.providers import DEFAULT_PROVIDER, GLM, model_slug, register_provider, route_model, unregister_provider
 from codexglm.server import create_app
 from codexglm.settings import ProviderAccess, Settings
@@ -289,3 +291,29 @@ async def test_a_bare_id_of_a_provider_without_a_key_asks_for_its_key() -> None:
     script = Script()
     [events] = await _ask(Settings(api_keys=(GLM_KEY,)), script, "fm-small")
     assert script.requests == [] and "codexglm login fake" in events[-1]["response"]["error"]["message"]
+
+
+class _CapturingLedger(Ledger):
+    """The usage ledger's one entry point, keeping what it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.entries: list[UsageEntry] = []
+
+    def record(self, entry: UsageEntry, windows: Any = ()) -> None:
+        self.entries.append(entry)
+
+
+@pytest.mark.parametrize(("key_type", "plan"), [("coding-plan", True), ("standard", False), ("unknown", True)])
+async def test_the_usage_ledger_names_the_routed_provider_and_who_paid(key_type: str, plan: bool) -> None:
+    ledger = _CapturingLedger()
+    script = Script(sse_response(_fake_stream("a")), sse_response(_fake_stream("b")))
+    app = create_app(_both(key_type=key_type), TOKEN, transport=script.transport, ledger=ledger)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        for model in ("fake/fm-small", "glm-4.7"):
+            await (await client.post("/v1/responses", json=codex_body(model=model), headers=AUTH)).get_data()
+    fake_entry, glm_entry = ledger.entries
+    assert (fake_entry.provider, fake_entry.model, fake_entry.plan) == ("fake", "fm-small", False)
+    # A Standard key pays cash even on the Coding Plan path; a plan key (or an unknown one) its plan.
+    assert (glm_entry.provider, glm_entry.endpoint, glm_entry.plan) == ("glm", "coding", plan)
