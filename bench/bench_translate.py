@@ -4,12 +4,15 @@
   of the same body (the work any proxy must do anyway).
 * Stream: per-chunk cost of decoding SSE + translating + encoding events, against
   `json.loads` + `json.dumps` of the same chunk.
+* Inline `<think>` splitting (MiniMax without reasoning_split, custom upstreams): the same
+  content chunks through a provider with the splitter, against one without.
 
 Run: python bench/bench_translate.py
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import statistics
@@ -63,10 +66,12 @@ def main() -> None:
         for _ in range(n):
             json.dumps(json.loads(frame[6:]))
 
-    def translated() -> None:
+    def translated(ctx=context, head: bytes = b"") -> None:
         decoder = SSEDecoder()
-        translator = StreamTranslator(context)
+        translator = StreamTranslator(ctx)
         translator.start()
+        for payload in decoder.feed(head):
+            translator.feed(json.loads(payload))
         for _ in range(n):
             for payload in decoder.feed(frame):
                 for event in translator.feed(json.loads(payload)):
@@ -80,6 +85,14 @@ def main() -> None:
     n *= 5  # a very long answer must cost the same per chunk (no quadratic text building)
     long = _best(translated, 2) / n
     print(f"  same, {n} chunks           {long * 1e6:8.2f} us/chunk   ({long / full:.2f}x the shorter stream)")
+
+    n //= 5
+    tagged = dataclasses.replace(options.provider, inline_think_tags=True)
+    tag_context = build_chat_request(cf.body(), dataclasses.replace(options, provider=tagged)).context
+    opening = dict(chunk, choices=[{"index": 0, "delta": {"role": "assistant", "content": "<think>"}}])
+    head = b"data: " + json.dumps(opening).encode() + b"\n\n"  # every later chunk is thinking
+    split = _best(lambda: translated(tag_context, head), 5) / n
+    print(f"  inside <think>, split inline {split * 1e6:6.2f} us/chunk   ({split / full:.2f}x plain content)")
 
 
 if __name__ == "__main__":

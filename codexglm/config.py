@@ -24,6 +24,7 @@ from .providers import (
     DEFAULT_PROVIDER,
     Provider,
     UnknownProvider,
+    define_custom_providers,
     get_provider,
     provider_names,
 )
@@ -261,6 +262,7 @@ def load_config(
     sources: dict[str, str] = {key: "default" for key in SETTING_TYPES}
 
     file_values = read_config_file(path) if read_file else {}
+    _define_providers(path, file_values.pop("providers", {}))
     key_file: Path | None = None
     for key, raw in file_values.items():
         if key == "api_key":
@@ -298,6 +300,8 @@ def load_config(
             sources["log_dir"] = "env CODEXGLM_STATE_DIR"
     provider = get_provider(values.get("provider", DEFAULT_PROVIDER))
     key_file = key_file or default_key_file(config_dir(environ), provider.name)
+    # Each provider has its own default model unless one is configured.
+    values.setdefault("default_model", provider.default_model)
     keys, sources["api_keys"], key_source, warnings = _load_keys(environ, key_file, provider.key_env)
     others, other_sources, other_warnings = _other_providers(environ, provider.name)
     settings = Settings(api_keys=keys, other_providers=others, **values)
@@ -331,6 +335,14 @@ def _other_providers(
         if keys or overrides:  # overrides alone: `codexglm login NAME` checks the key there
             others[name] = ProviderAccess(keys, overrides)
     return others, key_sources, warnings
+
+
+def _define_providers(path: Path, tables: Any) -> None:
+    """Register the `[providers.NAME]` tables of the config file at PATH."""
+    try:
+        define_custom_providers(tables)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def split_keys(text: str) -> tuple[str, ...]:
@@ -401,6 +413,7 @@ def set_value(path: Path, key: str, raw: str) -> Any:
 
     with _locked(path):
         doc = _load_document(path)
+        _define_providers(path, doc.unwrap().get("providers", {}))  # `provider` may name one of them
         value = _assign(doc, key, raw)
         _write_atomic(path, tomlkit.dumps(doc), mode=0o644)
     return value

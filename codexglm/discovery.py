@@ -63,7 +63,8 @@ def is_stale(fetched_at: float | None, now: float | None = None) -> bool:
 
 
 def parse_model_ids(document: Any) -> list[str]:
-    """Chat model ids of a `/models` answer, in order, lower-case, without duplicates.
+    """Chat model ids of a `/models` answer, in order, as the provider spells them
+    (`MiniMax-M3`), without duplicates (however they are cased).
 
     Both shapes providers use are read: OpenAI's `{"data": [{"id": ...}]}` and the Codex
     root's `{"models": [{"slug": ...}]}`; anything else yields nothing."""
@@ -73,8 +74,12 @@ def parse_model_ids(document: Any) -> list[str]:
             items = document.get(field)
             if isinstance(items, list):
                 entries += [item.get(name) for item in items if isinstance(item, Mapping)]
-    ids = (e.strip().lower() for e in entries if isinstance(e, str) and e.strip())
-    return list(dict.fromkeys(i for i in ids if not any(marker in i for marker in _NOT_CHAT)))
+    first: dict[str, str] = {}  # lower-case id -> its first spelling
+    for entry in entries:
+        model_id = entry.strip() if isinstance(entry, str) else ""
+        if model_id and not any(marker in model_id.lower() for marker in _NOT_CHAT):
+            first.setdefault(model_id.lower(), model_id)
+    return list(first.values())
 
 
 def fetch_ids(settings: Settings, *, transport: Any = None) -> list[str]:

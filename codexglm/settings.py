@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .providers import DEFAULT_PROVIDER, Provider, get_provider, provider_names
+from .providers import DEFAULT_PROVIDER, Provider, get_provider
 from .providers.base import UNKNOWN_KEY_TYPE
 
 if TYPE_CHECKING:
@@ -128,11 +128,12 @@ class Settings:
         return (self.provider, *others)
 
     def known_models(self) -> dict[str, frozenset[str]]:
-        """Model ids by provider, for `route_model`: every registered provider's table (those
-        with a key first, so they win a tie) plus what their `/models` listed."""
-        names = dict.fromkeys((*self.provider_names(), *provider_names()))
+        """Model ids (lower case) by provider, for `route_model`: the table and what `/models`
+        listed of every provider the user has a key for.  A bare id of a provider without a
+        key is one more name Codex may send, so it lands on the default provider's default."""
         return {
-            name: frozenset({*get_provider(name).models, *self.discovered_models.get(name, ())}) for name in names
+            name: frozenset(m.lower() for m in (*get_provider(name).models, *self.discovered_models.get(name, ())))
+            for name in self.provider_names()
         }
 
     def for_provider(self, name: str) -> Settings:

@@ -19,8 +19,13 @@ from typing import Any
 import pytest
 import trio
 
+from codexglm.providers import get_provider, provider_names
 from tests.codex_cli import codex_binary
 from tests.mockglm import DEFAULT_KEY, MockGLM, Stream, text_reply, tool_reply
+
+_PROVIDER_VARIABLES = frozenset(
+    name for provider in map(get_provider, provider_names()) for name in (provider.key_env, *provider.env_settings)
+)
 
 # Keep Codex away from the network and from waiting forever; let it run tools in the work dir.
 CODEX_FLAGS = [
@@ -72,7 +77,9 @@ class Sandbox:
         return self.root / "codex-home"
 
     def env(self, mock: MockGLM | None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ZAI_", "GLM_", "CODEXGLM_", "OPENAI_", "CODEX_"))}
+        # Nothing of the user's own setup may reach a test: no codexglm, Codex or provider variables.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("ZAI_", "GLM_", "CODEXGLM_", "OPENAI_", "CODEX_")) and k not in _PROVIDER_VARIABLES}
         env.update(
             HOME=str(self.root / "home"),
             CODEX_HOME=str(self.codex_home),

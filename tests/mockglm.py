@@ -36,7 +36,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import h11
 import trio
@@ -114,6 +114,7 @@ class Hang:
 
 
 Reply = Stream | Error | InStreamError | Hang
+MockT = TypeVar("MockT", bound="MockGLM")
 Handler = Callable[[dict[str, Any]], Reply]
 
 
@@ -683,7 +684,7 @@ class MockGLM:
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if _route(r.path)[0] == "chat"]
+        return [r for r in self.requests if self._route(r.path)[0] == "chat"]
 
     def add_key(self, key: str, key_type: str, *, cash: bool = True, level: str = "pro") -> None:
         """A key of one of Z.ai's key types (docs.z.ai api-key-management notice, 2026-10-16).
@@ -745,7 +746,7 @@ class MockGLM:
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in request.headers}
         record = RecordedRequest(method, path, headers, _parse_json(body), _bearer(headers.get("authorization")), body)
         self.requests.append(record)
-        kind, plan = _route(path)
+        kind, plan = self._route(path)
         if kind == "missing":
             return await connection.send_json(404, {"error": {"code": "404", "message": f"Not Found: {path}"}})
         if method != _METHODS[kind]:
@@ -805,7 +806,7 @@ class MockGLM:
 
     async def _chat(self, connection: _Connection, record: RecordedRequest) -> None:
         body = record.json
-        refusal = _validate(body, self.models)
+        refusal = self._validate(body)
         if refusal is not None:
             return await connection.send_json(refusal.status, refusal.body())
         reply = self._next_reply(body)
@@ -821,9 +822,9 @@ class MockGLM:
         if isinstance(reply, InStreamError):
             await self._send_in_stream_error(connection, reply, ctx, streaming)
         elif streaming:
-            await self._send_stream(connection, reply, ctx)
+            await self._send_stream(connection, reply, ctx, body)
         else:
-            await self._send_completion(connection, reply, ctx)
+            await self._send_completion(connection, reply, ctx, body)
 
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         if self._failures:
@@ -832,7 +833,25 @@ class MockGLM:
             return self.queue.popleft()
         if self.handler is not None:
             return self.handler(body)
+        return self._default_reply(body)
+
+    # What a sibling upstream (tests/mockproviders.py) does differently: routes, checks,
+    # the default answer and the wire shape of its replies.
+
+    def _route(self, path: str) -> tuple[str, str | None]:
+        return _route(path)
+
+    def _validate(self, body: Any) -> Error | None:
+        return _validate(body, self.models)
+
+    def _default_reply(self, body: dict[str, Any]) -> Reply:
         return _default_reply(body, self.models)
+
+    def _stream_frames(self, reply: Stream, ctx: _Context, body: dict[str, Any]) -> list[bytes]:
+        return _stream_frames(reply, ctx)
+
+    def _completion_body(self, reply: Stream, ctx: _Context, body: dict[str, Any]) -> dict[str, Any]:
+        return _completion_body(reply.chunks, ctx)
 
     def _prompt_usage(self, key: str | None, body: dict[str, Any]) -> tuple[int, int]:
         """Prompt tokens from the request size; cached tokens from the prefix shared with the
@@ -844,8 +863,8 @@ class MockGLM:
         cached = min(len(os.path.commonprefix([previous, prompt])) // 4, tokens - 1)
         return tokens, cached
 
-    async def _send_stream(self, connection: _Connection, reply: Stream, ctx: _Context) -> None:
-        frames = _stream_frames(reply, ctx)
+    async def _send_stream(self, connection: _Connection, reply: Stream, ctx: _Context, body: dict[str, Any]) -> None:
+        frames = self._stream_frames(reply, ctx, body)
         await trio.sleep(reply.first_byte_delay)
         await connection.start(200, _STREAM_TYPE)
         for sent, frame in enumerate(frames):
@@ -865,14 +884,14 @@ class MockGLM:
         if isinstance(payload, dict) and isinstance(payload.get("usage"), dict):
             self.usage_sent.append(payload["usage"])
 
-    async def _send_completion(self, connection: _Connection, reply: Stream, ctx: _Context) -> None:
+    async def _send_completion(self, connection: _Connection, reply: Stream, ctx: _Context, body: dict[str, Any]) -> None:
         await trio.sleep(reply.first_byte_delay)
         if reply.disconnect_after is not None:
             await connection.start(200, _JSON_TYPE)
             raise _Abort
-        body = _completion_body(reply.chunks, ctx)
-        await connection.send_json(200, body)
-        self._note_usage(body)
+        completion = self._completion_body(reply, ctx, body)
+        await connection.send_json(200, completion)
+        self._note_usage(completion)
 
     async def _send_in_stream_error(
         self, connection: _Connection, reply: InStreamError, ctx: _Context, streaming: bool
@@ -903,7 +922,13 @@ async def open_mock_glm(
     *, keys: dict[str, set[str]] | None = None, handler: Handler | None = None, models: Mapping[str, ModelSpec] = MODELS
 ) -> AsyncIterator[MockGLM]:
     """Run a mock GLM server on 127.0.0.1 (free port) for the duration of the block."""
-    mock = MockGLM(keys=keys, handler=handler, models=models)
+    async with serving(MockGLM(keys=keys, handler=handler, models=models)) as mock:
+        yield mock
+
+
+@asynccontextmanager
+async def serving(mock: MockT) -> AsyncIterator[MockT]:
+    """Run MOCK (the GLM mock or a sibling) on a free loopback port for the block."""
     async with trio.open_nursery() as nursery:
         await nursery.start(mock.serve)
         try:

@@ -12,10 +12,20 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from tests import launcher_support, mockglm, server_support, test_cli, test_providers, test_reliability_secrets, test_routing
+from tests import (
+    launcher_support,
+    mockglm,
+    mockproviders,
+    server_support,
+    test_cli,
+    test_providers,
+    test_reliability_secrets,
+    test_routing,
+)
 
 KEYS = {
     mockglm.DEFAULT_KEY,
+    mockproviders.PROVIDER_KEY,
     server_support.KEY,
     server_support.KEY2,
     launcher_support.API_KEY,

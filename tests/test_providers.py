@@ -137,8 +137,7 @@ async def test_the_proxy_serves_a_registered_provider_end_to_end(tmp_path: Path)
     assert script.urls == [f"{BASE}/chat/completions"]
     sent = json.loads(script.requests[0].content)
     assert sent["model"] == "fm-large" and "stream_options" not in sent
-    # Slugs are stable whichever provider is the default: only GLM's are bare.
-    assert [m["id"] for m in models["data"]] == ["fake/fm-large", "fake/fm-small"] and models["data"][0]["owned_by"] == "fakeco"
+    assert [m["id"] for m in models["data"]] == ["fm-large", "fm-small"] and models["data"][0]["owned_by"] == "fakeco"
 
 
 @pytest.mark.usefixtures("registered")

@@ -66,6 +66,15 @@ def test_only_the_first_segment_names_a_provider() -> None:
     assert route_model("fake/z-ai/glm-5.3", TABLES) == ("fake", "z-ai/glm-5.3")
 
 
+def test_the_default_providers_own_ids_win_over_a_provider_prefix() -> None:
+    # OpenRouter's ids hold a slash: as the default provider, its `fake/x` is its own model;
+    # as another provider, `fake/x` names FakeCo.
+    tables = {**TABLES, "openrouter": {"fake/fm-large"}}
+    assert route_model("fake/fm-large", tables, "openrouter") == ("openrouter", "fake/fm-large")
+    assert route_model("fake/fm-large", tables, "glm") == ("fake", "fm-large")
+    assert route_model("openrouter/fake/fm-large", tables, "glm") == ("openrouter", "fake/fm-large")
+
+
 def test_a_tie_goes_to_the_default_provider_else_to_the_first() -> None:
     shared = {"glm": {"m"}, "fake": {"m"}}
     assert route_model("m", shared) == ("glm", "m")
@@ -86,8 +95,9 @@ def test_slugs_are_unique_across_providers_and_glm_keeps_bare_ids() -> None:
     slugs = [model_slug(name, model) for name, models in TABLES.items() for model in models]
     assert len(slugs) == len(set(slugs))
     assert model_slug(DEFAULT_PROVIDER, "glm-5.3") == "glm-5.3" and model_slug("fake", "fm-large") == "fake/fm-large"
-    # A slug routes back to the model it names.
+    # A slug routes back to the model it names; the configured default provider's are bare too.
     assert all(route_model(model_slug(n, m), TABLES) == (n, m) for n, models in TABLES.items() for m in models)
+    assert model_slug("fake", "fm-large", "fake") == "fm-large" and model_slug("glm", "glm-5.3", "fake") == "glm-5.3"
 
 
 def test_register_provider_refuses_bad_names_and_keeps_built_ins() -> None:
@@ -286,11 +296,11 @@ async def test_codexs_own_slugs_follow_a_default_model_of_another_provider() -> 
     assert [script.body(0)["model"], script.body(1)["model"]] == ["fm-small", "glm-4.7"]
 
 
-async def test_a_bare_id_of_a_provider_without_a_key_asks_for_its_key() -> None:
-    # Not silently GLM's default model: the user named FakeCo's model.
-    script = Script()
-    [events] = await _ask(Settings(api_keys=(GLM_KEY,)), script, "fm-small")
-    assert script.requests == [] and "codexglm login fake" in events[-1]["response"]["error"]["message"]
+async def test_a_bare_id_of_a_provider_without_a_key_lands_on_the_default() -> None:
+    # Only providers with a key claim bare ids; `fake/fm-small` would name FakeCo explicitly.
+    script = Script(sse_response(_fake_stream("glm")))
+    await _ask(Settings(api_keys=(GLM_KEY,)), script, "fm-small")
+    assert script.urls == [f"{CODING}/chat/completions"] and script.body()["model"] == "glm-5.3"
 
 
 class _CapturingLedger(Ledger):

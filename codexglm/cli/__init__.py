@@ -240,7 +240,7 @@ def _models_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
         for model_id, listed in listed_models(provider, discovered).items():
             spec = listed.spec
             price = "plan only" if spec.plan_only else "free" if spec.price is None else " / ".join(f"{p:g}" for p in spec.price)
-            slug = model_slug(name, model_id)
+            slug = model_slug(name, model_id, settings.provider)
             if listed.note:
                 notes.setdefault(listed.note, len(notes) + 1)
             mark = (" *" if model_id == routed.default_model else "") + (f" [{notes[listed.note]}]" if listed.note else "")

@@ -213,14 +213,19 @@ def catalog_slugs(
     listed: dict[str, ModelSpec] = {}
     for name in settings.provider_names():
         models = listed_models(get_provider(name), list((discovered or {}).get(name, ())))
-        listed.update((model_slug(name, model_id), model.spec) for model_id, model in models.items())
+        listed.update((model_slug(name, model_id, settings.provider), model.spec) for model_id, model in models.items())
     # Each provider's default model first: Codex offers sub-agents only the first few models.
-    defaults = [model_slug(name, settings.for_provider(name).default_model.lower()) for name in settings.provider_names()]
-    slugs = {slug: listed[slug] for slug in defaults if slug in listed}
+    slugs: dict[str, ModelSpec] = {}
+    for name in settings.provider_names():
+        default = settings.for_provider(name).default_model
+        spec = get_provider(name).lookup(default)
+        slug = model_slug(name, spec.id if spec is not None else default, settings.provider)
+        if slug in listed:
+            slugs[slug] = listed[slug]
     slugs.update(listed)
     known = settings.known_models()
     for name in [settings.default_model, *settings.model_map, *extra_models]:
-        if name and name != "*" and name not in slugs:
+        if name and name != "*" and name.lower() not in {slug.lower() for slug in slugs}:
             provider_name, model = route_model(settings.model_map.get(name, name), known, settings.provider)
             route = settings.for_provider(provider_name)
             provider = route.upstream

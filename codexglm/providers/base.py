@@ -19,6 +19,11 @@ from typing import Any, Literal, NamedTuple, Protocol
 #   forced  - an effort enum, cannot be switched off
 #   none    - no thinking at all
 ThinkingStyle = Literal["toggle", "effort", "forced", "none"]
+# How replayed assistant messages carry reasoning text when there are no details to hand back:
+#   field - in `reasoning_replay_field`
+#   tags  - inline, as `<think>...</think>` at the start of the content
+#   none  - not at all (the upstream ignores or rejects it)
+ReasoningReplay = Literal["field", "tags", "none"]
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,16 @@ class Provider:
     reasoning_fields: tuple[str, ...] = ("reasoning_content",)
     # Field the upstream accepts reasoning in on replayed assistant messages.
     reasoning_replay_field: str = "reasoning_content"
+    reasoning_replay: ReasoningReplay = "field"
+    # Content may open with inline `<think>...</think>` reasoning (MiniMax without reasoning_split).
+    inline_think_tags: bool = False
+    # Field with structured reasoning entries the upstream wants back unmodified (OpenRouter, MiniMax).
+    reasoning_details_field: str | None = None
+    # Thinking mode rejects a replayed tool-call message without the reasoning field, even empty (DeepSeek).
+    reasoning_required_on_tool_calls: bool = False
     thinking: ThinkingHook = no_thinking
+    # Thinking can only be switched on in streaming requests (DashScope refuses it otherwise).
+    thinking_streams_only: bool = False
     # Request fields beyond the shared ones (e.g. a provider's tool-argument streaming switch).
     chat_extras: ChatExtrasHook = no_extras
     max_tokens_field: str = "max_tokens"
@@ -165,6 +179,12 @@ class Provider:
     top_p_range: tuple[float, float] = (0.0, 1.0)
     # Ask for usage in streams with stream_options.include_usage.
     stream_usage_option: bool = True
+    # Where usage reports cached prompt tokens (dotted paths into `usage`), first present wins.
+    cached_tokens_fields: tuple[str, ...] = ("prompt_tokens_details.cached_tokens",)
+    # Replayed tool-call arguments must be a JSON object, or the whole history is refused (MiniMax 2013).
+    replay_json_arguments: bool = False
+    # Request fields the upstream rejects; removed from every body.
+    rejected_fields: frozenset[str] = frozenset()
     # Rewrite tool schemas without $ref/anyOf/oneOf for upstreams that choke on them.
     simplify_schemas: bool = False
     # The provider's own billed search tool; None when it has none.
@@ -174,6 +194,10 @@ class Provider:
     endpoint_switch_codes: frozenset[str] = frozenset()
     # Key types whose billing differs by endpoint; an endpoint not listed spends cash.
     key_types: Mapping[str, KeyType] = field(default_factory=dict)
+    # Phrases of a message that say more than its code (checked first), and kinds by HTTP
+    # status for errors whose code the table does not know.
+    message_codes: tuple[tuple[str, ErrorCode], ...] = ()
+    status_codes: Mapping[int, ErrorCode] = field(default_factory=dict)
     # finish_reason values that mean a failed answer -> failure kind.
     failed_finish_reasons: Mapping[str, str] = field(default_factory=lambda: {"content_filter": CONTENT_FILTER})
     # Seconds to wait on a rate limit the provider gives no hint for.
@@ -209,8 +233,12 @@ class Provider:
         return paid or self.billing(key_type, target) != CASH or self.billing(key_type, source) == CASH
 
     def lookup(self, model_id: str) -> ModelSpec | None:
-        """The spec for a model id (case-insensitive), or None when the table does not know it."""
-        return self.models.get(model_id.strip().lower())
+        """The spec for a model id (case-insensitive), or None when the table does not know it.
+
+        Tables are keyed by the provider's own spelling (`MiniMax-M3`), usually lower case.
+        """
+        wanted = model_id.strip().lower()
+        return self.models.get(wanted) or next((spec for key, spec in self.models.items() if key.lower() == wanted), None)
 
     def spec_for(self, model_id: str) -> ModelSpec:
         """The spec for any upstream id; unknown ids get a conservative text-model default."""
@@ -231,12 +259,10 @@ class Provider:
         for key, value in (model_map or {}).items():
             if key.lower() == lowered:
                 return value
-        if "/" in name:
-            tail = lowered.rsplit("/", 1)[1]
-            if self.lookup(tail) is not None:
-                return tail
-        if self.lookup(name) is not None:
-            return lowered
+        # The table's own spelling goes upstream (ids are matched case-insensitively).
+        known = self.lookup(name) or (self.lookup(lowered.rsplit("/", 1)[1]) if "/" in name else None)
+        if known is not None:
+            return known.id
         if self.passthrough_prefixes and lowered.startswith(self.passthrough_prefixes):
             return lowered
         return (model_map or {}).get("*", default_model)

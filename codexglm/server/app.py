@@ -298,11 +298,11 @@ async def _off_loop(size: int, work: Callable[..., _Result], *args: Any) -> _Res
 
 def _model_listing(settings: Settings) -> list[tuple[str, str]]:
     """(slug, owner) of every model served: the default model first, then each provider's."""
-    listing = {model_slug(settings.provider, settings.default_model): settings.upstream.model_owner}
+    listing = {settings.default_model: settings.upstream.model_owner}
     for name in settings.provider_names():
         provider = get_provider(name)
         models = [*provider.models, *settings.discovered_models.get(name, ())]
-        listing.update((model_slug(name, model), provider.model_owner) for model in models)
+        listing.update((model_slug(name, model, settings.provider), provider.model_owner) for model in models)
     return list(listing.items())
 
 

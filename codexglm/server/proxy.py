@@ -169,7 +169,8 @@ class Proxy:
         if name not in self.routes:
             self.routes[name] = self._new_route(name)
         route = self.routes[name]
-        chosen = model.strip().lower() != mapped.strip().lower() or model.strip().lower() in discovered.get(name, ())
+        listed = {m.lower() for m in discovered.get(name, ())}
+        chosen = model.strip().lower() != mapped.strip().lower() or model.strip().lower() in listed
         if chosen and route.options.provider.lookup(model) is None:
             # Chosen as PROVIDER/MODEL, or listed by the provider: sent as asked, never
             # replaced by the default model because the table does not know it yet.

@@ -163,13 +163,18 @@ class UpstreamError:
         return error_body(self.message, self.openai_type, policy.body_code if policy else None)
 
 
+def _failed_status(document: dict[str, Any]) -> bool:
+    """MiniMax's `base_resp` reports a failure with a non-zero status code (0 is success)."""
+    base = document.get("base_resp")
+    return isinstance(base, dict) and base.get("status_code") not in (None, 0, "0")
+
+
 def is_error_document(document: object) -> bool:
-    """An upstream answer that is an error, not a completion: `{"error": {...}}` without choices
-    (an HTTP error body, or an error frame inside a 200 stream)."""
+    """An upstream answer that is an error, not a completion: `{"error": {...}}` (or a failed
+    `base_resp`) without choices (an HTTP error body, or an error frame inside a 200 stream)."""
     return (
         isinstance(document, dict)
-        and isinstance(document.get("error"), (dict, str))
-        and bool(document["error"])
+        and ((isinstance(document.get("error"), (dict, str)) and bool(document["error"])) or _failed_status(document))
         and not document.get("choices")
     )
 
@@ -189,7 +194,12 @@ def classify_error(
     (a Retry-After header), which the message then quotes.
     """
     code, text, flagged = _parse_body(body)
-    entry = provider.error_codes.get(code or "") or ErrorCode(_kind_for_status(status, text))
+    entry = (
+        next((known for phrase, known in provider.message_codes if phrase.lower() in text.lower()), None)
+        or provider.error_codes.get(code or "")
+        or provider.status_codes.get(status or 0)
+        or ErrorCode(_kind_for_status(status, text))
+    )
     policy = _POLICIES[entry.kind]
     notes: list[str] = []
     hint, retry_after = retry_after, None
@@ -257,6 +267,9 @@ def _parse_body(body: bytes | str | dict[str, Any] | None) -> tuple[str | None, 
     if not isinstance(body, dict):
         return None, "", []
     error = body.get("error")
+    if error is None and _failed_status(body):
+        # MiniMax: {"base_resp": {"status_code": 1008, "status_msg": "insufficient balance"}}.
+        error = {"code": body["base_resp"]["status_code"], "message": body["base_resp"].get("status_msg")}
     # {"error": {...}} (OpenAI and Anthropic envelopes), {"error": "text"}, or a bare {"code", "message"}.
     holder = error if isinstance(error, dict) else body
     message = holder.get("message", error if isinstance(error, str) else None)
@@ -264,7 +277,23 @@ def _parse_body(body: bytes | str | dict[str, Any] | None) -> tuple[str | None, 
         message = body
     if not isinstance(message, str):
         message = "" if message is None else json.dumps(message, ensure_ascii=False)
-    return _split_bracketed(_code_str(holder.get("code")), _clean(message)) + (_flagged(body),)
+    message += _relayed(holder.get("metadata"))
+    # Some upstreams (Moonshot) name the error only by its `type`.
+    code = _code_str(holder.get("code")) or (_code_str(holder.get("type")) if isinstance(error, dict) else None)
+    return _split_bracketed(code, _clean(message)) + (_flagged(body),)
+
+
+def _relayed(metadata: object) -> str:
+    """What a router's `metadata` says about the upstream behind it (OpenRouter: the
+    provider's name and its raw error), as text to append to the router's message."""
+    if not isinstance(metadata, dict):
+        return ""
+    raw = metadata.get("raw")
+    raw_text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False) if raw is not None else ""
+    name = metadata.get("provider_name")
+    if isinstance(name, str) and name:
+        raw_text = f"{name}: {raw_text}" if raw_text else name
+    return f" ({raw_text})" if raw_text else ""
 
 
 def _split_bracketed(code: str | None, text: str) -> tuple[str | None, str]:

@@ -2,7 +2,9 @@
 
 No `developer` role, no empty content, every `tool_calls` entry answered in order by a
 `tool` message, at least one `user` message: chat upstreams reject histories that break
-these rules, so the builder repairs them as it goes.
+these rules, so the builder repairs them as it goes.  Reasoning goes back the way the
+provider wants it (`_replay_reasoning`): in a field, inline `<think>` tags, or its own
+structured entries, unmodified.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 from ..providers.base import ModelSpec, Provider
 from .names import ToolNames
-from .reasoning import decode_compaction, reasoning_item_text
+from .reasoning import decode_compaction, decode_reasoning_details, reasoning_item_text
+from .thinktags import wrap
 from .tools import as_list
 
 log = logging.getLogger("codexglm.translate")
@@ -55,6 +58,7 @@ class MessageBuilder:
         self._leading_system: list[str] = []
         self._messages: list[dict[str, Any]] = []
         self._pending_reasoning: list[str] = []
+        self._pending_details: list[Any] = []
         self._open_assistant: dict[str, Any] | None = None
         # Tool calls of the open assistant message still waiting for their outputs.
         self._awaiting: list[str] = []
@@ -81,7 +85,7 @@ class MessageBuilder:
 
     def add_user_text(self, text: str) -> None:
         self._close_assistant()
-        self._pending_reasoning.clear()
+        self._forget_reasoning()
         self._append({"role": "user", "content": text})
 
     def add_item(self, item: dict[str, Any]) -> None:
@@ -96,6 +100,9 @@ class MessageBuilder:
         self._close_assistant()
         self._flush_tail()
         messages = list(self._messages)
+        for message in messages:
+            if message["role"] == "assistant":
+                self._replay_reasoning(message)
         if self._leading_system:
             messages.insert(0, {"role": "system", "content": "\n\n".join(self._leading_system)})
         if not any(m["role"] == "user" for m in messages):
@@ -121,17 +128,21 @@ class MessageBuilder:
 
     def _reasoning(self, item: dict[str, Any]) -> None:
         text = reasoning_item_text(item)
+        details = decode_reasoning_details(item.get("encrypted_content"), self._provider.name)
         if self._open_assistant is not None and self._calls_pending():
             # Thinking the model did after a call, within the same response: part of that message.
             if text.strip():
                 field = self._provider.reasoning_replay_field
                 before = self._open_assistant.get(field)
                 self._open_assistant[field] = f"{before}\n\n{text}" if before else text
+            if details and self._provider.reasoning_details_field:
+                self._open_assistant.setdefault(self._provider.reasoning_details_field, []).extend(details)
             return
         # Otherwise a reasoning item starts a new model response.
         self._close_assistant()
         if text.strip():
             self._pending_reasoning.append(text)
+        self._pending_details.extend(details)
 
     def _function_call(self, item: dict[str, Any]) -> None:
         name = item.get("name")
@@ -235,7 +246,7 @@ class MessageBuilder:
             return
         self._close_assistant()
         # Reasoning of a response that showed nothing does not carry over a user turn.
-        self._pending_reasoning.clear()
+        self._forget_reasoning()
         self._append({"role": "user", "content": self._content(chat_parts)})
 
     def _image_part(self, part: dict[str, Any]) -> dict[str, Any]:
@@ -262,7 +273,7 @@ class MessageBuilder:
             previous = self._messages[-1] if self._messages else None
             if previous is not None and previous["role"] == "assistant" and previous.get("content") == text and "tool_calls" not in previous:
                 # A response replayed after a failed stream (Codex keeps the earlier copy).
-                self._pending_reasoning.clear()
+                self._forget_reasoning()
                 return
             message = self._new_assistant()
         elif message.get("content") == text or str(message.get("content")).endswith("\n\n" + text):
@@ -275,6 +286,9 @@ class MessageBuilder:
         if self._pending_reasoning:
             message[self._provider.reasoning_replay_field] = "\n\n".join(self._pending_reasoning)
             self._pending_reasoning.clear()
+        if self._pending_details and self._provider.reasoning_details_field:
+            message[self._provider.reasoning_details_field] = list(self._pending_details)
+        self._pending_details.clear()
         self._push(message)
         self._open_assistant = message
         return message
@@ -287,11 +301,39 @@ class MessageBuilder:
         if message is None or self._outputs:
             self._close_assistant()
             message = self._new_assistant()
+        if self._provider.replay_json_arguments and not _is_json_object(arguments):
+            # A call the model botched (cut off, not JSON) would make every later request fail.
+            arguments = json.dumps({"unparsed_arguments": arguments}, ensure_ascii=False)
         message.setdefault("tool_calls", []).append(
             {"id": call_id, "type": "function", "function": {"name": flat, "arguments": arguments}}
         )
         self._awaiting.append(call_id)
         self.chars += len(arguments)
+
+    def _forget_reasoning(self) -> None:
+        self._pending_reasoning.clear()
+        self._pending_details.clear()
+
+    def _replay_reasoning(self, message: dict[str, Any]) -> None:
+        """Put an assistant message's reasoning where the provider takes it back.
+
+        Structured entries, when the provider has them, carry the reasoning alone; otherwise
+        the text goes in the field, inline into the content, or nowhere.  A thinking-mode
+        upstream that insists on the field for tool-call turns gets it, empty if need be.
+        """
+        provider = self._provider
+        field = provider.reasoning_replay_field
+        if provider.reasoning_details_field and message.get(provider.reasoning_details_field):
+            message.pop(field, None)
+            return
+        if provider.reasoning_replay == "tags":
+            text = message.pop(field, None)
+            if text:
+                message["content"] = wrap(text, message.get("content") or "")
+        elif provider.reasoning_replay == "none":
+            message.pop(field, None)
+        elif provider.reasoning_required_on_tool_calls and message.get("tool_calls"):
+            message.setdefault(field, "")
 
     def _calls_pending(self) -> bool:
         """Calls of the open assistant message still wait for their outputs."""
@@ -343,6 +385,13 @@ class MessageBuilder:
                     texts.append(image["text"])
         text = "\n".join(t for t in texts if t.strip())
         return (text or _EMPTY_TOOL_OUTPUT), images
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def _merge_content(pieces: list[str | list[dict[str, Any]]]) -> str | list[dict[str, Any]]:

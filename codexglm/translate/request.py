@@ -71,10 +71,13 @@ def build_chat_request(body: object, options: TranslateOptions) -> ChatRequest:
     chat.update(provider.chat_extras(spec, stream, with_tools))
     reasoning = body.get("reasoning")
     effort = reasoning.get("effort") if isinstance(reasoning, dict) else None
-    chat.update(provider.thinking(spec, effort))
+    if stream or not provider.thinking_streams_only:
+        chat.update(provider.thinking(spec, effort))
     if response_format:
         chat["response_format"] = response_format
     _copy_sampling(body, chat, spec, provider)
+    for rejected in provider.rejected_fields:
+        chat.pop(rejected, None)
 
     context = TurnContext(
         model=model,

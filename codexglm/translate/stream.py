@@ -9,7 +9,8 @@ States: NEW -> STREAMING (after `start`) -> one terminal state: COMPLETED, FAILE
 INCOMPLETE.  Upstream chunks may interleave reasoning, text and tool-call fragments in
 any of the shapes chat upstreams produce (whole calls, `tool_stream` fragments, `index: -1`,
 finish_reason on the tool chunk, usage on the finish chunk or a trailing chunk).
-Which finish reasons mean a failed answer, and where reasoning text arrives, is the
+Which finish reasons mean a failed answer, and where reasoning arrives (a delta field,
+inline `<think>` tags in the content, structured `reasoning_details` entries), is the
 provider's to say.
 """
 
@@ -22,12 +23,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..providers.base import CONTENT_FILTER, CONTEXT, OVERLOADED
+from ..providers.base import CONTENT_FILTER, CONTEXT, OVERLOADED, Provider
 from .errors import UpstreamError, classify_error, is_error_document
 from .freeform import StringValueStream
 from .names import ToolEntry
 from .options import TurnContext
 from .reasoning import encode_compaction, encode_reasoning
+from .thinktags import REASONING, ThinkTagSplitter
 
 Event = dict[str, Any]
 
@@ -74,6 +76,8 @@ class _Item:
     flat_name: str = ""
     entry: ToolEntry | None = None
     input_stream: StringValueStream | None = None
+    # Reasoning only: the upstream's structured entries, merged from their fragments.
+    details: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def added(self) -> bool:
@@ -106,6 +110,7 @@ class StreamTranslator:
         self._usage: dict[str, Any] | None = None
         self._leading_text = ""
         self._leading_reasoning = ""
+        self._think_tags = ThinkTagSplitter() if context.provider.inline_think_tags else None
         self.emitted_output = False
         self.error_code: str | None = None
 
@@ -143,12 +148,11 @@ class StreamTranslator:
         if is_error_document(chunk):
             return self.fail(classify_error(self._ctx.provider, 200, chunk))
         events: list[Event] = []
-        usage = chunk.get("usage")
-        if isinstance(usage, dict) and usage:
-            self._usage = _usage_from_chat(usage)
+        self._read_usage(chunk.get("usage"))
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) not in (0, None):
                 continue
+            self._read_usage(choice.get("usage"))  # Moonshot reports it inside the last choice
             self._feed_delta(_object(choice.get("delta")) or _object(choice.get("message")), events)
             reason = choice.get("finish_reason")
             if isinstance(reason, str) and reason:
@@ -159,7 +163,7 @@ class StreamTranslator:
         """The upstream sent `[DONE]`."""
         if self._state is not State.STREAMING:
             return []
-        return self._finish(self._finish_reason or "stop")
+        return self._flush_content() + self._finish(self._finish_reason or "stop")
 
     def end_of_stream(self) -> list[Event]:
         """The upstream body ended; without a finish_reason the answer was cut short."""
@@ -167,7 +171,7 @@ class StreamTranslator:
             return []
         if self._finish_reason is None:
             return self._fail("server_error", self._words(_CUT_SHORT))
-        return self._finish(self._finish_reason)
+        return self._flush_content() + self._finish(self._finish_reason)
 
     def fail(self, error: UpstreamError) -> list[Event]:
         if self.finished:
@@ -175,24 +179,73 @@ class StreamTranslator:
         events = self.start()
         return events + self._fail(error.codex_code, error.message)
 
+    def _read_usage(self, usage: object) -> None:
+        if isinstance(usage, dict) and usage:
+            self._usage = _usage_from_chat(usage, self._ctx.provider)
+
     # ------------------------------------------------------------------ deltas
 
     def _feed_delta(self, delta: dict[str, Any], events: list[Event]) -> None:
-        for name in self._ctx.provider.reasoning_fields:
+        provider = self._ctx.provider
+        shown = False
+        for name in provider.reasoning_fields:
             value = delta.get(name)
             if isinstance(value, str) and value:
                 self._reasoning_delta(value, events)
+                shown = True
                 break
+        details = delta.get(provider.reasoning_details_field) if provider.reasoning_details_field else None
+        if isinstance(details, list) and details:
+            self._details_delta([d for d in details if isinstance(d, dict)], shown, events)
         content = delta.get("content")
         if isinstance(content, list):
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         if isinstance(content, str) and content:
-            self._text_delta(content, events)
+            self._content_delta(content, events)
         calls = delta.get("tool_calls")
         if isinstance(calls, list):
             for position, call in enumerate(calls):
                 if isinstance(call, dict):
                     self._call_delta(call, position, events)
+
+    def _content_delta(self, content: str, events: list[Event]) -> None:
+        if self._think_tags is None:
+            self._text_delta(content, events)
+        else:
+            self._split_content(self._think_tags.feed(content), events)
+
+    def _flush_content(self) -> list[Event]:
+        """Content the inline-tag splitter still holds, now that no more can follow."""
+        events: list[Event] = []
+        if self._think_tags is not None:
+            self._split_content(self._think_tags.close(), events)
+        return events
+
+    def _split_content(self, pieces: list[tuple[str, str]], events: list[Event]) -> None:
+        for kind, piece in pieces:
+            (self._reasoning_delta if kind == REASONING else self._text_delta)(piece, events)
+
+    def _details_delta(self, details: list[dict[str, Any]], shown: bool, events: list[Event]) -> None:
+        """Structured reasoning: kept for the replay; its text shown unless a field already was."""
+        if not shown:
+            for entry in details:
+                text = entry.get("text", entry.get("summary"))
+                if isinstance(text, str) and text:
+                    self._reasoning_delta(text, events)
+        # Entries without text (encrypted ones) still need their item.
+        item = self._reasoning if self._reasoning is not None and self._reasoning.open else self._open_reasoning(events)
+        _merge_details(item.details, details)
+
+    def _open_reasoning(self, events: list[Event]) -> _Item:
+        self._close_open()
+        item = self._reasoning = self._new_item("reasoning")
+        if self._show_items:
+            events.append(self._added(item, {"type": "reasoning", "summary": []}))
+            if self._ctx.show_reasoning:
+                events.append(self._event("response.reasoning_summary_part.added", item_id=item.item_id,
+                                          output_index=item.output_index, summary_index=0,
+                                          part={"type": "summary_text", "text": ""}))
+        return item
 
     def _reasoning_delta(self, text: str, events: list[Event]) -> None:
         if self._reasoning is None or not self._reasoning.open:
@@ -202,15 +255,9 @@ class StreamTranslator:
             if not text:
                 return
             self._leading_reasoning = ""
-            self._close_open()
-            self._reasoning = self._new_item("reasoning")
-            if self._show_items:
-                events.append(self._added(self._reasoning, {"type": "reasoning", "summary": []}))
-                if self._ctx.show_reasoning:
-                    events.append(self._event("response.reasoning_summary_part.added", item_id=self._reasoning.item_id,
-                                              output_index=self._reasoning.output_index, summary_index=0,
-                                              part={"type": "summary_text", "text": ""}))
-        item = self._reasoning
+            item = self._open_reasoning(events)
+        else:
+            item = self._reasoning
         item.parts.append(text)
         if self._show_items and self._ctx.show_reasoning:
             self.emitted_output = True
@@ -359,7 +406,7 @@ class StreamTranslator:
         if item.kind == "reasoning":
             summary = [{"type": "summary_text", "text": item.text}] if self._ctx.show_reasoning else []
             return {"id": item.item_id, "type": "reasoning", "summary": summary,
-                    "encrypted_content": encode_reasoning(item.text)}
+                    "encrypted_content": encode_reasoning(item.text, item.details, self._ctx.provider.name)}
         if item.kind == "message":
             return {"id": item.item_id, "type": "message", "role": "assistant", "status": "completed",
                     "content": [{"type": "output_text", "text": item.text, "annotations": []}]}
@@ -465,22 +512,53 @@ class StreamTranslator:
         }
 
 
-def _usage_from_chat(usage: dict[str, Any]) -> dict[str, Any]:
-    def number(value: object) -> int:
-        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+def _number(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
-    prompt = number(usage.get("prompt_tokens"))
-    completion = number(usage.get("completion_tokens"))
-    prompt_details = _object(usage.get("prompt_tokens_details"))
+
+def _at(document: dict[str, Any], path: str) -> object:
+    """The value at a dotted PATH, or None where any step is missing."""
+    value: object = document
+    for step in path.split("."):
+        value = value.get(step) if isinstance(value, dict) else None
+    return value
+
+
+def _usage_from_chat(usage: dict[str, Any], provider: Provider) -> dict[str, Any]:
+    prompt = _number(usage.get("prompt_tokens"))
+    completion = _number(usage.get("completion_tokens"))
     completion_details = _object(usage.get("completion_tokens_details"))
-    total = number(usage.get("total_tokens")) or prompt + completion
+    total = _number(usage.get("total_tokens")) or prompt + completion
+    reported = (_at(usage, path) for path in provider.cached_tokens_fields)
+    cached = next((_number(value) for value in reported if value is not None), 0)
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": number(prompt_details.get("cached_tokens"))},
+        "input_tokens_details": {"cached_tokens": cached},
         "output_tokens": completion,
-        "output_tokens_details": {"reasoning_tokens": number(completion_details.get("reasoning_tokens"))},
+        "output_tokens_details": {"reasoning_tokens": _number(completion_details.get("reasoning_tokens"))},
         "total_tokens": total,
     }
+
+
+# Fields of a structured reasoning entry that arrive in fragments (OpenRouter, MiniMax).
+_FRAGMENTED = ("text", "summary", "data", "signature")
+
+
+def _merge_details(merged: list[dict[str, Any]], fragments: list[dict[str, Any]]) -> None:
+    """Fold streamed reasoning-detail fragments into whole entries: fragments of one entry
+    share its `index` (and type); their string parts join, other keys keep their first value."""
+    for fragment in fragments:
+        index = fragment.get("index")
+        target = next((e for e in reversed(merged) if index is not None and e.get("index") == index
+                       and e.get("type") == fragment.get("type")), None)
+        if target is None:
+            merged.append(dict(fragment))
+            continue
+        for key, value in fragment.items():
+            if key in _FRAGMENTED and isinstance(value, str) and isinstance(target.get(key), str):
+                target[key] += value
+            else:
+                target.setdefault(key, value)
 
 
 def _object(value: object) -> dict[str, Any]:
