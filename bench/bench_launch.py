@@ -53,7 +53,7 @@ def _time_to_start(command: list[str], env: dict[str, str], stamp: pathlib.Path)
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    codex = codex_binary(install=False) or shutil.which("codex")
+    codex = codex_binary(install_missing=False) or shutil.which("codex")
     if codex is None:
         sys.exit("no codex found: run `python -m tests.codex_cli --install` or install @openai/codex")
     launcher = shutil.which("codexglm", path=str(pathlib.Path(sys.executable).parent))

@@ -213,6 +213,47 @@ def _validate(key: str, value: Any) -> None:
             raise ConfigError(f"{name} must be one of {', '.join(known)}, not {value!r}")
     if key == "default_model" and not value:
         raise ConfigError("default_model must not be empty")
+    if key.endswith("base_url") and value is not None:
+        _check_url(key, value)
+
+
+def _check_url(key: str, value: str) -> None:
+    """A base URL is used as given: without a scheme and host every request would fail later."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{key} must be a full URL starting with https:// or http:// "
+                          f"(e.g. https://api.z.ai/api/paas/v4), not {value!r}")
+
+
+def check_model(provider: Provider, key: str, model: str) -> None:
+    """`config set` takes only models the provider has (a typo would otherwise surface as a
+    failed request much later)."""
+    if model not in provider.models:
+        raise ConfigError(f"{key}: unknown {provider.vendor} model {model!r}; known: {', '.join(provider.models)}")
+
+
+def _line_of(path: Path, key: str) -> int | None:
+    """The line of config.toml that sets KEY at the top level, for messages."""
+    import re
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, ValueError):
+        return None
+    pattern = re.compile(rf"""^\s*["']?{re.escape(key)}["']?\s*=""")
+    for number, line in enumerate(lines, 1):
+        if line.lstrip().startswith("["):
+            break  # past the top-level keys
+        if pattern.match(line):
+            return number
+    return None
+
+
+def _where(path: Path, key: str) -> str:
+    line = _line_of(path, key)
+    return f"{path}:{line}" if line is not None else str(path)
 
 
 @dataclass(frozen=True)
@@ -264,13 +305,18 @@ def load_config(
     file_values = read_config_file(path) if read_file else {}
     _define_providers(path, file_values.pop("providers", {}))
     key_file: Path | None = None
+    file_warnings: list[str] = []
     for key, raw in file_values.items():
         if key == "api_key":
             raise ConfigError(f"{path}: do not store the API key in config.toml; use `codexglm config set api_key -`")
+        if key not in SETTING_TYPES and key not in _PATH_KEYS:
+            # A typo or a key of another version: the rest of the file still counts.
+            file_warnings.append(f"{_where(path, key)}: unknown setting {key!r} ignored (known: {', '.join(CONFIG_KEYS)})")
+            continue
         try:
             value = coerce(key, raw)
         except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            raise ConfigError(f"{_where(path, key)}: {key}: {exc}") from None
         if key == "key_file":
             key_file = Path(value).expanduser()
             continue
@@ -305,7 +351,10 @@ def load_config(
     keys, sources["api_keys"], key_source, warnings = _load_keys(environ, key_file, provider.key_env)
     others, other_sources, other_warnings = _other_providers(environ, provider.name)
     settings = Settings(api_keys=keys, other_providers=others, **values)
-    return LoadedConfig(settings, sources, path, key_file, key_source, (*warnings, *other_warnings), other_sources)
+    file_warnings += _unknown_models(settings, sources, path)
+    return LoadedConfig(
+        settings, sources, path, key_file, key_source, (*file_warnings, *warnings, *other_warnings), other_sources
+    )
 
 
 def _other_providers(
@@ -335,6 +384,22 @@ def _other_providers(
         if keys or overrides:  # overrides alone: `codexglm login NAME` checks the key there
             others[name] = ProviderAccess(keys, overrides)
     return others, key_sources, warnings
+
+
+def _unknown_models(settings: Settings, sources: Mapping[str, str], path: Path) -> list[str]:
+    """A model name the provider does not list is sent anyway (it may be newer than this
+    table), but the user hears where it came from, in case it is a typo."""
+    provider = settings.upstream
+    named = [("default_model", settings.default_model), *((f"model_map.{k}", v) for k, v in settings.model_map.items())]
+    notes = []
+    for key, model in named:
+        if provider.lookup(model) is not None or model.split("/", 1)[0].lower() in provider_names():
+            continue  # a known model, or `PROVIDER/MODEL`: another provider's, routed there
+        source = sources.get(key.split(".", 1)[0], "default")
+        where = _where(path, key.split(".", 1)[0]) if source == "config file" else source
+        notes.append(f"{where}: {key} = {model!r} is not a {provider.vendor} model codexglm knows "
+                     f"(known: {', '.join(provider.models)}); it is sent as given")
+    return notes
 
 
 def _define_providers(path: Path, tables: Any) -> None:

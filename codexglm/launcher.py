@@ -21,10 +21,22 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .codex.argv import chosen_model, prints_json_events, talks_to_model
+from .codex.argv import (
+    attached_images,
+    chosen_model,
+    codex_arguments,
+    needs_provider_probe,
+    notes_allowed,
+    prints_json_events,
+    remote_refusal,
+    talks_to_model,
+)
+from .codex.capabilities import Capabilities, capabilities
+from .codex.guard import ensure_provider_used
+from .codex.home import CodexHomeOverlay, ModelChoice, pid_alive, user_codex_home
 from .codex.overrides import TOKEN_ENV, codex_overrides
-from .codex.version import CodexError, CodexInfo, find_codex, untested_warning
-from .config import no_key_message
+from .codex.version import CodexError, CodexInfo, find_codex, newer_version_note
+from .config import cache_dir, no_key_message, state_dir
 from .providers import key_variables
 from .settings import Settings
 
@@ -77,23 +89,13 @@ def sweep_scratch(root: Path | None = None) -> list[Path]:
     for path in base.glob(f"{_SCRATCH_PREFIX}*-*"):
         pid_text = path.name[len(_SCRATCH_PREFIX):].split("-", 1)[0]
         try:
-            if not pid_text.isdigit() or path.stat().st_uid != os.getuid() or _alive(int(pid_text)):
+            if not pid_text.isdigit() or path.stat().st_uid != os.getuid() or pid_alive(int(pid_text)):
                 continue
         except OSError:
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ScratchDir:
@@ -168,20 +170,83 @@ def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Calla
     if not settings.api_keys and talks_to_model(args):
         raise LaunchError(no_key_message(settings.upstream))
     codex = find_codex()
-    note = untested_warning(codex)
+    note = newer_version_note(codex, state_dir()) if notes_allowed(args) else None
     if note:
         warn(note)
+    _warn_unseen_images(args, settings, warn)
+    able = capabilities(codex, cache_dir())
+    refusal = remote_refusal(args, able)
+    if refusal:
+        raise LaunchError(refusal)
     scratch = ScratchDir()
+    home = _overlay_home(warn)
+
+    def finish() -> None:
+        """Once, before the scratch dir goes: the overlay's changes go where they belong."""
+        nonlocal home
+        if home is not None:
+            overlay, home = home, None
+            _keep_model_choice(overlay.carry_back(), loaded, warn)
+        scratch.remove()
+
     try:
         model = chosen_model(args)
         try:
-            catalog: Path | None = build_catalog(codex, settings, extra_models=[model] if model else [], scratch=scratch)
+            catalog: Path | None = build_catalog(codex, settings, extra_models=[model] if model else [], scratch=scratch,
+                                                 on_fallback=warn)
         except CatalogError as exc:
             warn(f"{exc}; Codex will use generic model metadata")
             catalog = None
-        return launch(codex, args, settings, catalog=catalog, port=port, cleanup=scratch.remove)
+        return launch(codex, args, settings, catalog=catalog, capabilities=able, port=port, cleanup=finish,
+                      codex_home=home.path if home is not None else None)
     finally:
-        scratch.remove()
+        finish()
+
+
+def _warn_unseen_images(args: Sequence[str], settings: Settings, warn: Callable[[str], None]) -> None:
+    """Codex replaces an image with a placeholder for a text-only model and says nothing: say it."""
+    images = attached_images(args)
+    if not images:
+        return
+    provider = settings.upstream
+    model = provider.resolve_model(chosen_model(args) or settings.default_model, settings.default_model, settings.model_map)
+    if provider.spec_for(model).vision:
+        return
+    seeing = [name for name, spec in provider.models.items() if spec.vision]
+    hint = f"; a model that can: -m {seeing[0]}" if seeing else ""
+    names = ", ".join(Path(image).name for image in images)
+    warn(f"{model} cannot see images: Codex sends it {names} as a placeholder only{hint}")
+
+
+def _overlay_home(warn: Callable[[str], None]) -> CodexHomeOverlay | None:
+    """Codex's CODEX_HOME for this launch (see codex/home.py); None: the user's own, with a warning."""
+    real = user_codex_home(os.environ)
+    try:
+        return CodexHomeOverlay.open(real, state_dir(os.environ) / "codex-home")
+    except OSError as exc:
+        warn(f"cannot prepare a private CODEX_HOME ({exc.strerror or exc}); /model will write to {real}/config.toml")
+        return None
+
+
+def _keep_model_choice(choice: ModelChoice | None, loaded: LoadedConfig, warn: Callable[[str], None]) -> None:
+    """A `/model` choice becomes codexglm's default for the next launch."""
+    if choice is None:
+        return
+    from .config import ConfigError, set_value, unset_value
+
+    try:
+        if choice.model is not None:
+            set_value(loaded.path, "default_model", choice.model)
+        if choice.effort is not None:
+            set_value(loaded.path, "reasoning_effort", choice.effort)
+        elif choice.model is not None:
+            unset_value(loaded.path, "reasoning_effort")
+    except (ConfigError, OSError) as exc:
+        warn(f"the /model choice was not saved: {exc}")
+        return
+    values = {"default_model": choice.model, "reasoning_effort": choice.effort}
+    saved = ", ".join(f"{key} = {value}" for key, value in values.items() if value)
+    warn(f"saved your /model choice for the next launch ({saved} in {loaded.path})")
 
 
 def launch(
@@ -190,18 +255,29 @@ def launch(
     settings: Settings,
     *,
     catalog: Path | None,
+    capabilities: Capabilities,
     port: int = 0,
     cleanup: Callable[[], None] = lambda: None,
+    codex_home: Path | None = None,
 ) -> int:
     """Run codex with ARGS against a fresh proxy; return codex's exit status.
 
-    CLEANUP removes temporary files; it also runs if the proxy has to be abandoned."""
+    CLEANUP removes temporary files; it also runs if the proxy has to be abandoned.
+    CODEX_HOME, when given, is Codex's instead of the user's (see codex/home.py)."""
+    ours = not chosen_model(args)
+    model = settings.default_model if ours else None
+    effort = settings.reasoning_effort if ours else None
+    safe_env = codex_environment(os.environ)
+    if codex_home is not None:
+        safe_env["CODEX_HOME"] = str(codex_home)
+    if needs_provider_probe(args, capabilities):
+        ensure_provider_used(codex, args, codex_overrides(1, settings, catalog=catalog, model=model, effort=effort),
+                             capabilities, safe_env, cache=cache_dir())
     sock = bind_loopback(port)
     token = new_token()
-    bound_port = sock.getsockname()[1]
-    model = None if chosen_model(args) else settings.default_model
-    argv = [codex.path, *codex_overrides(bound_port, settings, catalog=catalog, model=model), *args]
-    env = {**codex_environment(os.environ), TOKEN_ENV: token}
+    overrides = codex_overrides(sock.getsockname()[1], settings, catalog=catalog, model=model, effort=effort)
+    argv = [codex.path, *codex_arguments(args, overrides, capabilities)]
+    env = {**safe_env, TOKEN_ENV: token}
     previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the TUI owns Ctrl-C
     try:
         try:

@@ -59,6 +59,9 @@ class Settings:
     key_type: str = UNKNOWN_KEY_TYPE
     paid_fallback: bool = False
     default_model: str = get_provider(DEFAULT_PROVIDER).default_model
+    # Codex's model_reasoning_effort for default_model (None: the catalog's default); a
+    # `/model` choice lands here and in default_model, never in the user's Codex config.
+    reasoning_effort: str | None = None
     # Extra request-model -> GLM-model mappings; merged over the built-in table.
     model_map: dict[str, str] = field(default_factory=dict)
     # Map Codex's hosted web_search tool to GLM's (billed) web_search tool.
@@ -67,6 +70,9 @@ class Settings:
     # Upstream behaviour.
     connect_timeout: float = 10.0
     read_timeout: float = 600.0
+    # Seconds a stream may wait for its first byte (headers included) before it is retried
+    # once and then failed: a silent GLM must not hang a turn for read_timeout.
+    first_byte_timeout: float = 45.0
     max_attempts: int = 4
     retry_budget: float = 60.0
     key_cooldown: float = 60.0

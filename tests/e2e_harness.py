@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 import trio
 
+from codexglm.codex.version import format_version
 from codexglm.providers import get_provider, provider_names
-from tests.codex_cli import codex_binary
+from tests import codex_bodies
+from tests.codex_cli import codex_binary, version_under_test
 from tests.mockglm import DEFAULT_KEY, MockGLM, Stream, text_reply, tool_reply
 
 _PROVIDER_VARIABLES = frozenset(
@@ -97,10 +99,17 @@ class Sandbox:
         return env
 
     async def exec(self, mock: MockGLM | None, *args: str, glm_args: tuple[str, ...] = (), timeout: float = 120) -> CodexRun:
+        recording = bool(os.environ.get(codex_bodies.RECORD_ENV))
+        if recording:  # the proxy's own body log is the recorder's source
+            glm_args = ("--glm-log-bodies", *glm_args)
         command = [sys.executable, "-m", self.entry, *glm_args, "exec", *CODEX_FLAGS, "-C", str(self.workdir), *args]
         with trio.fail_after(timeout):
             result = await trio.run_process(command, env=self.env(mock), cwd=str(self.workdir), capture_stdout=True,
                                             capture_stderr=True, check=False, stdin=subprocess.DEVNULL)
+        if recording:
+            test = os.environ.get("PYTEST_CURRENT_TEST", "run").split("::")[-1].split(" ")[0]
+            codex_bodies.record(self.root / "state" / "requests.jsonl", str(self.root),
+                                format_version(version_under_test()), test)
         stdout = result.stdout.decode(errors="replace")
         events = []
         for line in stdout.splitlines():
@@ -114,9 +123,9 @@ class Sandbox:
 
 
 def make_sandbox(tmp_path: pathlib.Path) -> Sandbox:
-    codex = codex_binary(install=True)
+    codex = codex_binary()
     if codex is None:
-        pytest.skip("the pinned Codex CLI could not be installed (npm unavailable)")
+        pytest.skip("the Codex CLI under test could not be installed (npm unavailable) or $CODEXGLM_TEST_CODEX is not executable")
     for sub in ("home", "codex-home", "config", "state", "cache", "work"):
         (tmp_path / sub).mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "-q", str(tmp_path / "work")], check=True)

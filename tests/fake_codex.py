@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A stand-in `codex` for lifecycle tests (the tests install a copy with their python).
 
-Answers `--version` and `debug models --bundled` like Codex 0.169; otherwise it logs its
+Answers `--version`, `--help`, `exec --help` and `debug models --bundled` like the Codex
+FAKE_CODEX_VERSION names (0.169.0 by default); otherwise it logs its
 argv and environment, then runs the steps in FAKE_CODEX_SCRIPT (comma-separated):
   request        call the proxy named in its -c overrides (FAKE_CODEX_PATH: models|responses)
   sleep:SECONDS  sleep (signals interrupt it and are logged)
@@ -140,10 +141,78 @@ def session() -> int:
     return 0
 
 
+def version() -> tuple[int, ...]:
+    return tuple(int(part) for part in VERSION.split("-")[0].split("."))
+
+
+def root_help(at: tuple[int, ...]) -> str:
+    """The parts of Codex's root help codexglm reads: commands, and --no-daemon from 0.156."""
+    lines = ["Usage: codex [OPTIONS] [PROMPT]", "", "Commands:",
+             "  exec        Run Codex non-interactively [aliases: e]",
+             "  review      Run a code review non-interactively", "  login       Manage login",
+             "  mcp         Manage external MCP servers for Codex", "  debug       Debugging tools",
+             "  apply       Apply the latest diff produced by Codex agent as a `git apply` to your local",
+             "              working tree [aliases: a]",
+             "  resume      Resume a previous interactive session", "  fork        Fork a previous interactive session",
+             "  help        Print this message or the help of the given subcommand(s)", "", "Options:",
+             "  -c, --config <key=value>", "          Override a configuration value"]
+    if at >= (0, 156, 0):
+        lines += ["      --no-daemon", "          Run the TUI without the shared app-server daemon"]
+    return "\n".join(lines)
+
+
+def exec_help(at: tuple[int, ...]) -> str:
+    """`codex exec --help`: its subcommands, and --remote from 0.171."""
+    lines = ["Usage: codex exec [OPTIONS] [PROMPT] [COMMAND]", "", "Commands:",
+             "  resume  Resume a previous session by id or pick the most recent with --last",
+             "  review  Run a code review against the current repository", "", "Options:",
+             "  -c, --config <key=value>", "          Override a configuration value"]
+    if at >= (0, 171, 0):
+        lines += ["      --remote <ADDR>", "          Connect to an existing app server"]
+    return "\n".join(lines)
+
+
+def effective_overrides(args: list[str]) -> list[str]:
+    """The -c values Codex applies: up to 0.163 a subcommand's own -c drop the root ones."""
+    root: list[str] = []
+    sub: list[str] = []
+    current = root
+    positional = False  # after a prompt or session id, words are no longer subcommands
+    items = iter(args)
+    for arg in items:
+        if arg == "--":
+            break
+        if arg in ("-c", "--config"):
+            current.append(next(items, ""))
+        elif arg in ("-m", "--model"):
+            next(items, None)
+        elif arg in ("exec", "e", "resume", "review", "fork") and not positional:
+            current = sub
+        elif not arg.startswith("-"):
+            positional = True
+    if version() < (0, 164, 0) and sub:
+        return sub
+    return root + sub
+
+
+def provider_error(args: list[str]) -> str | None:
+    """Codex's refusal of a model_provider that no override (or built-in) defines."""
+    overrides = effective_overrides(args)
+    chosen = [o.split("=", 1)[1].strip('"') for o in overrides if o.startswith("model_provider=")]
+    if not chosen or chosen[-1] == "openai":
+        return None
+    if any(o.startswith(f"model_providers.{chosen[-1]}=") for o in overrides):
+        return None
+    return f"Model provider `{chosen[-1]}` not found"
+
+
 def main() -> int:
     args = sys.argv[1:]
     if args == ["--version"]:
         print(f"codex-cli {VERSION}")
+        return 0
+    if args in (["--help"], ["exec", "--help"]):
+        print(root_help(version()) if args == ["--help"] else exec_help(version()))
         return 0
     if args[-3:] == ["debug", "models", "--bundled"]:
         if os.environ.get("FAKE_CODEX_BUNDLED_FAIL"):
@@ -151,6 +220,14 @@ def main() -> int:
             return 1
         print(json.dumps(BUNDLED))
         return 0
+    refusal = provider_error(args)
+    if refusal:
+        print(f"Error: {refusal}", file=sys.stderr)
+        return 1
+    if not any(o.startswith("model_provider=") for o in effective_overrides(args)) and "debug" not in args:
+        log("fallback", argv=args)  # the prompt would go to OpenAI
+        print("No prompt provided via stdin.", file=sys.stderr)
+        return 1
     return session()
 
 

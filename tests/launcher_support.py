@@ -14,12 +14,22 @@ from typing import Any
 
 import pytest
 
+from codexglm.codex.capabilities import Capabilities, read_capabilities
 from codexglm.codex.overrides import PROVIDER_ID
+from codexglm.codex.version import VERIFIED_CODEX, CodexInfo
 from tests import fake_codex
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_SOURCE = Path(fake_codex.__file__).read_text().split("\n", 1)[1]
 API_KEY = "sk-test-0123456789abcdef"
+
+
+def capabilities_at(version: tuple[int, int, int]) -> Capabilities:
+    """What the launcher reads from a Codex of VERSION (its help as the fake prints it)."""
+    return read_capabilities(CodexInfo("codex", version), fake_codex.root_help(version), fake_codex.exec_help(version))
+
+
+CURRENT = capabilities_at(VERIFIED_CODEX)
 
 
 def write_fake(path: Path) -> Path:
@@ -51,12 +61,12 @@ def alive(pid: int) -> bool:
 class Rig:
     """A sandbox: fake codex on PATH, private config/state/cache/temp dirs, a key."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, version: str = "0.169.0") -> None:
         self.tmp = tmp
         self.log = tmp / "codex.jsonl"
         self.temp = tmp / "tmp"
         self.temp.mkdir()
-        codex = install_npm_layout(tmp / "npm")
+        codex = install_npm_layout(tmp / "npm", version)
         self.env = {
             "PATH": f"{codex.parent}:/usr/bin:/bin",
             "PYTHONPATH": str(ROOT),
@@ -67,6 +77,7 @@ class Rig:
             "CODEXGLM_CACHE_DIR": str(tmp / "cache"),
             "ZAI_API_KEY": API_KEY,
             "FAKE_CODEX_LOG": str(self.log),
+            "FAKE_CODEX_VERSION": version,
         }
 
     def command(self, *args: str) -> list[str]:

@@ -108,9 +108,11 @@ class InStreamError:
 
 @dataclass(frozen=True)
 class Hang:
-    """Send nothing at all for `seconds`, then drop the connection."""
+    """Send nothing at all for `seconds`, then drop the connection; `accepted`: send the
+    stream's 200 headers first (a GLM that took the request and then goes silent)."""
 
     seconds: float
+    accepted: bool = False
 
 
 Reply = Stream | Error | InStreamError | Hang
@@ -811,6 +813,8 @@ class MockGLM:
             return await connection.send_json(refusal.status, refusal.body())
         reply = self._next_reply(body)
         if isinstance(reply, Hang):
+            if reply.accepted:
+                await connection.start(200, _STREAM_TYPE)
             await trio.sleep(reply.seconds)
             raise _Abort
         if isinstance(reply, Error):

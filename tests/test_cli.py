@@ -225,6 +225,27 @@ def test_completion_prints_a_script(capsys: pytest.CaptureFixture[str]) -> None:
     assert "invalid choice" in capsys.readouterr().err
 
 
+def test_config_set_refuses_an_unknown_model_listing_the_known(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "set", "default_model", "glm-9"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown Z.ai model 'glm-9'" in err and "glm-5.1" in err and "glm-4.7" in err
+    assert main(["config", "set", "model_map.gpt-5", "glm-4,7"]) == 1
+    assert not (home / "config" / "config.toml").exists()
+    assert main(["config", "set", "default_model", "glm-4.7"]) == 0
+
+
+def test_config_set_refuses_a_base_url_without_scheme(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "set", "coding_base_url", "api.z.ai/api/coding/paas/v4"]) == 1
+    assert "coding_base_url must be a full URL starting with https://" in capsys.readouterr().err
+
+
+def test_an_unknown_key_in_config_toml_does_not_stop_commands(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (home / "config").mkdir()
+    (home / "config" / "config.toml").write_text('colour = "blue"\n')
+    assert main(["config", "set", "default_model", "glm-4.7"]) == 0
+    assert main(["models"]) == 0
+
+
 # --- serve ----------------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -125,7 +126,6 @@ def test_no_key_is_not_an_error_at_load_time(env: dict[str, str]) -> None:
         ("max_attempts = 2.5\n", "must be an integer"),
         ('log_bodies = "maybe"\n', "must be true or false"),
         ("[model_map]\nfoo = 3\n", "model_map must map"),
-        ('regoin = "china"\n', "unknown setting 'regoin'"),
         ('api_key = "sk-secret-value"\n', "do not store the API key"),
         ("region = \n", "not valid TOML"),
     ],
@@ -137,6 +137,31 @@ def test_invalid_config_file_is_one_clear_error(env: dict[str, str], text: str, 
     assert message in str(caught.value)
     assert str(path) in str(caught.value)
     assert "sk-secret-value" not in str(caught.value)
+
+
+def test_an_unknown_key_is_a_warning_naming_file_and_line(env: dict[str, str]) -> None:
+    path = write_config(env, '# mine\nregion = "china"\nregoin = "china"\n')
+    loaded = load_config(env=env)
+    assert loaded.settings.region == "china"  # the rest of the file still counts
+    [warning] = [w for w in loaded.warnings if "regoin" in w]
+    assert warning.startswith(f"{path}:3: unknown setting 'regoin' ignored")
+
+
+def test_a_bad_value_names_file_line_and_key(env: dict[str, str]) -> None:
+    path = write_config(env, '\nmax_attempts = -1\n')
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}:2: max_attempts: "):
+        load_config(env=env)
+
+
+@pytest.mark.parametrize("url", ["api.z.ai/api/paas/v4", "ftp://api.z.ai", "https://", "localhost:8080/v4"])
+def test_a_base_url_needs_scheme_and_host(env: dict[str, str], url: str) -> None:
+    path = Path(env["CODEXGLM_CONFIG_DIR"]) / "config.toml"
+    with pytest.raises(ConfigError, match="base_url must be a full URL starting with https://"):
+        config.set_value(path, "base_url", url)
+    assert not path.exists()
+    env["ZAI_CODING_BASE_URL"] = url
+    with pytest.raises(ConfigError, match=r"\$ZAI_CODING_BASE_URL: coding_base_url must be a full URL"):
+        load_config(env=env)
 
 
 def test_invalid_environment_value_names_the_variable(env: dict[str, str]) -> None:
@@ -252,3 +277,16 @@ def test_key_type_and_paid_fallback_are_settings_checked_when_set(env: dict[str,
     write_config(env, 'key_type = "gold"\n')
     with pytest.raises(ConfigError, match="key_type must be one of standard, coding-plan, team-plan, compatible, unknown"):
         load_config(env=env)
+
+
+def test_an_unknown_model_in_the_config_is_named_with_file_and_line(env: dict[str, str]) -> None:
+    path = write_config(env, 'region = "china"\ndefault_model = "glm-9"\n')
+    loaded = load_config(env=env)
+    assert loaded.settings.default_model == "glm-9"  # sent as given: it may be newer than our table
+    [note] = [w for w in loaded.warnings if "glm-9" in w]
+    assert note.startswith(f"{path}:2: default_model = 'glm-9' is not a Z.ai model") and "glm-5.1" in note
+    env["GLM_DEFAULT_MODEL"] = "glm-8"
+    assert any(w.startswith("env GLM_DEFAULT_MODEL: default_model = 'glm-8'") for w in load_config(env=env).warnings)
+    write_config(env, 'default_model = "glm-4.7"\n')
+    env.pop("GLM_DEFAULT_MODEL")
+    assert not [w for w in load_config(env=env).warnings if "default_model" in w]

@@ -25,12 +25,13 @@ import pytest
 import trio
 
 from codexglm.cli import main
+from codexglm.codex.version import INSTALL_COMMAND, VERIFIED_CODEX, format_version
 from codexglm.doctor import Limits, diagnose, run_doctor
-from codexglm.doctor.codexcheck import lint_config
+from codexglm.doctor.codexcheck import lint_config, lint_profile
 from codexglm.doctor.network import Outcome
 from codexglm.doctor.remote import Endpoint, mode_check, models_in_use, quota_checks
 from codexglm.doctor.report import Check, Report, Status, Style, exit_code, render_json, render_text, terminal_style
-from codexglm.doctor.selftest import CUSTOM, FUNCTION, NAMESPACE, NAMESPACED, inspect_events, verdict
+from codexglm.doctor.selftest import CODEX_PROMPT, CUSTOM, FUNCTION, NAMESPACE, NAMESPACED, inspect_events, verdict
 from codexglm.providers import GLM
 from codexglm.server.upstream import describe_transport_error
 from codexglm.settings import Settings
@@ -38,16 +39,17 @@ from codexglm.translate import flat_name
 from codexglm.translate.errors import classify_error as classify
 
 classify_error = functools.partial(classify, GLM)
+from tests.codex_cli import codex_binary, version_under_test
 from tests.mockglm import DEFAULT_KEY, Error, Hang, MockGLM, open_mock_glm, quota_data, text_reply, tool_reply
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup
 
-REAL_CODEX = Path("/tmp/codexinst/node_modules/.bin/codex")
+REAL_CODEX = Path(codex_binary(install_missing=False) or "/nonexistent/codex")
 FAST = Limits(probe=2.0, codex=10.0, selftest=10.0, total=25.0)
 
 STAND_IN = '''#!{python}
-"""A stand-in for the codex CLI: --version and `debug models` as Codex 0.169 answers them."""
+"""A stand-in for the codex CLI: --version, `exec --json` and `debug models` as Codex answers them."""
 import json, os, sys
 
 VERSION = {version!r}
@@ -61,8 +63,29 @@ if args == ["--version"]:
     print("codex-cli " + VERSION)
     sys.exit(0)
 overrides = dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "-c")
+if "exec" in args and "--json" in args:  # one turn through the provider the overrides define
+    import re, urllib.request
+    if os.environ.get("STAND_IN_EXEC_FAILS"):
+        print(json.dumps({{"type": "error", "message": "unexpected status 400: the model refused"}}))
+        sys.exit(1)
+    provider = overrides["model_providers.codexglm"]
+    base = re.search(r'base_url="([^"]+)"', provider).group(1)
+    token = os.environ[re.search(r'env_key="([^"]+)"', provider).group(1)]
+    body = {{"model": json.loads(overrides["model"]), "stream": True, "instructions": "You are Codex.",
+             "input": [{{"type": "message", "role": "user", "content": [{{"type": "input_text", "text": args[-1]}}]}}]}}
+    request = urllib.request.Request(base + "/responses", data=json.dumps(body).encode(), method="POST",
+                                     headers={{"Authorization": "Bearer " + token, "Content-Type": "application/json"}})
+    events = [json.loads(line[6:]) for line in urllib.request.urlopen(request, timeout=20).read().decode().splitlines()
+              if line.startswith("data: {{")]
+    last = events[-1]
+    if last["type"] != "response.completed":
+        print(json.dumps({{"type": "turn.failed", "error": {{"message": last["response"]["error"]["message"]}}}}))
+        sys.exit(1)
+    text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    print(json.dumps({{"type": "item.completed", "item": {{"id": "item_0", "type": "agent_message", "text": text}}}}))
+    sys.exit(0)
 if "debug" not in args or "models" not in args:
-    sys.exit("Error: the stand-in only knows --version and debug models")
+    sys.exit("Error: the stand-in only knows --version, exec --json and debug models")
 if "--bundled" in args:
     print(json.dumps(BUNDLED))
     sys.exit(0)
@@ -148,9 +171,37 @@ async def test_healthy_setup_passes_on_one_screen(env: dict[str, str]) -> None:
     assert selftest.status is Status.OK, selftest.message
     assert "text, reasoning and 3 tool calls (function, freeform, namespaced)" in selftest.message
     assert {"proxy_ms", "first_output_ms", "total_ms"} <= set(selftest.timings)
-    for check_id in ("codex.install", "codex.config", "codex.catalog", "config", "key", "local.port", "local.dirs"):
+    for check_id in ("codex.install", "codex.config", "codex.catalog", "codex.selftest", "config", "key", "local.port",
+                     "local.dirs"):
         assert checks[check_id].status is Status.OK, (check_id, checks[check_id].message)
-    assert len(render_text(report).splitlines()) <= 24
+    assert checks["codex.selftest"].title == "self-test through Codex 0.169.0"
+    # The Codex turn went through the proxy to GLM, with codexglm's default model.
+    turn = [r.json for r in mock.chat_requests if CODEX_PROMPT in json.dumps(r.json["messages"])]
+    assert len(turn) == 1 and turn[0]["model"] == "glm-5.3"
+    assert len(render_text(report).splitlines()) <= 25  # one screen, with the key-type line
+
+
+async def test_a_failed_codex_turn_names_codexs_reason(env: dict[str, str]) -> None:
+    async with open_mock_glm(handler=tools_or_text) as mock:
+        report = await diagnose(pointed_at(env, mock, STAND_IN_EXEC_FAILS="1"), limits=FAST)
+    check = by_id(report)["codex.selftest"]
+    assert check.status is Status.FAIL and check.message.endswith("failed: unexpected status 400: the model refused")
+    assert exit_code(report) == 1
+
+
+def selftest_tools_or_codex_text(body: dict[str, Any]) -> Any:
+    """The self-test's tool calls for the self-test request; a plain answer for Codex's turn."""
+    declared = {tool.get("function", {}).get("name") for tool in body.get("tools") or []}
+    return tools_or_text(body) if FUNCTION in declared else text_reply("OK")
+
+
+@pytest.mark.skipif(not REAL_CODEX.exists(), reason="the Codex under test is not installed (python -m tests.codex_cli --install)")
+async def test_real_codex_runs_a_turn_through_the_proxy(env: dict[str, str]) -> None:
+    async with open_mock_glm(handler=selftest_tools_or_codex_text) as mock:
+        report = await diagnose(pointed_at(env, mock, CODEXGLM_CODEX=str(REAL_CODEX)), limits=FAST)
+    check = by_id(report)["codex.selftest"]
+    assert check.status is Status.OK, check.message
+    assert format_version(version_under_test()) in check.title
 
 
 async def test_mapped_models_are_checked_against_the_model_list(env: dict[str, str]) -> None:
@@ -173,7 +224,8 @@ async def test_models_without_a_model_list_are_probed_one_by_one(env: dict[str, 
     mapping = json.dumps({"gpt-5": "glm-4.7", "gpt-5-mini": "glm-4.20"})
     async with open_mock_glm(handler=tools_or_text) as mock:
         report = await diagnose(pointed_at(env, mock, GLM_MODEL_MAP_JSON=mapping), limits=FAST)
-        probed = sorted(r.json["model"] for r in mock.chat_requests if not r.json.get("tools"))
+        probed = sorted(r.json["model"] for r in mock.chat_requests
+                        if not r.json.get("tools") and CODEX_PROMPT not in json.dumps(r.json["messages"]))
     checks = by_id(report)
     assert checks["model.glm-4.7"].status is Status.OK and checks["model.glm-5.3"].status is Status.OK
     assert checks["model.glm-4.20"].status is Status.FAIL and "GLM 1211" in checks["model.glm-4.20"].message
@@ -451,8 +503,10 @@ async def test_key_file_permissions(env: dict[str, str]) -> None:
 async def test_missing_key(env: dict[str, str]) -> None:
     report = await diagnose({k: v for k, v in env.items() if k != "ZAI_API_KEY"}, limits=FAST)
     checks = by_id(report)
-    assert checks["key"].status is Status.FAIL and "codexglm login" in checks["key"].fix
-    assert "export" not in checks["key"].fix  # never a command that puts the key in shell history
+    assert checks["key"].status is Status.FAIL and "ZAI_API_KEY" in checks["key"].message
+    # The fix never puts the key on a command line (shell history): it is read without echo.
+    assert "codexglm config set api_key -" in checks["key"].fix and "export" not in checks["key"].fix
+    assert "codexglm login" in checks["key"].fix
     assert checks["endpoint.skipped"].status is Status.SKIP
 
 
@@ -466,14 +520,21 @@ async def test_quoted_key_is_flagged(env: dict[str, str]) -> None:
 
 @pytest.mark.parametrize(
     ("version", "status", "words"),
-    [("0.169.0", Status.OK, "version 0.169.0"), ("0.170.2", Status.WARN, "newer than the tested"), ("0.168.9", Status.FAIL, "too old")],
+    [
+        ("0.150.0", Status.OK, "version 0.150.0, verified"),
+        ("0.171.0", Status.OK, "version 0.171.0, verified"),
+        ("0.172.2", Status.WARN, "version 0.172.2, not yet verified"),
+        ("0.149.9", Status.FAIL, "too old"),
+    ],
 )
 async def test_codex_version_range(env: dict[str, str], tmp_path: Path, version: str, status: Status, words: str) -> None:
     codex = make_codex(tmp_path, version)
     check = by_id(await diagnose({**env, "CODEXGLM_CODEX": str(codex)}, offline=True, limits=FAST))["codex.install"]
     assert check.status is status and words in check.message
-    if status is not Status.OK:
-        assert check.fix.endswith("npm install -g @openai/codex@0.169")
+    if status is Status.FAIL:  # the same install command as the README and the launcher's refusal
+        assert check.fix.endswith(f"{INSTALL_COMMAND}")
+    elif status is Status.WARN:
+        assert check.fix.endswith(f"{INSTALL_COMMAND}@{format_version(VERIFIED_CODEX)}")
 
 
 async def test_codex_missing(env: dict[str, str], tmp_path: Path) -> None:
@@ -519,19 +580,19 @@ async def test_catalog_refused_by_codex(env: dict[str, str], tmp_path: Path) -> 
     assert check.fix.startswith("Delete ")
 
 
-@pytest.mark.skipif(not REAL_CODEX.exists(), reason="the real Codex 0.169.0 is not installed at /tmp/codexinst")
+@pytest.mark.skipif(not REAL_CODEX.exists(), reason="the Codex under test is not installed (python -m tests.codex_cli --install)")
 async def test_real_codex_loads_the_catalog_and_refuses_chat_wire_api(env: dict[str, str]) -> None:
     (Path(env["CODEX_HOME"]) / "config.toml").write_text(
         'profile = "work"\n[model_providers.old]\nname = "old"\nbase_url = "http://x/v1"\nwire_api = "chat"\n'
     )
     checks = by_id(await diagnose({**env, "CODEXGLM_CODEX": str(REAL_CODEX)}, offline=True, limits=FAST))
-    assert checks["codex.install"].status is Status.OK and "0.169.0" in checks["codex.install"].message
+    assert checks["codex.install"].status is Status.OK and format_version(version_under_test()) in checks["codex.install"].message
     assert checks["codex.catalog"].status is Status.OK, checks["codex.catalog"].message
     config = checks["codex.config"]
     assert config.status is Status.FAIL and "wire_api" in config.message and "profile" in config.message
 
 
-@pytest.mark.skipif(not REAL_CODEX.exists(), reason="the real Codex 0.169.0 is not installed at /tmp/codexinst")
+@pytest.mark.skipif(not REAL_CODEX.exists(), reason="the Codex under test is not installed (python -m tests.codex_cli --install)")
 async def test_real_codex_without_codex_home(env: dict[str, str], tmp_path: Path) -> None:
     bare = {k: v for k, v in env.items() if k != "CODEX_HOME"} | {"CODEXGLM_CODEX": str(REAL_CODEX)}
     assert by_id(await diagnose(bare, offline=True, limits=FAST))["codex.config"].status is Status.OK
@@ -553,7 +614,23 @@ def test_lint_findings() -> None:
     assert '[model_providers.zai] has wire_api = "chat"' in messages and "model_providers.ok" not in messages
     assert any(f.status is Status.WARN and "[profiles.fast]" in f.message for f in findings)
     assert any("/home/u/.codex/fast.config.toml" in f.fix for f in findings)
-    assert lint_config({"model": "glm-5.1"}, path) == []
+    assert lint_config({"model": "o3"}, path) == []
+
+
+def test_a_glm_model_left_in_the_users_codex_config_is_flagged_with_the_cleanup() -> None:
+    path = Path("/home/u/.codex/config.toml")
+    [finding] = lint_config({"model": "glm-4.7", "model_reasoning_effort": "high"}, path)
+    assert finding.status is Status.WARN and 'model = "glm-4.7"' in finding.message
+    assert "Remove the `model` and `model_reasoning_effort` lines from /home/u/.codex/config.toml" in finding.fix
+    assert "codexglm config set default_model glm-4.7" in finding.fix
+    [in_profile] = lint_profile({"model": "glm-5.1"}, Path("/home/u/.codex/work.config.toml"))
+    assert "work.config.toml" in in_profile.message and "`model` line" in in_profile.fix
+
+
+async def test_doctor_reports_a_left_glm_model(env: dict[str, str]) -> None:
+    (Path(env["CODEX_HOME"]) / "config.toml").write_text('model = "glm-4.7"\n')
+    check = by_id(await diagnose(env, offline=True, limits=FAST))["codex.config"]
+    assert check.status is Status.WARN and "glm-4.7" in check.message and "Remove the `model` line" in check.fix
 
 
 # --------------------------------------------------------------------------- local

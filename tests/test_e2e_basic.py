@@ -18,6 +18,7 @@ def sandbox(tmp_path: pathlib.Path) -> Sandbox:
     return make_sandbox(tmp_path)
 
 
+@pytest.mark.smoke
 async def test_plain_answer_with_reasoning_and_usage(sandbox: Sandbox) -> None:
     async with open_mock_glm() as mock:
         mock.enqueue(text_reply("Paris is the capital of France.", reasoning="The user asks a geography question."))
@@ -35,6 +36,7 @@ async def test_plain_answer_with_reasoning_and_usage(sandbox: Sandbox) -> None:
     assert "What is the capital of France?" in sent["messages"][-1]["content"]
 
 
+@pytest.mark.smoke
 async def test_shell_command_round_trip(sandbox: Sandbox) -> None:
     async with open_mock_glm() as mock:
         mock.enqueue(
@@ -68,3 +70,21 @@ async def test_coding_plan_usage_shows_in_codex_rate_limits(sandbox: Sandbox) ->
               if '"rate_limits"' in line]
     primary = [entry["primary"] for entry in limits if entry and entry.get("primary")]
     assert primary and primary[-1]["used_percent"] == 37.0 and primary[-1]["window_minutes"] == 300
+
+
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d4944415478da63f8cf00000301010018dd8db00000000049454e44ae426082"
+)
+
+
+async def test_an_image_a_text_model_cannot_see_is_announced(sandbox: Sandbox) -> None:
+    (sandbox.workdir / "dot.png").write_bytes(_PNG)
+    async with open_mock_glm() as mock:
+        mock.enqueue(text_reply("No image here."))
+        run = await sandbox.exec(mock, "Describe the picture", "-i", str(sandbox.workdir / "dot.png"))
+    assert run.returncode == 0, run.describe()
+    assert "glm-5.1 cannot see images: Codex sends it dot.png as a placeholder only" in run.stderr
+    assert "-m glm-" in run.stderr  # names a model that can
+    # What Codex sent in the image's place, so the model knows too.
+    assert "image content omitted" in json.dumps(mock.chat_requests[-1].json["messages"])

@@ -65,6 +65,7 @@ def _chat_paths(mock: MockGLM) -> list[str]:
     return [r.path.removesuffix("/chat/completions") for r in mock.chat_requests]
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("keys", [["not-a-valid-key-9876"], ["not-a-valid-key-9876", "also-invalid-key-5432"]],
                          ids=["one-key", "key-pool"])
 async def test_bad_key_fails_at_once_naming_the_key(sandbox: Sandbox, keys: list[str]) -> None:

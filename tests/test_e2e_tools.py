@@ -88,6 +88,7 @@ _UPDATE_PATCH = (
 )
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("tool_stream", [False, True], ids=["whole", "tool_stream"])
 async def test_freeform_apply_patch_creates_then_edits(sandbox: Sandbox, tool_stream: bool) -> None:
     def patch(text: str) -> tuple[str, str]:
@@ -145,6 +146,7 @@ async def test_apply_patch_keeps_non_ascii_text(sandbox: Sandbox, ensure_ascii: 
     assert run.messages() == ["wave.txt is written."]
 
 
+@pytest.mark.smoke
 async def test_mcp_tool_called_through_its_namespace(sandbox: Sandbox) -> None:
     server = [
         "-c", f"mcp_servers.mini.command={json.dumps(sys.executable)}",

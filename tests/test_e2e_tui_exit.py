@@ -11,9 +11,9 @@ import trio
 
 from tests.e2e_harness import Sandbox, make_sandbox
 from tests.mockglm import open_mock_glm, text_reply
-from tests.tmux_harness import EXIT_MARK, TmuxSession, require_tmux
+from tests.tui_driver import TmuxTerminal, open_terminal, tmux_available
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not tmux_available(), reason="tmux is not installed")]
 _EXIT_LINE = re.compile(r"codexglm: (\d+) requests? · .* in \(.* cached\), .* out · .*")
 _RESUME = re.compile(r"resume: codexglm resume ([0-9a-f-]{36})")
 _CODEX_RESUME = re.compile(r"codex resume ([0-9a-f-]{36})")
@@ -21,7 +21,6 @@ _CODEX_RESUME = re.compile(r"codex resume ([0-9a-f-]{36})")
 
 @pytest.fixture
 def sandbox(tmp_path: pathlib.Path) -> Sandbox:
-    require_tmux()
     return make_sandbox(tmp_path)
 
 
@@ -30,12 +29,11 @@ def _trust_workdir(sandbox: Sandbox) -> None:
     (sandbox.codex_home / "config.toml").write_text(f'[projects."{sandbox.workdir}"]\ntrust_level = "trusted"\n')
 
 
-async def _tui_turn(session: TmuxSession, prompt: str, answer: str) -> None:
-    await session.wait_for("Ask Codex to do anything", timeout=60)
+async def _tui_turn(terminal: TmuxTerminal, prompt: str, answer: str) -> None:
+    await terminal.wait_for("Ask Codex to do anything", timeout=60)
     await trio.sleep(0.5)  # the composer takes keys once drawn
-    await session.type(prompt)
-    session.press("Enter")
-    await session.wait_for(answer, timeout=60)
+    await terminal.type(prompt, enter=True)
+    await terminal.wait_for(re.escape(answer), timeout=60, scrollback=True)
 
 
 async def test_an_interactive_session_ends_with_the_exit_line_and_a_resume_that_works(sandbox: Sandbox) -> None:
@@ -43,15 +41,13 @@ async def test_an_interactive_session_ends_with_the_exit_line_and_a_resume_that_
         mock.enqueue(text_reply("Hello from the TUI."))
         _trust_workdir(sandbox)
         env = sandbox.env(mock)
-        tui = TmuxSession("exit-line", [sys.executable, "-m", "codexglm"], env, str(sandbox.workdir))
-        try:
+        async with open_terminal([sys.executable, "-m", "codexglm"], env=env, cwd=str(sandbox.workdir),
+                                 width=160, height=50) as tui:
             await _tui_turn(tui, "Say hello", "Hello from the TUI.")
-            await tui.type("/quit")
-            tui.press("Enter")
-            screen = await tui.wait_for(EXIT_MARK, timeout=30)
-        finally:
-            tui.close()
-        assert f"{EXIT_MARK}0" in screen, screen
+            await tui.slash_command("/quit")
+            assert await tui.wait_exit(timeout=30) == 0
+            # Joined wrapped lines (-J), so the exit line reads as one line.
+            screen = await tui.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "t")
         [line] = [m.group(0) for m in _EXIT_LINE.finditer(screen)]
         assert "plan 5-hour 12% (resets " in line, line
         # codexglm names the same session Codex does, with a command that reaches it.
@@ -62,15 +58,11 @@ async def test_an_interactive_session_ends_with_the_exit_line_and_a_resume_that_
         assert int(_EXIT_LINE.search(line).group(1)) == len(mock.chat_requests) >= 1  # type: ignore[union-attr]
 
         mock.enqueue(text_reply("Welcome back."))
-        resumed = TmuxSession("resume", [sys.executable, "-m", "codexglm", "resume", session_id], env,
-                              str(sandbox.workdir))
-        try:
-            await resumed.wait_for("Hello from the TUI.", timeout=60)  # the history is back
-            await resumed.type("Still there?")
-            resumed.press("Enter")
-            await resumed.wait_for("Welcome back.", timeout=60)
-        finally:
-            resumed.close()
+        async with open_terminal([sys.executable, "-m", "codexglm", "resume", session_id], env=env,
+                                 cwd=str(sandbox.workdir), width=160, height=50) as resumed:
+            await resumed.wait_for("Hello from the TUI.", timeout=60, scrollback=True)  # the history is back
+            await resumed.type("Still there?", enter=True)
+            await resumed.wait_for("Welcome back.", timeout=60, scrollback=True)
     # The resumed turn carried the first session's history (Codex may also ask for a title).
     histories = [str(request.json["messages"]) for request in mock.chat_requests]
     assert any("Say hello" in history and "Still there?" in history for history in histories)

@@ -26,12 +26,12 @@ import trio
 
 from codexglm import launcher
 from codexglm.codex import version
-from codexglm.codex.argv import chosen_model, talks_to_model
-from codexglm.codex.overrides import PROVIDER_ID, TOKEN_ENV, codex_overrides
+from codexglm.codex.argv import attached_images, chosen_model, talks_to_model
+from codexglm.codex.overrides import PROVIDER_ID, TOKEN_ENV, codex_config_toml, codex_overrides
 from codexglm.codex.version import INSTALL_COMMAND, CodexError, CodexInfo, find_codex, parse_version
 from codexglm.launcher import LaunchError, bind_loopback, exit_status
 from codexglm.settings import Settings
-from tests.launcher_support import ROOT, ZYGOTE, Rig, alive, install_npm_layout, read_line, session_members, write_fake
+from tests.launcher_support import CURRENT, ROOT, ZYGOTE, Rig, alive, install_npm_layout, read_line, session_members, write_fake
 from tests.mockglm import DEFAULT_KEY, open_mock_glm, text_reply
 
 # --- versions and finding codex ---------------------------------------------------------------
@@ -71,10 +71,15 @@ def test_missing_codex_names_the_install_command(tmp_path: Path) -> None:
 
 
 def test_old_codex_is_refused_with_the_install_command(tmp_path: Path) -> None:
-    link = install_npm_layout(tmp_path, version="0.160.2")
+    link = install_npm_layout(tmp_path, version="0.149.9")
     with pytest.raises(CodexError) as caught:
         find_codex({"PATH": str(link.parent)})
-    assert "0.160.2" in str(caught.value) and INSTALL_COMMAND in str(caught.value)
+    assert "0.149.9" in str(caught.value) and INSTALL_COMMAND in str(caught.value)
+
+
+def test_the_floor_itself_is_supported(tmp_path: Path) -> None:
+    link = install_npm_layout(tmp_path, version=version.format_version(version.MIN_CODEX))
+    assert find_codex({"PATH": str(link.parent)}).version == version.MIN_CODEX
 
 
 def test_unreadable_version_is_an_error(tmp_path: Path) -> None:
@@ -86,10 +91,27 @@ def test_unreadable_version_is_an_error(tmp_path: Path) -> None:
         find_codex({"PATH": str(broken.parent)})
 
 
-def test_newer_codex_only_warns() -> None:
-    assert version.untested_warning(CodexInfo("codex", (0, 169, 9))) is None
-    note = version.untested_warning(CodexInfo("codex", (0, 171, 0)))
-    assert note is not None and "0.171.0" in note
+def test_verified_codex_gets_no_note(tmp_path: Path) -> None:
+    for known in (version.MIN_CODEX, (0, 169, 0), version.VERIFIED_CODEX):
+        assert version.newer_version_note(CodexInfo("codex", known), tmp_path) is None
+    assert not (tmp_path / version.SEEN_FILE).exists()
+
+
+def test_newer_codex_gets_one_note_per_version(tmp_path: Path) -> None:
+    newer = CodexInfo("codex", (0, 172, 1))
+    state = tmp_path / "state"
+    note = version.newer_version_note(newer, state)
+    assert note is not None and "0.172.1" in note and "\n" not in note
+    assert version.newer_version_note(newer, state) is None  # remembered
+    assert version.newer_version_note(CodexInfo("codex", (0, 173, 0)), state) is not None
+
+
+def test_unwritable_state_dir_repeats_the_note_but_never_fails(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    newer = CodexInfo("codex", (0, 172, 0))
+    assert version.newer_version_note(newer, blocked) is not None
+    assert version.newer_version_note(newer, blocked) is not None
 
 
 # --- the codex command line ---------------------------------------------------------------------
@@ -116,10 +138,9 @@ def test_chosen_model(args: list[str], model: str | None) -> None:
 
 
 def parse_overrides(args: list[str]) -> dict[str, Any]:
-    """codexglm's root options: --no-daemon, then -c KEY=VALUE applied the way Codex does
-    (VALUE is TOML)."""
-    assert args[0] == "--no-daemon"
-    args = args[1:]
+    """codexglm's root options: --no-daemon (if there), then -c KEY=VALUE applied the way
+    Codex does (VALUE is TOML)."""
+    args = args[1:] if args[:1] == ["--no-daemon"] else args
     assert args[::2] == ["-c"] * (len(args) // 2)
     merged: dict[str, Any] = {}
     for override in args[1::2]:
@@ -156,6 +177,15 @@ def test_overrides_define_a_private_provider(tmp_path: Path) -> None:
 def test_overrides_leave_model_and_catalog_out_when_not_given() -> None:
     values = parse_overrides(codex_overrides(1, Settings(), catalog=None, model=None))
     assert "model" not in values and "model_catalog_json" not in values
+
+
+def test_config_toml_block_defines_the_same_provider_as_the_overrides(tmp_path: Path) -> None:
+    catalog = tmp_path / 'odd "dir"' / "catalog.json"
+    overrides = parse_overrides(codex_overrides(40123, Settings(), catalog=catalog, model="glm-4.7"))
+    block = tomlkit.parse(codex_config_toml("http://127.0.0.1:40123/v1", Settings(), catalog=catalog, model="glm-4.7"))
+    assert block["model_providers"][PROVIDER_ID] == overrides[f"model_providers.{PROVIDER_ID}"]
+    assert {key: block[key] for key in ("model_provider", "model_catalog_json", "model")} == {
+        key: overrides[key] for key in ("model_provider", "model_catalog_json", "model")}
 
 
 def test_exit_status_like_a_shell() -> None:
@@ -205,7 +235,8 @@ def test_proxy_failure_stops_codex(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     codex = CodexInfo(str(write_fake(tmp_path / "codex")), (0, 169, 0))
     cleaned: list[bool] = []
     with pytest.raises(LaunchError, match=r"^the proxy failed: RuntimeError: boom$"):
-        launcher.launch(codex, ["exec", "hi"], Settings(), catalog=None, cleanup=lambda: cleaned.append(True))
+        launcher.launch(codex, ["exec", "hi"], Settings(), catalog=None, capabilities=CURRENT,
+                        cleanup=lambda: cleaned.append(True))
     assert live_children() == []
     assert {"event": "signal", "signal": "SIGTERM"} in [json.loads(line) for line in log.read_text().splitlines()]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
@@ -218,7 +249,7 @@ def test_proxy_that_cannot_import_stops_codex(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("FAKE_CODEX_SCRIPT", "sleep:30")
     codex = CodexInfo(str(write_fake(tmp_path / "codex")), (0, 169, 0))
     with pytest.raises(LaunchError, match="^the proxy cannot start: ModuleNotFoundError: "):
-        launcher.launch(codex, [], Settings(), catalog=None)
+        launcher.launch(codex, [], Settings(), catalog=None, capabilities=CURRENT)
     assert live_children() == []
 
 
@@ -377,11 +408,13 @@ def test_busy_port_is_one_line(rig: Rig) -> None:
     assert done.stderr.startswith("codexglm: cannot listen on 127.0.0.1:") and done.stderr.count("\n") == 1
 
 
-def test_broken_bundled_catalog_only_warns(rig: Rig) -> None:
+def test_broken_bundled_catalog_warns_and_uses_the_shipped_template(rig: Rig) -> None:
     done = rig.run("exec", "hi", FAKE_CODEX_SCRIPT="exit:0", FAKE_CODEX_BUNDLED_FAIL="1")
     assert done.returncode == 0
     assert done.stderr.startswith("codexglm: warning: `codex debug models --bundled` failed")
-    assert not any(arg.startswith("model_catalog_json") for arg in rig.wait_for("start")["argv"])
+    assert len(done.stderr.splitlines()) == 1 and "template codexglm ships" in done.stderr
+    catalog = Path(profile(rig.wait_for("start")["argv"])["model_catalog_json"])
+    assert catalog.name.endswith("-shipped.json") and json.loads(catalog.read_text())["models"]
 
 
 def test_unwritable_cache_uses_a_temporary_catalog_that_is_removed(rig: Rig) -> None:
@@ -470,3 +503,17 @@ def test_a_broken_config_file_does_not_block_codex_help(rig: Rig) -> None:
     assert done.returncode == 0 and "ignoring the config file" in done.stderr
     broken = rig.run("exec", "hi", FAKE_CODEX_SCRIPT="exit:0")
     assert broken.returncode == 1 and "region must be one of" in broken.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "images"),
+    [
+        (["exec", "hi", "-i", "a.png", "b.jpg", "--json"], ["a.png", "b.jpg"]),
+        (["exec", "--image=a.png,b.png", "hi"], ["a.png", "b.png"]),
+        (["-ia.png", "exec", "hi"], ["a.png"]),
+        (["exec", "hi"], []),
+        (["exec", "--", "-i", "x.png"], []),
+    ],
+)
+def test_attached_images_are_found_as_codex_parses_them(args: list[str], images: list[str]) -> None:
+    assert attached_images(args) == images

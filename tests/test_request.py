@@ -312,6 +312,7 @@ def test_compaction_trigger_and_replayed_compaction_item() -> None:
     assert "We fixed the bug." in replay["messages"][-1]["content"]
     foreign = chat(cf.body({"type": "compaction", "id": "cmp_1", "encrypted_content": "opaque-openai"}))
     assert "opaque-openai" not in json.dumps(foreign["messages"])
+    assert "compacted by another model provider" in foreign["messages"][-1]["content"]
 
 
 def test_mid_conversation_developer_message_stays_in_place_as_system() -> None:
@@ -336,8 +337,9 @@ def test_conversation_without_user_message_gets_one() -> None:
         ("glm-5.1", None, {"thinking": {"type": "enabled"}}),
         ("glm-5.1", "minimal", {"thinking": {"type": "disabled"}}),
         ("glm-4.7", "high", {"thinking": {"type": "enabled"}}),
-        ("glm-5.2", "low", {"thinking": {"type": "enabled"}, "reasoning_effort": "low"}),
-        ("glm-5.2", "xhigh", {"thinking": {"type": "enabled"}, "reasoning_effort": "xhigh"}),
+        # GLM-5.2 treats low/medium as high and xhigh as max: it is sent what it will do.
+        ("glm-5.2", "low", {"thinking": {"type": "enabled"}, "reasoning_effort": "high"}),
+        ("glm-5.2", "xhigh", {"thinking": {"type": "enabled"}, "reasoning_effort": "max"}),
         ("glm-5.2", "ultra", {"thinking": {"type": "enabled"}, "reasoning_effort": "max"}),
         ("glm-5.3", "max", {"reasoning_effort": "max"}),
         ("glm-5.2", "none", {"thinking": {"type": "disabled"}, "reasoning_effort": "none"}),

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from codexglm import providers
-from codexglm.codex.catalog import catalog_slugs, slug_vendors
+from codexglm.codex.catalog import catalog_slugs, slug_providers
 from codexglm.config import default_key_file, load_config, no_key_message, store_api_key
 from codexglm.ledger.entry import UsageEntry
 from codexglm.ledger.writer import Ledger
@@ -217,7 +217,7 @@ def test_catalog_lists_every_model_of_every_provider_with_a_key() -> None:
     assert slugs["fake/fm-small"] == FAKE.models["fm-small"]
     # A discovered model gets the provider's conservative defaults.
     assert slugs["fake/fm-new"].context_window == 128 * 1024 and not slugs["fake/fm-new"].vision
-    assert slug_vendors(_both(), slugs)["fake/fm-large"] == "FakeCo" and "glm-5.3" not in slug_vendors(_both(), slugs)
+    assert slug_providers(_both(), slugs)["fake/fm-large"] is FAKE and "glm-5.3" not in slug_providers(_both(), slugs)
 
 
 def test_catalog_without_a_second_key_has_only_glm() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 
 from codexglm.ledger.entry import estimate_cost
@@ -15,7 +16,16 @@ from codexglm.ledger.store import SqliteStore
 from codexglm.ledger.writer import Ledger, ledger_path, sqlite_factory
 from codexglm.providers.glm.models import MODELS
 from codexglm.settings import Settings
-from tests.mockglm import DEFAULT_KEY, MockGLM, content_filtered, finish_reply, open_mock_glm, overloaded, text_reply
+from tests.mockglm import (
+    DEFAULT_KEY,
+    MockGLM,
+    content_filtered,
+    finish_reply,
+    open_mock_glm,
+    overloaded,
+    quota_data,
+    text_reply,
+)
 from tests.server_support import AUTH, codex_body, running_proxy, sse_events
 
 SESSION = "01a20827-bfbe-79d2-8a7d-ef90c5f7a230"
@@ -152,7 +162,7 @@ async def test_requests_refused_before_going_upstream_are_not_rows(tmp_path: Pat
                 assert (await client.post("/v1/responses", json={"input": 5}, headers=AUTH)).status_code == 400
                 health = (await client.get("/healthz", headers=AUTH)).json()
     assert health["usage_ledger"] == {"error": None, "dropped": 0}
-    assert ledger.tally.totals.requests == 0 and not ledger_path(settings).exists()
+    assert ledger.tally.totals.requests == 0 and _rows(settings) == []
 
 
 async def test_an_unwritable_ledger_never_fails_a_request(tmp_path: Path) -> None:
@@ -176,7 +186,25 @@ async def test_the_plan_windows_reach_the_ledger(tmp_path: Path) -> None:
     async with open_mock_glm() as mock:
         settings = _settings(mock, tmp_path)
         ledger = await _run(mock, settings, [(codex_body("x"), _codex_headers())])
+        assert ledger.tally.windows[0].used_percent == 12
     store = SqliteStore(ledger_path(settings), read_only=True)
     saved = store.windows()
     store.close()
     assert saved is not None and [w.name for w in saved[1]] == ["5-hour"] == [w.name for w in ledger.tally.windows]
+
+
+async def test_windows_fetched_after_the_last_request_still_reach_the_exit_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("codexglm.server.quota.REFRESH_SECONDS", 0.05)
+    async with open_mock_glm() as mock:
+        settings = _settings(mock, tmp_path)
+        mock.quota = None  # the usage API does not answer at first
+        ledger = Ledger(sqlite_factory(settings))
+        async with running_proxy(settings, ledger=ledger) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=30, headers=AUTH) as client:
+                assert (await client.post("/v1/responses", json=codex_body())).status_code == 200
+            assert ledger.tally.windows == []  # the request saw no window
+            mock.quota = quota_data(percentage=40)
+            await trio.sleep(0.5)  # the monitor's next refresh reads it
+    assert [w.used_percent for w in ledger.tally.windows] == [40]

@@ -28,8 +28,10 @@ from .table import (
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
 
     from ..config import LoadedConfig
+    from ..settings import Settings
 
 
 # --- entry point ----------------------------------------------------------------------------
@@ -39,11 +41,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run codexglm; returns the exit status (codex's when codex ran)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        from ..codex.catalog import CatalogError
-        from ..codex.version import CodexError
-        from ..config import ConfigError
-    except KeyboardInterrupt:  # Ctrl-C while the modules load: as Ctrl-C at any other time
+        return _main(args)
+    except KeyboardInterrupt:  # also while the modules below are still being imported
         return 130
+
+
+def _main(args: list[str]) -> int:
+    from ..codex.catalog import CatalogError
+    from ..codex.version import CodexError
+    from ..config import ConfigError
 
     try:
         return _dispatch(args)
@@ -53,8 +59,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CodexError, CatalogError) as exc:
         _error(str(exc))
         return 1
-    except KeyboardInterrupt:
-        return 130
     except BrokenPipeError:
         # Whoever read our output left (`codexglm config | head`): nothing to report.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -106,7 +110,18 @@ def _launch(parsed: GlmArgs) -> int:
         # `codexglm --help` or `login` must not be blocked by a broken config.toml.
         _warn(f"{exc}; ignoring the config file for this command")
         loaded = load_config(parsed.flags, read_file=False)
+    _introduce(parsed.rest)
     return run(parsed.rest, loaded, port=parsed.port, warn=_warn)
+
+
+def _introduce(codex_args: list[str]) -> None:
+    """Codex's own `--help` and `--version` follow; say first that codexglm is in between."""
+    first = codex_args[:1]
+    if first in (["--version"], ["-V"]):
+        print(f"codexglm {__version__} (codexglm --glm-version also names the codex it runs)", flush=True)
+    elif first in (["--help"], ["-h"]):
+        print(f"codexglm {__version__}: the Codex CLI on GLM. Codex's help follows; codexglm's own options "
+              "and commands: codexglm --glm-help\n", flush=True)
 
 
 def _show_version() -> int:
@@ -161,13 +176,18 @@ def _config_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
         print(config.config_path())
         return 0
     if action == "show":
-        _show_config(config.load_config(parsed.flags))
+        loaded = config.load_config(parsed.flags)
+        for line in loaded.warnings:
+            _warn(line)
+        _show_config(loaded)
         return 0
     path = config.config_path()
     key: str = options.key
     if action == "set":
         if key == "api_key":
             return _store_key(config.load_config().key_file, options.value)
+        if key == "default_model" or key.startswith("model_map."):
+            config.check_model(config.load_config(parsed.flags).settings.upstream, key, options.value.strip())
         value = config.set_value(path, key, options.value)
         print(f"{key} = {value if isinstance(value, str) else json.dumps(value)}  ({path})")
         return 0
@@ -245,7 +265,7 @@ def _models_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
                 notes.setdefault(listed.note, len(notes) + 1)
             mark = (" *" if model_id == routed.default_model else "") + (f" [{notes[listed.note]}]" if listed.note else "")
             rows.append((slug + mark, f"{spec.context_window:,}", f"{spec.max_output:,}",
-                         ",".join(reasoning_levels(spec)) or "no", "text+image" if spec.vision else "text", price))
+                         ",".join(reasoning_levels(spec, provider.thinking)) or "no", "text+image" if spec.vision else "text", price))
         if index:
             print()
         print(f"{provider.vendor} ({name}){'' if index else ', the default provider'}:")
@@ -334,11 +354,19 @@ def _serve_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
     except OSError as exc:
         raise LaunchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
+    setup = None
+    if options.print_codex_config:  # before serving: building the catalog runs codex
+        bound_host, bound_port = sock.getsockname()[:2]
+        setup = codex_setup_text(settings, f"http://{_url_host(_reachable(bound_host))}:{bound_port}/v1",
+                                 token if generated else None)
+
     async def serve_until_signal() -> None:
         async with trio.open_nursery() as nursery:
             bound_host, bound_port = await nursery.start(functools.partial(serve, settings, token, sock=sock, host=host))
             print(f"codexglm: proxy at http://{_url_host(bound_host)}:{bound_port}/v1", flush=True)
             print(f"codexglm: client token: {token if generated else '(as given)'}", flush=True)
+            if setup is not None:
+                print(setup, flush=True)
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
                 async for _ in signals:
                     nursery.cancel_scope.cancel()
@@ -347,6 +375,37 @@ def _serve_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
     with sock:
         trio.run(serve_until_signal)
     return 0
+
+
+def codex_setup_text(settings: Settings, base_url: str, token: str | None) -> str:
+    """What a Codex set up by hand needs to use this proxy: config.toml lines, the token's
+    variable and the model catalog (built for the installed Codex, when there is one)."""
+    from ..codex.catalog import CatalogError, build_catalog
+    from ..codex.overrides import TOKEN_ENV, codex_config_toml
+    from ..codex.version import CodexError, find_codex
+
+    try:
+        codex = find_codex()
+        catalog: Path | None = build_catalog(codex, settings)
+        catalog_note = f"# model_catalog_json: GLM's context windows and reasoning levels, built for codex {'.'.join(map(str, codex.version))}."
+    except (CodexError, CatalogError) as exc:
+        catalog = None
+        catalog_note = f"# No model catalog ({exc}); once codex is installed, rerun this to get one."
+    shown_token = token if token is not None else "<the token you gave with --token or $CODEXGLM_TOKEN>"
+    return "\n".join([
+        "# --- Codex setup: add to $CODEX_HOME/config.toml (default ~/.codex/config.toml),",
+        "# or pass each root line with `codex -c`. Codex reads the proxy token from its environment:",
+        f"#   export {TOKEN_ENV}={shown_token}",
+        catalog_note,
+        "# The proxy also lists its models at GET /v1/models.",
+        codex_config_toml(base_url, settings, catalog=catalog, model=settings.default_model).rstrip(),
+        "# --- end of Codex setup",
+    ])
+
+
+def _reachable(host: str) -> str:
+    """The address a local Codex connects to for a bound host (a wildcard means loopback)."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
 
 
 def _url_host(host: str) -> str:

@@ -87,6 +87,7 @@ COMMANDS: tuple[Command, ...] = (
             Option("--host", "address to listen on (default 127.0.0.1)", "HOST", "host"),
             Option("--port", "port to listen on (default 8787)", "PORT"),
             Option("--token", "client token (default: $CODEXGLM_TOKEN, else a new one)", "TOKEN"),
+            Option("--print-codex-config", "print the config.toml block and token variable that point Codex here"),
         ),
     ),
     Command(

@@ -26,10 +26,10 @@ from ..settings import Settings
 from .version import CodexInfo
 
 if TYPE_CHECKING:
-    from ..providers.base import ModelSpec
+    from ..providers.base import ModelSpec, Provider, ThinkingHook
 
 # Bumped whenever the catalog's shape changes, so cached catalogs of older shapes are rebuilt.
-CATALOG_FORMAT = 2
+CATALOG_FORMAT = 3
 
 # Share of the context window after which Codex compacts (Codex clamps it to 90 %); the
 # rest is left for the answer and the compaction request itself.
@@ -52,48 +52,57 @@ _OPENAI_ONLY = (
     "tool_mode",
 )
 
-_LEVEL_TEXT = {
-    "none": "Thinking off",
-    "minimal": "Thinking off",
-    "low": "Light reasoning",
-    "medium": "Balanced reasoning",
-    "high": "Deep reasoning",
-    "xhigh": "Extra deep reasoning",
-    "max": "GLM's maximum reasoning",
-}
 _IDENTITY = re.compile(r"\bbased on GPT-[\w.]*\w")
+
+# Codex's effort names, lightest first.  Codex 0.150 to 0.171 all load each of them from a
+# catalog (checked with `codex debug models`) and send the chosen one as `reasoning.effort`.
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+_OFF = "Thinking off: answers at once, with fewer tokens"
 
 
 class CatalogError(Exception):
     """The bundled catalog could not be read or the catalog could not be written."""
 
 
-def reasoning_levels(spec: ModelSpec) -> tuple[str, ...]:
-    """Codex reasoning efforts offered for a model (Codex 0.169 vocabulary).
+def reasoning_ladder(spec: ModelSpec, thinking: ThinkingHook) -> list[tuple[str, str]]:
+    """The efforts `/model` offers for a model, each with what it does: exactly one per
+    distinct request the provider's THINKING hook makes of them, so no two levels ask the
+    model the same thing."""
+    if not spec.supports_reasoning:
+        return []
+    groups: list[tuple[str, list[str]]] = []  # (request, efforts that produce it), in order
+    for effort in _EFFORTS:
+        request = json.dumps(thinking(spec, effort), sort_keys=True)
+        if groups and groups[-1][0] == request:
+            groups[-1][1].append(effort)
+        else:
+            groups.append((request, [effort]))
+    # "none" asks for no thinking unless the model always thinks ("forced").
+    can_stop = spec.thinking != "forced" and len(groups) > 1
+    on = [efforts for _, efforts in groups if not (can_stop and "none" in efforts)]
+    ladder = [("none", _OFF)] if can_stop else []
+    names = [("high" if "high" in efforts else efforts[-1]) for efforts in on]
+    if len(names) == 1:
+        ladder.append((names[0], "Thinking on: reasons before answering (this model has one depth)"))
+    else:
+        for index, name in enumerate(names):
+            if index == len(names) - 1:
+                depth = "Thinks longest: the model's maximum"
+            else:
+                depth = f"Thinks more than at {names[index - 1]}" if index else "Thinks before answering"
+            ladder.append((name, depth + (" (this model cannot switch thinking off)" if not can_stop and index == 0 else "")))
+    return ladder
 
-    Toggle models think at one depth; `none`/`minimal` (config only) switch thinking off.
-    """
-    if spec.thinking == "forced":
-        return ("low", "high", "max")
-    if spec.thinking == "effort":
-        return ("low", "medium", "high", "xhigh", "max")
-    if spec.thinking == "toggle":
-        return ("low", "medium", "high")
-    return ()
+
+def reasoning_levels(spec: ModelSpec, thinking: ThinkingHook) -> tuple[str, ...]:
+    """The Codex reasoning efforts offered for a model in `/model`."""
+    return tuple(effort for effort, _ in reasoning_ladder(spec, thinking))
 
 
-def _level_text(spec: ModelSpec, level: str) -> str:
-    if spec.thinking == "toggle":
-        return "Thinking on (this model has a single reasoning depth)"
-    return _LEVEL_TEXT.get(level, level)
-
-
-def default_reasoning_level(spec: ModelSpec) -> str | None:
-    """The provider's own default: thinking on, and the top effort where the model takes one."""
-    levels = reasoning_levels(spec)
-    if not levels:
-        return None
-    return "medium" if spec.thinking == "toggle" else levels[-1]
+def default_reasoning_level(spec: ModelSpec, thinking: ThinkingHook) -> str | None:
+    """The provider's own default: thinking on, at its deepest where the model has depths."""
+    levels = reasoning_levels(spec, thinking)
+    return levels[-1] if levels else None
 
 
 def bundled_catalog(codex: CodexInfo) -> dict[str, Any]:
@@ -127,28 +136,49 @@ def _instructions(entry: dict[str, Any]) -> str:
     return template or entry.get("base_instructions") or ""
 
 
-def pick_template(models: list[dict[str, Any]]) -> dict[str, Any]:
-    """The bundled entry closest to what a chat model behind a proxy can do: a plain
-    Responses model (no Responses Lite, no code mode) with the freeform apply_patch tool,
-    preferably a codex-tuned one that the picker lists."""
-    usable = [m for m in models if isinstance(m, dict) and _instructions(m)]
+def _fits_a_chat_model(entry: dict[str, Any]) -> bool:
+    """What a chat model behind a proxy can do: plain Responses (no Responses Lite, no
+    code mode) with the freeform apply_patch tool, and Codex's prompt to go with it."""
+    return (
+        bool(_instructions(entry))
+        and not entry.get("use_responses_lite")
+        and entry.get("tool_mode") in (None, "direct")
+        and entry.get("apply_patch_tool_type") == "freeform"
+    )
+
+
+def pick_template(models: list[Any]) -> dict[str, Any]:
+    """The bundled entry to build on, chosen by what it can do rather than by its name
+    (gpt-5.5 today): preferably a codex-tuned one that the picker lists."""
+    usable = [m for m in models if isinstance(m, dict) and _fits_a_chat_model(m)]
     if not usable:
-        raise CatalogError("Codex's bundled catalog has no model with base instructions")
+        raise CatalogError("Codex's bundled catalog has no plain Responses model with freeform apply_patch and base instructions")
 
     def score(entry: dict[str, Any]) -> tuple[bool, ...]:
-        return (
-            not entry.get("use_responses_lite"),
-            entry.get("tool_mode") in (None, "direct"),
-            entry.get("apply_patch_tool_type") == "freeform",
-            "codex" in str(entry.get("slug", "")),
-            entry.get("visibility") == "list",
-        )
+        return ("codex" in str(entry.get("slug", "")), entry.get("visibility") == "list")
 
     return max(usable, key=score)  # max keeps the first of equals: the catalog's own order
 
 
+_SHIPPED = Path(__file__).with_name("template.json")
+
+
+def shipped_template() -> dict[str, Any]:
+    """The template codexglm ships (a verified Codex's own entry) for a Codex whose
+    bundled catalog cannot be read or holds no usable entry."""
+    document = json.loads(_SHIPPED.read_text(encoding="utf-8"))
+    model: dict[str, Any] = document["model"]
+    return model
+
+
 def catalog_entry(
-    spec: ModelSpec, template: dict[str, Any], *, vendor: str, slug: str | None = None, priority: int = 0
+    spec: ModelSpec,
+    template: dict[str, Any],
+    *,
+    vendor: str,
+    thinking: ThinkingHook,
+    slug: str | None = None,
+    priority: int = 0,
 ) -> dict[str, Any]:
     """One catalog entry: Codex's prompt and tool shape from TEMPLATE, the model's facts from SPEC."""
     entry = copy.deepcopy(template)
@@ -164,7 +194,7 @@ def catalog_entry(
         }
     else:
         entry.pop("model_messages", None)
-    levels = reasoning_levels(spec)
+    ladder = reasoning_ladder(spec, thinking)
     window = spec.context_window
     name = slug or spec.id
     entry.update(
@@ -177,8 +207,8 @@ def catalog_entry(
         auto_compact_token_limit=int(window * AUTO_COMPACT_SHARE),
         effective_context_window_percent=template.get("effective_context_window_percent") or 95,
         input_modalities=["text", "image"] if spec.vision else ["text"],
-        supported_reasoning_levels=[{"effort": level, "description": _level_text(spec, level)} for level in levels],
-        default_reasoning_level=default_reasoning_level(spec),
+        supported_reasoning_levels=[{"effort": level, "description": text} for level, text in ladder],
+        default_reasoning_level=ladder[-1][0] if ladder else None,
         supports_reasoning_summaries=spec.supports_reasoning,
         supports_reasoning_summary_parameter=spec.supports_reasoning,
         default_reasoning_summary="auto" if spec.supports_reasoning else "none",
@@ -233,33 +263,51 @@ def catalog_slugs(
     return slugs
 
 
-def slug_vendors(settings: Settings, slugs: Iterable[str]) -> dict[str, str]:
-    """The vendor of each slug another provider than the default one serves."""
+def slug_providers(settings: Settings, slugs: Iterable[str]) -> dict[str, Provider]:
+    """The provider of each slug that another provider than the default one serves."""
     known = settings.known_models()
-    vendors = {}
+    others = {}
     for slug in slugs:
         provider = route_model(settings.model_map.get(slug, slug), known, settings.provider)[0]
         if provider != settings.provider:
-            vendors[slug] = get_provider(provider).vendor
-    return vendors
+            others[slug] = get_provider(provider)
+    return others
 
 
 def catalog_document(
-    bundled: dict[str, Any], slugs: dict[str, ModelSpec], vendor: str, vendors: Mapping[str, str] | None = None
+    template: dict[str, Any],
+    slugs: dict[str, ModelSpec],
+    vendor: str,
+    thinking: ThinkingHook,
+    others: Mapping[str, Provider] | None = None,
 ) -> dict[str, Any]:
-    """The catalog; VENDORS names the vendor of slugs not served by VENDOR's provider."""
-    template = pick_template(bundled["models"])
+    """The catalog; OTHERS names the provider of slugs the default provider does not serve
+    (their vendor and thinking controls are that provider's)."""
+    others = others or {}
     return {
         "models": [
-            catalog_entry(spec, template, slug=slug, priority=index, vendor=(vendors or {}).get(slug, vendor))
+            catalog_entry(
+                spec,
+                template,
+                slug=slug,
+                priority=index,
+                vendor=others[slug].vendor if slug in others else vendor,
+                thinking=others[slug].thinking if slug in others else thinking,
+            )
             for index, (slug, spec) in enumerate(slugs.items())
         ]
     }
 
 
-def _digest(slugs: dict[str, ModelSpec], vendor: str) -> str:
+def _digest(
+    slugs: dict[str, ModelSpec], vendor: str, thinking: ThinkingHook, others: Mapping[str, Provider] | None = None
+) -> str:
     """Cache key: everything the catalog is made of besides Codex's version (in the name)."""
-    facts = [CATALOG_FORMAT, vendor, [(slug, repr(spec)) for slug, spec in slugs.items()]]
+    others = others or {}
+    facts = [CATALOG_FORMAT, vendor,
+             [(slug, repr(spec), others[slug].name if slug in others else "",
+               reasoning_ladder(spec, others[slug].thinking if slug in others else thinking))
+              for slug, spec in slugs.items()]]
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
 
 
@@ -274,21 +322,33 @@ def build_catalog(
     extra_models: Iterable[str] = (),
     cache_dir: Path | None = None,
     scratch: Callable[[], Path] | None = None,
+    on_fallback: Callable[[str], None] | None = None,
 ) -> Path:
     """The catalog file for this Codex and these settings, built on first use.
 
     Catalogs live in the cache dir; when it cannot be written, SCRATCH() names a private
-    directory to use instead (its owner removes it).
+    directory to use instead (its owner removes it).  When Codex's bundled catalog gives
+    no template, ON_FALLBACK (if given) is told why and the shipped template is used; the
+    result is named apart, so the next launch asks Codex again.
     """
     directory = cache_dir or default_cache_dir()
     slugs = catalog_slugs(settings, dict.fromkeys(extra_models), settings.discovered_models)
-    vendor = settings.upstream.vendor
-    vendors = slug_vendors(settings, slugs)
-    name = _version_tag(codex) + _digest(slugs, json.dumps(vendors, sort_keys=True) if vendors else vendor) + ".json"
+    vendor, thinking = settings.upstream.vendor, settings.upstream.thinking
+    others = slug_providers(settings, slugs)
+    name = _version_tag(codex) + _digest(slugs, vendor, thinking, others) + ".json"
     path = directory / name
     if path.is_file():
         return path
-    text = json.dumps(catalog_document(bundled_catalog(codex), slugs, vendor, vendors), ensure_ascii=False)
+    try:
+        template = pick_template(bundled_catalog(codex)["models"])
+    except CatalogError as exc:
+        if on_fallback is None:
+            raise
+        on_fallback(f"{exc}; using the model template codexglm ships")
+        template = shipped_template()
+        name = name.replace(".json", "-shipped.json")
+        path = directory / name
+    text = json.dumps(catalog_document(template, slugs, vendor, thinking, others), ensure_ascii=False)
     try:
         write_atomic(path, text)
     except OSError as exc:

@@ -41,27 +41,48 @@ def stream_idle_timeout_ms(settings: ProxySettings) -> int:
     return int(max(60.0, settings.keepalive_interval * 6) * 1000)
 
 
-def codex_overrides(port: int, settings: ProxySettings, *, catalog: Path | None, model: str | None) -> list[str]:
-    """Root-level `-c` options that point codex at the proxy; they go before the user's
-    subcommand (Codex 0.169 merges them with a subcommand's own `-c`)."""
-    provider = ", ".join(
-        (
-            f"name={_toml_string(PROVIDER_NAME)}",
-            f"base_url={_toml_string(f'http://127.0.0.1:{port}/v1')}",
-            f"env_key={_toml_string(TOKEN_ENV)}",
-            'wire_api="responses"',
-            f"request_max_retries={REQUEST_MAX_RETRIES}",
-            f"stream_max_retries={STREAM_MAX_RETRIES}",
-            f"stream_idle_timeout_ms={stream_idle_timeout_ms(settings)}",
-            "supports_websockets=false",
-        )
-    )
-    # --no-daemon: the TUI's shared background server would outlive this launch (and the
-    # proxy it points at); -c overrides already rule it out, this also silences the warning.
-    args = ["--no-daemon", "-c", f"model_provider={_toml_string(PROVIDER_ID)}",
-            "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
+def _provider_fields(base_url: str, settings: ProxySettings) -> list[tuple[str, str]]:
+    """The provider entry's keys and TOML values: one source for `-c` and config.toml."""
+    return [
+        ("name", _toml_string(PROVIDER_NAME)),
+        ("base_url", _toml_string(base_url)),
+        ("env_key", _toml_string(TOKEN_ENV)),
+        ("wire_api", '"responses"'),
+        ("request_max_retries", str(REQUEST_MAX_RETRIES)),
+        ("stream_max_retries", str(STREAM_MAX_RETRIES)),
+        ("stream_idle_timeout_ms", str(stream_idle_timeout_ms(settings))),
+        ("supports_websockets", "false"),
+    ]
+
+
+def _root_fields(catalog: Path | None, model: str | None, effort: str | None = None) -> list[tuple[str, str]]:
+    fields = [("model_provider", _toml_string(PROVIDER_ID))]
     if catalog is not None:
-        args += ["-c", f"model_catalog_json={_toml_string(str(catalog))}"]
+        fields.append(("model_catalog_json", _toml_string(str(catalog))))
     if model is not None:
-        args += ["-c", f"model={_toml_string(model)}"]
+        fields.append(("model", _toml_string(model)))
+    if effort is not None:
+        fields.append(("model_reasoning_effort", _toml_string(effort)))
+    return fields
+
+
+def codex_overrides(
+    port: int, settings: ProxySettings, *, catalog: Path | None, model: str | None, effort: str | None = None
+) -> list[str]:
+    """The `-c` options that point codex at the proxy (`argv.codex_arguments` decides
+    where they go on the installed Codex's command line)."""
+    provider = ", ".join(f"{key}={value}" for key, value in _provider_fields(f"http://127.0.0.1:{port}/v1", settings))
+    (key, value), *rest = _root_fields(catalog, model, effort)  # model_provider first
+    args = ["-c", f"{key}={value}", "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
+    for key, value in rest:
+        args += ["-c", f"{key}={value}"]
     return args
+
+
+def codex_config_toml(base_url: str, settings: ProxySettings, *, catalog: Path | None, model: str | None) -> str:
+    """The same provider as `codex_overrides`, as config.toml text for a Codex set up by hand
+    (`codexglm serve --print-codex-config`)."""
+    lines = [f"{key} = {value}" for key, value in _root_fields(catalog, model)]
+    lines += ["", f"[model_providers.{PROVIDER_ID}]"]
+    lines += [f"{key} = {value}" for key, value in _provider_fields(base_url, settings)]
+    return "\n".join(lines) + "\n"

@@ -21,11 +21,13 @@ class CodexError(Exception):
 
 
 # The one pin: the newest Codex the end-to-end suite is run against (tests read it too).
-VERIFIED_CODEX = (0, 169, 0)
-MIN_CODEX = (0, 169, 0)
-FIRST_UNTESTED_CODEX = (VERIFIED_CODEX[0], VERIFIED_CODEX[1] + 1, 0)
-SUPPORTED_CODEX = f">={'.'.join(map(str, MIN_CODEX))},<{FIRST_UNTESTED_CODEX[0]}.{FIRST_UNTESTED_CODEX[1]}"
+VERIFIED_CODEX = (0, 171, 0)
+# The oldest Codex the end-to-end suite's smoke subset is run against (CI does).
+MIN_CODEX = (0, 150, 0)
+SUPPORTED_CODEX = f"{'.'.join(map(str, MIN_CODEX))} or newer (verified up to {'.'.join(map(str, VERIFIED_CODEX))})"
 INSTALL_COMMAND = "npm install -g @openai/codex"
+# Where the newer Codex versions already announced live (one per line), in the state dir.
+SEEN_FILE = "codex-versions-seen"
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,31 @@ def find_codex(env: Mapping[str, str] | None = None) -> CodexInfo:
     return CodexInfo(path, version)
 
 
-def untested_warning(codex: CodexInfo) -> str | None:
-    """A one-line note when codex is newer than the versions codexglm was tested with."""
-    if codex.version < FIRST_UNTESTED_CODEX:
+def verified(codex: CodexInfo) -> bool:
+    """Whether the end-to-end suite has been run on this Codex (all up to the pin)."""
+    return codex.version <= VERIFIED_CODEX
+
+
+def newer_version_note(codex: CodexInfo, state: Path) -> str | None:
+    """One quiet line the first time a Codex newer than the pin is seen; remembered in
+    STATE so every later launch of that version stays silent."""
+    if verified(codex):
         return None
-    return f"Codex {format_version(codex.version)} is newer than the tested versions ({SUPPORTED_CODEX}); carrying on"
+    shown = format_version(codex.version)
+    seen = state / SEEN_FILE
+    try:
+        if shown in seen.read_text(encoding="utf-8").split():
+            return None
+    except OSError:
+        pass
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        with seen.open("a", encoding="utf-8") as handle:
+            handle.write(shown + "\n")
+    except OSError:
+        pass  # an unwritable state dir repeats the line; it never stops the launch
+    return (f"Codex {shown} is newer than the newest verified ({format_version(VERIFIED_CODEX)}); "
+            f"running it (`codexglm doctor` checks it)")
 
 
 def _package_version(path: str) -> tuple[int, int, int] | None:

@@ -26,6 +26,7 @@ if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
 from .. import discovery
+from ..codex.version import CodexInfo
 from ..config import ConfigError, LoadedConfig, cache_dir, load_config, split_keys
 from ..providers import key_variables
 from ..providers.glm import endpoints as glm_endpoints
@@ -79,9 +80,11 @@ async def diagnose(
     checks += [local.port_check(), local.dirs_check(settings, environ), local.ledger_check(settings, environ, time.time())]
     with trio.move_on_at(started + limits.total) as deadline:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_guarded, "codex.error", checks, _codex_checks, settings, environ, limits, checks)
+            codex = _FoundCodex()
+            nursery.start_soon(_guarded, "codex.error", checks, _codex_checks, settings, environ, limits, checks, codex)
             if not offline:
-                nursery.start_soon(_guarded, "endpoint.error", checks, _remote_checks, loaded, environ, limits, started, checks)
+                nursery.start_soon(_guarded, "endpoint.error", checks, _remote_checks, loaded, environ, limits, started,
+                                   checks, codex)
                 for name in settings.provider_names()[1:]:
                     nursery.start_soon(
                         _guarded, f"providers.{name}", checks, _provider_checks, settings, name, environ, limits, checks
@@ -110,8 +113,21 @@ async def _guarded(check_id: str, out: list[Check], run: Callable[..., Awaitable
             raise
 
 
-async def _codex_checks(settings: Settings, env: Mapping[str, str], limits: Limits, out: list[Check]) -> None:
-    info, found = await codexcheck.find(env, limits.codex)
+class _FoundCodex:
+    """The installed Codex, handed from the Codex checks to the self-test that runs it."""
+
+    def __init__(self) -> None:
+        self.info: CodexInfo | None = None
+        self.ready = trio.Event()
+
+
+async def _codex_checks(settings: Settings, env: Mapping[str, str], limits: Limits, out: list[Check],
+                        codex: _FoundCodex) -> None:
+    try:
+        info, found = await codexcheck.find(env, limits.codex)
+    finally:
+        codex.ready.set()
+    codex.info = info
     out.append(found)
     if info is None:
         out.append(await codexcheck.config_check(None, settings, env, limits.codex))
@@ -126,7 +142,8 @@ async def _codex_checks(settings: Settings, env: Mapping[str, str], limits: Limi
 
 
 async def _remote_checks(
-    loaded: LoadedConfig | None, env: Mapping[str, str], limits: Limits, started: float, out: list[Check]
+    loaded: LoadedConfig | None, env: Mapping[str, str], limits: Limits, started: float, out: list[Check],
+    codex: _FoundCodex,
 ) -> None:
     if loaded is None or not loaded.settings.api_keys:
         why = "codexglm's config has an error" if loaded is None else "no API key"
@@ -183,7 +200,7 @@ async def _remote_checks(
             elif budget < 1.0:
                 out.append(Check("proxy.selftest", "self-test", Status.SKIP, "not run: no time left"))
             else:
-                nursery.start_soon(_selftest, settings, budget, out)
+                nursery.start_soon(_selftest, settings, budget, codex, env, out)
 
 
 def _remember_models(provider: str, listed: network.Outcome, env: Mapping[str, str]) -> None:
@@ -238,10 +255,13 @@ async def _model_checks(
     out += [remote.model_check(use, listed, probes[use.model], sources, settings) for use in uses]
 
 
-async def _selftest(settings: Settings, timeout: float, out: list[Check]) -> None:
+async def _selftest(settings: Settings, timeout: float, codex: _FoundCodex, env: Mapping[str, str],
+                    out: list[Check]) -> None:
     from .selftest import selftest
 
-    out.append(await selftest(settings, timeout))
+    with trio.move_on_after(timeout / 2):  # the Codex checks find it in well under a second
+        await codex.ready.wait()
+    out += await selftest(settings, timeout, codex.info, env)
 
 
 def _quota_checks(outcome: network.Outcome, now: datetime) -> list[Check]:

@@ -19,16 +19,18 @@ from typing import Any
 
 import trio
 
+from ..codex.guard import codex_error
+from ..codex.home import PROFILE_SUFFIX, user_codex_home
 from ..codex.overrides import codex_overrides
 from ..codex.version import (
-    FIRST_UNTESTED_CODEX,
     INSTALL_COMMAND,
-    MIN_CODEX,
     SUPPORTED_CODEX,
+    VERIFIED_CODEX,
     CodexError,
     CodexInfo,
     find_codex,
     format_version,
+    verified,
 )
 from ..config import ConfigError, cache_dir, read_config_file
 from ..launcher import ScratchDir, codex_environment
@@ -36,15 +38,10 @@ from ..settings import Settings
 from .report import Check, Status, ms
 
 RESERVED_PROVIDERS = ("openai", "ollama", "lmstudio")
-PINNED_INSTALL = f"{INSTALL_COMMAND}@{MIN_CODEX[0]}.{MIN_CODEX[1]}"
-_PROFILE_SUFFIX = ".config.toml"
+VERIFIED_INSTALL = f"{INSTALL_COMMAND}@{format_version(VERIFIED_CODEX)}"
 
 
-def codex_home(env: Mapping[str, str]) -> Path:
-    if env.get("CODEX_HOME"):
-        return Path(env["CODEX_HOME"]).expanduser()
-    home = env.get("HOME")
-    return (Path(home) if home else Path.home()) / ".codex"
+codex_home = user_codex_home
 
 
 # --------------------------------------------------------------------------- install
@@ -61,20 +58,22 @@ async def find(env: Mapping[str, str], timeout: float) -> tuple[CodexInfo | None
             fix = (
                 "Point CODEXGLM_CODEX at the codex executable, or unset it to use the one on PATH."
                 if str(exc).startswith("CODEXGLM_CODEX=")
-                else f"Install a supported Codex: {PINNED_INSTALL}"
+                else f"Install a supported Codex: {INSTALL_COMMAND}"
             )
             return None, Check("codex.install", title, Status.FAIL, str(exc).split("; ")[0], fix, _since(started))
     if info is None:
         return None, Check(
             "codex.install", title, Status.FAIL, f"`codex --version` gave no answer within {timeout:g} s",
-            f"Reinstall Codex: {PINNED_INSTALL}", _since(started),
+            f"Reinstall Codex: {INSTALL_COMMAND}", _since(started),
         )
     message = f"{info.path}, version {format_version(info.version)}"
-    if info.version >= FIRST_UNTESTED_CODEX:
+    if not verified(info):
         return info, Check("codex.install", title, Status.WARN,
-                           f"{message} is newer than the tested versions ({SUPPORTED_CODEX}); codexglm runs it anyway",
-                           f"If something breaks, install the tested version: {PINNED_INSTALL}", _since(started))
-    return info, Check("codex.install", title, Status.OK, f"{message} (supported: {SUPPORTED_CODEX})", "", _since(started))
+                           f"{message}, not yet verified (supported: {SUPPORTED_CODEX}); codexglm runs it, and the "
+                           "checks below run through it",
+                           f"If something breaks, install the verified version: {VERIFIED_INSTALL}", _since(started))
+    return info, Check("codex.install", title, Status.OK, f"{message}, verified (supported: {SUPPORTED_CODEX})", "",
+                       _since(started))
 
 
 def _since(started: float) -> dict[str, float]:
@@ -93,13 +92,13 @@ class Finding:
 
 def lint_config(document: Mapping[str, Any], path: Path) -> list[Finding]:
     """Known ways a Codex config.toml breaks Codex 0.169 or codexglm's provider."""
-    findings = _lint_providers(document, path, Status.FAIL)
+    findings = _lint_providers(document, path, Status.FAIL) + _lint_left_model(document, path)
     profile = document.get("profile")
     if isinstance(profile, str):
         findings.append(Finding(
             Status.FAIL,
             f'{path.name} sets the legacy `profile = "{profile}"`, which Codex 0.169 refuses to load',
-            f"Remove that line; keep the profile's settings in {path.parent / (profile + _PROFILE_SUFFIX)} "
+            f"Remove that line; keep the profile's settings in {path.parent / (profile + PROFILE_SUFFIX)} "
             f"and pass `--profile {profile}` when you want it.",
         ))
     profiles = document.get("profiles")
@@ -108,14 +107,35 @@ def lint_config(document: Mapping[str, Any], path: Path) -> list[Finding]:
         findings.append(Finding(
             Status.WARN,
             f"{path.name} has legacy {names}: Codex 0.169 ignores these tables",
-            f"Move each into {path.parent}/<name>{_PROFILE_SUFFIX} and use `--profile <name>`.",
+            f"Move each into {path.parent}/<name>{PROFILE_SUFFIX} and use `--profile <name>`.",
         ))
     return findings
 
 
 def lint_profile(document: Mapping[str, Any], path: Path) -> list[Finding]:
     """A `<name>.config.toml` only breaks runs that use `--profile <name>`: warnings."""
-    return _lint_providers(document, path, Status.WARN)
+    return _lint_providers(document, path, Status.WARN) + _lint_left_model(document, path)
+
+
+def _provider_models() -> set[str]:
+    from ..providers import get_provider, provider_names
+
+    return {model for name in provider_names() for model in get_provider(name).models}
+
+
+def _lint_left_model(document: Mapping[str, Any], path: Path) -> list[Finding]:
+    """A provider's model in the user's own config: `/model` under an earlier codexglm put it
+    there, and plain `codex` now asks OpenAI for it."""
+    model = document.get("model")
+    if not isinstance(model, str) or model not in _provider_models():
+        return []
+    keys = "`model`" + (" and `model_reasoning_effort` lines" if "model_reasoning_effort" in document else " line")
+    return [Finding(
+        Status.WARN,
+        f'{path.name} sets model = "{model}" (left by /model under an earlier codexglm): plain `codex` would ask '
+        "OpenAI for it",
+        f"Remove the {keys} from {path}; codexglm keeps its own choice: `codexglm config set default_model {model}`.",
+    )]
 
 
 def _lint_providers(document: Mapping[str, Any], path: Path, severity: Status) -> list[Finding]:
@@ -162,10 +182,10 @@ def lint_home(home: Path) -> tuple[list[Finding], bool]:
         findings.append(Finding(Status.FAIL, error, f"Fix {config} (Codex cannot start with it), or move it aside."))
     elif document is not None:
         findings += lint_config(document, config)
-    for profile in sorted(home.glob("*" + _PROFILE_SUFFIX)):
+    for profile in sorted(home.glob("*" + PROFILE_SUFFIX)):
         profile_doc, profile_error = _read_toml(profile)
         if profile_error is not None:
-            findings.append(Finding(Status.WARN, profile_error, f"Fix it before using `--profile {profile.name.removesuffix(_PROFILE_SUFFIX)}`."))
+            findings.append(Finding(Status.WARN, profile_error, f"Fix it before using `--profile {profile.name.removesuffix(PROFILE_SUFFIX)}`."))
         elif profile_doc is not None:
             findings += lint_profile(profile_doc, profile)
     return findings, document is not None or error is not None
@@ -217,7 +237,7 @@ async def catalog_check(info: CodexInfo, settings: Settings, env: Mapping[str, s
                     abandon_on_cancel=True,
                 )
             except CatalogError as exc:
-                return Check("codex.catalog", title, Status.FAIL, str(exc), f"Reinstall Codex: {PINNED_INSTALL}", _since(started))
+                return Check("codex.catalog", title, Status.FAIL, str(exc), f"Reinstall Codex: {INSTALL_COMMAND}", _since(started))
         if path is None:
             return Check("codex.catalog", title, Status.FAIL, f"building the catalog took over {timeout:g} s",
                          f"Check that `{info.path} debug models --bundled` works.", _since(started))
@@ -268,12 +288,3 @@ async def _codex_models(info: CodexInfo, args: list[str], env: Mapping[str, str]
 async def _codex_refusal(info: CodexInfo, args: list[str], env: Mapping[str, str], timeout: float) -> str | None:
     shown = await _codex_models(info, args, env, timeout)
     return shown if isinstance(shown, str) else None
-
-
-def codex_error(stderr: str, returncode: int) -> str:
-    """Codex's own one-line reason from its stderr (`Error: ...`), without backtraces."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip() and not line.startswith("WARNING:")]
-    for line in lines:
-        if line.startswith("Error:"):
-            return line.removeprefix("Error:").strip()
-    return lines[0] if lines else f"exit status {returncode}"

@@ -59,7 +59,8 @@ def key_check(loaded: LoadedConfig, env: Mapping[str, str]) -> Check:
         notes = "; ".join(loaded.warnings)
         message = f"no API key: ZAI_API_KEY is not set and there is no key file at {loaded.key_file}"
         return Check("key", title, Status.FAIL, message + (f" ({notes})" if notes else ""),
-                     "Run `codexglm login` (it checks the key and stores it; a key pool: codexglm config set api_key -).")
+                     "Store it without echo: `codexglm config set api_key -` (or `codexglm login`); it goes to a "
+                     "0600 file, never into your shell history.")
     message = f"{loaded.key_source}: {', '.join(mask_secret(k) for k in keys)}"
     odd = [str(n) for n, key in enumerate(keys, 1) if _SUSPICIOUS & set(key)]
     if odd:

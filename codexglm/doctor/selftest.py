@@ -1,24 +1,37 @@
-"""The proxy self-test: a real Codex-shaped request through a freshly started proxy.
+"""The proxy self-test: a real Codex-shaped request through a freshly started proxy, then
+one turn of the installed Codex itself through the same proxy.
 
 The request declares the three kinds of tool Codex sends (a function, a freeform custom
 tool and a function inside a namespace, like an MCP server's) and asks GLM to call each.
 What comes back is judged by the rules Codex 0.169's stream reader applies (protocol.md
-§4.1): events it drops, items it cannot route, a missing `response.completed` id.
+§4.1): events it drops, items it cannot route, a missing `response.completed` id.  The
+Codex turn (`codex exec --json`, in an empty CODEX_HOME so nothing of the user's is read
+or written) shows that this Codex version and codexglm's overrides work together.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import tempfile
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
 import trio
 
+from ..codex.argv import codex_arguments
+from ..codex.capabilities import capabilities
+from ..codex.catalog import CatalogError, build_catalog
 from ..codex.contract import TERMINAL_EVENTS, Call, Verdict, judge
-from ..launcher import one_line
+from ..codex.guard import codex_error
+from ..codex.overrides import TOKEN_ENV, codex_overrides
+from ..codex.version import CodexInfo, format_version
+from ..config import cache_dir
+from ..launcher import codex_environment, one_line
 from ..settings import Settings
 from ..translate import SSEDecoder
 from ..translate.sse import SSEError
@@ -142,13 +155,15 @@ def _join(parts: list[str]) -> str:
 # --------------------------------------------------------------------------- running
 
 
-async def selftest(settings: Settings, timeout: float) -> Check:
-    """Start the proxy on a free loopback port, send the request, stop the proxy."""
+async def selftest(settings: Settings, timeout: float, codex: CodexInfo | None = None,
+                   env: Mapping[str, str] | None = None) -> list[Check]:
+    """Start the proxy on a free loopback port, send the request, then (if CODEX is given
+    and the request passed) run one Codex turn through it; stop the proxy."""
     try:
         from ..server import serve
     except ImportError as exc:  # a broken install: quart or hypercorn missing
-        return Check("proxy.selftest", "self-test", Status.FAIL, f"the proxy cannot be loaded: {one_line(exc)}",
-                     "Reinstall codexglm with its dependencies (pip install --force-reinstall codexglm).")
+        return [Check("proxy.selftest", "self-test", Status.FAIL, f"the proxy cannot be loaded: {one_line(exc)}",
+                      "Reinstall codexglm with its dependencies (pip install --force-reinstall codexglm).")]
 
     token = secrets.token_urlsafe(24)
     crashed: list[BaseException] = []
@@ -165,16 +180,67 @@ async def selftest(settings: Settings, timeout: float) -> Check:
             host, port = await nursery.start(run_proxy)
         except RuntimeError:
             reason = one_line(crashed[0]) if crashed else "it stopped before listening"
-            return Check("proxy.selftest", "self-test", Status.FAIL, f"the proxy did not start: {reason}",
-                         "See the loopback port check above; `codexglm serve` shows the full error.")
+            return [Check("proxy.selftest", "self-test", Status.FAIL, f"the proxy did not start: {reason}",
+                          "See the loopback port check above; `codexglm serve` shows the full error.")]
+        through: list[Check] = []
         try:
             check = await _exchange(f"http://{host}:{port}/v1/responses", token, settings.default_model, timeout)
+            left = timeout - (trio.current_time() - started)
+            if codex is not None and check.status is Status.OK:
+                through.append(await codex_turn(codex, settings, port, token, env or {}, left))
         finally:
             nursery.cancel_scope.cancel()
     if crashed:
-        return Check("proxy.selftest", "self-test", Status.FAIL, f"the proxy failed: {one_line(crashed[0])}",
-                     "Please report this output and the proxy's server.log.")
-    return replace(check, timings={**check.timings, "elapsed_ms": ms(trio.current_time() - started)})
+        return [Check("proxy.selftest", "self-test", Status.FAIL, f"the proxy failed: {one_line(crashed[0])}",
+                      "Please report this output and the proxy's server.log.")]
+    return [replace(check, timings={**check.timings, "elapsed_ms": ms(trio.current_time() - started)}), *through]
+
+
+CODEX_PROMPT = "This is a connectivity check. Reply with the single word OK."
+
+
+async def codex_turn(codex: CodexInfo, settings: Settings, port: int, token: str, env: Mapping[str, str],
+                     timeout: float) -> Check:
+    """One `codex exec` turn of the installed Codex through the proxy on PORT."""
+    title = f"self-test through Codex {format_version(codex.version)}"
+    started = trio.current_time()
+    if timeout < 1.0:
+        return Check("codex.selftest", title, Status.SKIP, "not run: no time left")
+    cache = cache_dir(env)
+    able = await trio.to_thread.run_sync(capabilities, codex, cache, abandon_on_cancel=True)
+    try:
+        catalog: Path | None = await trio.to_thread.run_sync(
+            lambda: build_catalog(codex, settings, cache_dir=cache, on_fallback=lambda _: None), abandon_on_cancel=True)
+    except CatalogError:
+        catalog = None  # the catalog check above reports why
+    with tempfile.TemporaryDirectory(prefix="codexglm-doctor-") as home:
+        overrides = codex_overrides(port, settings, catalog=catalog, model=settings.default_model)
+        args = ["exec", "--json", "--skip-git-repo-check", "--sandbox", "read-only", "-C", home, CODEX_PROMPT]
+        argv = [codex.path, *codex_arguments(args, overrides, able)]
+        child_env = {**codex_environment(env), TOKEN_ENV: token, "CODEX_HOME": home}
+        done = None
+        with trio.move_on_after(timeout - (trio.current_time() - started)):
+            try:
+                done = await trio.run_process(argv, env=child_env, stdin=subprocess.DEVNULL, capture_stdout=True,
+                                              capture_stderr=True, check=False)
+            except OSError as exc:
+                return Check("codex.selftest", title, Status.FAIL, f"cannot run {codex.path}: {exc.strerror or exc}",
+                             "Reinstall Codex.")
+    timings = {"elapsed_ms": ms(trio.current_time() - started)}
+    if done is None:
+        return Check("codex.selftest", title, Status.WARN, f"Codex gave no answer within {timeout:.0f} s",
+                     "GLM or Codex was slow; run the doctor again.", timings)
+    events = [json.loads(line) for line in done.stdout.decode(errors="replace").splitlines() if line.startswith("{")]
+    answered = [e["item"] for e in events if e.get("type") == "item.completed"
+                and isinstance(e.get("item"), dict) and e["item"].get("type") == "agent_message"]
+    if done.returncode == 0 and answered:
+        return Check("codex.selftest", title, Status.OK, "Codex ran a turn through the proxy and got an answer", "",
+                     timings)
+    errors = [str(e.get("message") or (e.get("error") or {}).get("message")) for e in events
+              if e.get("type") in ("error", "turn.failed")]
+    reason = errors[-1] if errors else codex_error(done.stderr.decode(errors="replace"), done.returncode)
+    return Check("codex.selftest", title, Status.FAIL, f"Codex's turn through the proxy failed: {reason}",
+                 "Please report this output; `codexglm exec \"hi\"` shows the same run.", timings)
 
 
 async def _exchange(url: str, token: str, model: str, timeout: float) -> Check:

@@ -90,11 +90,15 @@ class Ledger:
     def record(self, entry: UsageEntry, windows: Sequence[QuotaWindow] = ()) -> None:
         """Count ENTRY and queue it for the store; WINDOWS are the plan's latest windows."""
         self.tally.add(entry)
+        self.note_windows(windows)
+        self._put(entry)
+
+    def note_windows(self, windows: Sequence[QuotaWindow]) -> None:
+        """The plan's latest windows, for the exit line and `usage --since window` (kept when new)."""
         if windows and list(windows) != list(self._windows):
             self._windows = windows
             self.tally.windows = list(windows)
             self._put(list(windows))
-        self._put(entry)
 
     def _put(self, item: object) -> None:
         if self._open_store is None:

@@ -32,6 +32,7 @@ from ..providers import get_provider, model_slug
 from ..settings import Settings
 from ..translate import ChatRequest, RequestError, build_chat_request, error_body
 from . import chat, responses
+from .encoding import EncodingError, decode_body
 from .failures import internal_error
 from .proxy import HEALTH_PATH, Proxy, RequestRecord, Route, log
 from .streaming import EventStream
@@ -278,7 +279,9 @@ def create_app(
         await proxy.aclose()
         if proxy.reqlog is not None:
             proxy.reqlog.close()
-        # Blocks (at most a second) while the last rows are written: nothing else runs any more.
+        # The windows as last fetched, which may be newer than the last request's; then the
+        # last rows are written, blocking at most a second: nothing else runs any more.
+        proxy.ledger.note_windows(proxy.quota.windows)
         proxy.ledger.close()
 
     return app
@@ -331,8 +334,18 @@ def _translate(body: dict[str, Any], route: Route, requested: str | None) -> tup
 async def _json_body(proxy: Proxy, record: RequestRecord) -> tuple[Any, int]:
     """The request's JSON object and its size in bytes."""
     raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+    coding = request.headers.get("Content-Encoding")
+    if coding:
+        raw = await _off_loop(len(raw), _decoded, raw, coding, proxy.settings.max_body_bytes)
     proxy.log_body(record, "request", raw)
     return await _off_loop(len(raw), _parse_body, raw), len(raw)
+
+
+def _decoded(raw: bytes, coding: str, limit: int) -> bytes:
+    try:
+        return decode_body(raw, coding, limit)
+    except EncodingError as exc:
+        raise ApiError(exc.status, error_body(exc.message, code=exc.code)) from None
 
 
 def _parse_body(raw: bytes) -> dict[str, Any]:

@@ -94,10 +94,11 @@ class _Relay:
         decoder = SSEDecoder()
         with self._proxy.lifecycle.guard() as scope:
             try:
-                async for raw in self._response.aiter_raw():
-                    frames = self._frames(decoder.feed(raw))
-                    if frames:
-                        await send.send(frames)
+                async with self._call.chunks(self._response) as chunks:
+                    async for raw in chunks:
+                        frames = self._frames(decoder.feed(raw))
+                        if frames:
+                            await send.send(frames)
                 tail = self._frames(decoder.close())
                 if tail:
                     await send.send(tail)

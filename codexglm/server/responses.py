@@ -31,7 +31,7 @@ from ..translate.sse import SSEDecoder, SSEError
 from .failures import answer_too_large_error, internal_error, shutdown_error
 from .proxy import Proxy, RequestRecord, log
 from .streaming import EventStream
-from .upstream import Call, Upstream, UpstreamFailure, drain, raw_chunks, read_document, transport_failure
+from .upstream import Call, Upstream, UpstreamFailure, drain, read_document, transport_failure
 
 CHAT_PATH = "/chat/completions"
 # Bound on delivering the terminal event during shutdown (the client may be gone).
@@ -104,7 +104,7 @@ class ResponsesStream:
             while True:
                 try:
                     response = await call.open()
-                    retry = await self._pump(response, send)
+                    retry = await self._pump(call, response, send)
                     if retry is None:
                         return
                     self._restart()
@@ -113,7 +113,7 @@ class ResponsesStream:
                     await self._send(send, self._translator.fail(failure.error))
                     return
 
-    async def _pump(self, response: httpx.Response, send: trio.MemorySendChannel[bytes]) -> UpstreamError | None:
+    async def _pump(self, call: Call, response: httpx.Response, send: trio.MemorySendChannel[bytes]) -> UpstreamError | None:
         """Relay one upstream answer.  Returns the error to retry on when it failed before
         any of this attempt's output was sent; None once the answer is finished (either way)."""
         self._sent = False
@@ -125,7 +125,7 @@ class ResponsesStream:
                     return document
                 await self._send(send, self._translator.feed(document) + self._translator.feed_done())
                 return None
-            async with raw_chunks(response) as chunks:
+            async with call.chunks(response) as chunks:
                 return await self._relay(chunks, send)
         except (httpx.TransportError, SSEError) as exc:
             error = transport_failure(self._provider, exc)

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import errno
 import json
+import math
 import random
 import socket
 import ssl
@@ -46,6 +47,11 @@ _BACKOFF_CAP = 8.0
 _ERROR_BODY_CAP = 64 * 1024
 # The longest Retry-After the proxy honours (and tells Codex); beyond it a hint is absurd.
 RETRY_AFTER_CAP = 3600.0
+# A stream whose first byte missed `first_byte_timeout` is tried this many more times, at
+# once: a silent upstream is not one a backoff revives.
+FIRST_BYTE_RETRIES = 1
+# The `response.failed` code Codex shows as is and does not retry (protocol.md §4.3).
+FINAL_CODEX_CODE = "invalid_prompt"
 # Bounds on reading the tail of a finished stream to keep its connection (see `drain`).
 _DRAIN_SECONDS = 0.5
 _DRAIN_BYTES = 64 * 1024
@@ -54,6 +60,13 @@ _DRAIN_BYTES = 64 * 1024
 def upstream_json(body: dict[str, Any]) -> bytes:
     """The body the upstream gets: compact UTF-8 JSON; a lone surrogate from the client becomes U+FFFD."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+
+
+class FirstByteTimeout(httpx.ReadTimeout):
+    """The upstream took the request and then sent nothing within `first_byte_timeout`.
+
+    A read timeout of its own: without it a silent upstream holds a stream (fed with
+    keep-alives, so Codex never gives up) for the whole `read_timeout`."""
 
 
 class UpstreamFailure(Exception):
@@ -157,6 +170,10 @@ class Call:
         self._tried: dict[str, set[int]] = {}
         self._endpoint: dict[str, int] = {}
         self._response: httpx.Response | None = None
+        self._stream = stream
+        self._first_byte_by: float | None = None  # deadline for the current attempt's first byte
+        self._silent = False  # the last attempt missed it
+        self._silences = 0
 
     async def __aenter__(self) -> Call:
         return self
@@ -191,6 +208,8 @@ class Call:
             self.stats.endpoint = label
             self.stats.key = self._up.keys.index(key)
             sent = trio.current_time()
+            if self._stream:
+                self._first_byte_by = sent + self._up.settings.first_byte_timeout
             request = self._up.client.build_request(
                 "POST",
                 base + self._path,
@@ -198,7 +217,10 @@ class Call:
                 headers={**self._headers, "Authorization": f"Bearer {key}"},
             )
             try:
-                response = await self._up.client.send(request, stream=True)
+                with trio.move_on_at(self._first_byte_by if self._first_byte_by is not None else math.inf):
+                    response = await self._up.client.send(request, stream=True)
+                if self._first_byte_by is not None and trio.current_time() >= self._first_byte_by:
+                    raise self._missed_first_byte(request)
             except httpx.TransportError as exc:
                 error = transport_failure(self._up.provider, exc)
             else:
@@ -209,6 +231,35 @@ class Call:
                     return response
                 error = await _read_error(self._up.provider, response)
             await self.recover(error)
+
+    def _missed_first_byte(self, request: httpx.Request) -> FirstByteTimeout:
+        self._silent = True
+        wait = self._up.settings.first_byte_timeout
+        return FirstByteTimeout(f"{self.stats.endpoint} endpoint, waited {wait:g} s", request=request)
+
+    @contextlib.asynccontextmanager
+    async def chunks(self, response: httpx.Response) -> AsyncIterator[AsyncIterator[bytes]]:
+        """The raw body of RESPONSE; a first byte later than this attempt's deadline raises
+        FirstByteTimeout (the stream is then given up, and retried by `recover`)."""
+        async with raw_chunks(response) as body:
+            yield self._first_byte_bounded(body, response.request)
+
+    async def _first_byte_bounded(self, body: AsyncIterator[bytes], request: httpx.Request) -> AsyncIterator[bytes]:
+        # SSE comments (an upstream's own pings) carry no data: they do not count as the first byte.
+        deadline, self._first_byte_by = self._first_byte_by, None
+        while deadline is not None:
+            chunk = None
+            with trio.move_on_at(deadline):
+                chunk = await anext(body, b"")
+            if chunk is None:
+                raise self._missed_first_byte(request)
+            if not chunk:
+                return
+            if b"data" in chunk:
+                deadline = None
+            yield chunk
+        async for chunk in body:
+            yield chunk
 
     async def json(self) -> dict[str, Any]:
         """The whole JSON body of a non-streaming request; in-body errors are retried too."""
@@ -236,6 +287,14 @@ class Call:
         self.stats.glm_code = error.glm_code
         key = self._key
         assert key is not None, "recover() follows an attempt"
+        if self._silent:
+            self._silent = False
+            self._silences += 1
+            if self._silences > FIRST_BYTE_RETRIES:
+                # Codex retries other stream failures itself (stream_max_retries), each
+                # costing two more silent waits; this code ends the turn with the message.
+                raise UpstreamFailure(dataclasses.replace(error, codex_code=FINAL_CODEX_CODE, retryable=False))
+            return
         if error.switch_endpoint:
             if self._switch_endpoint(key):
                 return
@@ -335,6 +394,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 # What each kind of transport failure is called; {upstream} names who failed.
 _TRANSPORT_FAILURES: tuple[tuple[type[Exception], str], ...] = (
+    (FirstByteTimeout, "{upstream} accepted the request and then sent nothing"),
     (httpx.ConnectTimeout, "connection timed out"),
     (httpx.PoolTimeout, "no free upstream connection"),
     (httpx.WriteTimeout, "sending the request timed out"),

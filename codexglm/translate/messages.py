@@ -15,6 +15,7 @@ from typing import Any
 
 from ..providers.base import ModelSpec, Provider
 from .names import ToolNames
+from .options import Notices
 from .reasoning import decode_compaction, decode_reasoning_details, reasoning_item_text
 from .thinktags import wrap
 from .tools import as_list
@@ -22,6 +23,12 @@ from .tools import as_list
 log = logging.getLogger("codexglm.translate")
 
 _COMPACTION_SUMMARY_PREFIX = "Summary of the earlier part of this conversation (context compaction):\n"
+# A compaction another provider made (an OpenAI-encrypted summary, openai/codex#45401):
+# unreadable here, so the model is told that earlier context is missing instead.
+_FOREIGN_COMPACTION_NOTE = (
+    "(An earlier part of this conversation was compacted by another model provider into a summary "
+    "that cannot be read here; ask the user for any detail from it that you need.)"
+)
 _EMPTY_TOOL_OUTPUT = "(no output)"
 _MISSING_TOOL_OUTPUT = "(no output recorded: the call was interrupted or aborted)"
 
@@ -51,8 +58,9 @@ class MessageBuilder:
     the next message starts, so a history of any length is translated in linear time.
     """
 
-    def __init__(self, spec: ModelSpec, names: ToolNames, provider: Provider) -> None:
+    def __init__(self, spec: ModelSpec, names: ToolNames, provider: Provider, notices: Notices) -> None:
         self._spec = spec
+        self._notices = notices
         self._names = names
         self._provider = provider
         self._leading_system: list[str] = []
@@ -92,7 +100,9 @@ class MessageBuilder:
         kind = item.get("type", "message" if "role" in item else None)
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
-            log.debug("skipping input item of unknown type %r", kind)
+            if self._notices.first(f"item:{kind}"):
+                log.warning("skipping input items of unknown type %r (a newer Codex?); they have no chat equivalent yet",
+                            str(kind)[:80])
             return
         handler(self, item)
 
@@ -198,7 +208,9 @@ class MessageBuilder:
     def _compaction(self, item: dict[str, Any]) -> None:
         summary = decode_compaction(item.get("encrypted_content"))
         if summary is None:
-            log.debug("skipping a compaction item this proxy did not produce")
+            if self._notices.first("foreign-compaction"):
+                log.warning("a compaction item this proxy did not produce (another provider's) became a short note")
+            self.add_user_text(_FOREIGN_COMPACTION_NOTE)
             return
         self.add_user_text(_COMPACTION_SUMMARY_PREFIX + summary)
 

@@ -9,6 +9,21 @@ from ..providers.base import ModelSpec, Provider
 from .names import ToolNames
 
 
+class Notices:
+    """What the translator has already warned about in this proxy's life: a new Codex
+    item type is worth one log line, not one per request."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def first(self, what: str) -> bool:
+        """True the first time WHAT is noticed, False after that."""
+        if what in self._seen:
+            return False
+        self._seen.add(what)
+        return True
+
+
 @dataclass(frozen=True)
 class TranslateOptions:
     provider: Provider
@@ -16,6 +31,7 @@ class TranslateOptions:
     model_map: dict[str, str] = field(default_factory=dict)
     web_search: bool = False
     show_reasoning: bool = True
+    notices: Notices = field(default_factory=Notices, compare=False)
 
 
 @dataclass

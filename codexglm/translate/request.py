@@ -10,6 +10,7 @@ of its shape.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from typing import Any
 
@@ -19,6 +20,8 @@ from .messages import MessageBuilder
 from .names import ToolNames
 from .options import ChatRequest, TranslateOptions, TurnContext
 from .tools import ToolConverter
+
+log = logging.getLogger("codexglm.translate")
 
 # What Codex asks for when it compacts remotely (only if a provider opts in to it).
 COMPACTION_PROMPT = (
@@ -41,14 +44,15 @@ def build_chat_request(body: object, options: TranslateOptions) -> ChatRequest:
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise RequestError("`stream` must be a boolean", "stream")
+    _note_unknown_fields(body, options)
 
     model = provider.resolve_model(requested, options.default_model, options.model_map)
     spec = provider.spec_for(model)
     names = ToolNames()
-    tools = ToolConverter(names, provider, options.web_search).convert(body, items)
+    tools = ToolConverter(names, provider, options.web_search, options.notices).convert(body, items)
 
     compaction = bool(items) and items[-1].get("type") == "compaction_trigger"
-    builder = MessageBuilder(spec, names, provider)
+    builder = MessageBuilder(spec, names, provider, options.notices)
     instructions = body.get("instructions")
     if isinstance(instructions, str) and instructions.strip():
         builder.add_system(instructions)
@@ -90,6 +94,24 @@ def build_chat_request(body: object, options: TranslateOptions) -> ChatRequest:
         prompt_chars=builder.chars,
     )
     return ChatRequest(body=chat, context=context, stream=stream, model=model, requested_model=requested)
+
+
+# Every top-level field Codex sends, and what becomes of it: read below, or without a
+# chat equivalent (OpenAI-side storage, caching, tiers and client metadata).
+_READ_FIELDS = frozenset({"model", "input", "instructions", "stream", "tools", "tool_choice", "reasoning", "text",
+                          "temperature", "top_p", "max_output_tokens"})
+_IGNORED_FIELDS = frozenset({"parallel_tool_calls", "store", "include", "prompt_cache_key", "service_tier",
+                             "client_metadata", "metadata", "user", "truncation", "previous_response_id",
+                             "access_programs", "context_management", "stream_options", "prompt_cache_retention",
+                             "safety_identifier", "background"})
+
+
+def _note_unknown_fields(body: dict[str, Any], options: TranslateOptions) -> None:
+    """Fields no rule names are ignored (a newer Codex's additions must not fail a turn),
+    each logged once."""
+    for name in body.keys() - _READ_FIELDS - _IGNORED_FIELDS:
+        if options.notices.first(f"field:{name}"):
+            log.info("ignoring the request field %r (no chat equivalent known)", name[:80])
 
 
 def _input_items(raw: object) -> list[dict[str, Any]]:

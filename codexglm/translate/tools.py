@@ -13,10 +13,14 @@ from typing import Any
 from ..providers.base import Provider
 from .errors import RequestError
 from .names import ToolEntry, ToolNames
+from .options import Notices
 from .schema import ensure_object_schema, simplify_schema
 
 log = logging.getLogger("codexglm.translate")
 _CUSTOM_INPUT_DESCRIPTION = "The raw input for the tool, exactly in the format described above (a plain string, not JSON)."
+# Tools Codex declares that run on OpenAI's side (or that need a provider opt-in): dropped.
+_HOSTED_TOOLS = frozenset({"web_search", "web_search_preview", "image_generation", "local_shell", "file_search",
+                           "code_interpreter", "computer_use_preview", "mcp"})
 
 
 def as_list(value: object) -> list[Any]:
@@ -25,7 +29,8 @@ def as_list(value: object) -> list[Any]:
 
 
 class ToolConverter:
-    def __init__(self, names: ToolNames, provider: Provider, web_search: bool) -> None:
+    def __init__(self, names: ToolNames, provider: Provider, web_search: bool, notices: Notices) -> None:
+        self._notices = notices
         self._names = names
         self._provider = provider
         self._web_search = web_search
@@ -67,8 +72,10 @@ class ToolConverter:
             self._function(self._names.register("tool_search", None, "tool_search"), spec.get("description"), spec.get("parameters"))
         elif kind == "web_search" and self._web_search and self._provider.web_search_tool:
             self._tools.append(dict(self._provider.web_search_tool))
-        else:
-            log.debug("dropping tool of type %r the upstream cannot run", kind)
+        elif kind in _HOSTED_TOOLS or kind in ("namespace", "function", "custom"):
+            log.debug("dropping a tool of type %r the upstream cannot run (or without a name)", kind)
+        elif self._notices.first(f"tool:{kind}"):
+            log.warning("dropping tools of unknown type %r (a newer Codex?); the model will not see them", str(kind)[:80])
 
     def _function(self, entry: ToolEntry, description: object, parameters: object) -> None:
         schema = ensure_object_schema(parameters)

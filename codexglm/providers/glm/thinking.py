@@ -10,7 +10,9 @@ _OFF = ("none", "minimal")
 # GLM-5.3 knows low/high/max only and cannot stop thinking.
 _FORCED_EFFORT = {"none": "low", "minimal": "low", "low": "low", "medium": "high", "high": "high",
                   "xhigh": "max", "max": "max", "ultra": "max"}
-_GLM52_EFFORT = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "max", "ultra": "max"}
+# GLM-5.2 thinks at two depths: it treats low and medium as high, and xhigh as max (api.md
+# §2.4), so those are what it is sent, and `/model` offers exactly high and max.
+_GLM52_EFFORT = {"low": "high", "medium": "high", "high": "high", "xhigh": "max", "max": "max", "ultra": "max"}
 
 
 def glm_thinking(spec: ModelSpec, effort: str | None) -> dict[str, Any]:
