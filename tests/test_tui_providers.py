@@ -8,6 +8,7 @@ the next turn goes to FakeCo's mock, with the GLM turn in its history.
 from __future__ import annotations
 
 import pathlib
+import re
 import sys
 
 import pytest
@@ -16,9 +17,9 @@ import trio
 from tests.e2e_harness import Sandbox, make_sandbox
 from tests.mockglm import MockGLM, open_mock_glm, text_reply
 from tests.test_providers import FAKE, KEY
-from tests.tmux_harness import TmuxSession, require_tmux
+from tests.tui_driver import open_terminal, tmux_available
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not tmux_available(), reason="needs tmux")]
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -30,7 +31,6 @@ async def _requests(mock: MockGLM, count: int) -> None:
 
 @pytest.fixture
 def sandbox(tmp_path: pathlib.Path) -> Sandbox:
-    require_tmux()
     box = make_sandbox(tmp_path)
     box.extra_env.update(PYTHONPATH=str(ROOT), FAKECO_API_KEY=KEY, TERM="xterm-256color")
     return box
@@ -43,30 +43,22 @@ async def test_model_switch_in_the_tui_moves_the_session_to_another_provider(san
         fake.handler = lambda body: text_reply("FakeCo answers next.")
         command = [sys.executable, "-m", "tests.second_provider_main", "--dangerously-bypass-approvals-and-sandbox",
                    "--disable", "plugins", "-C", str(sandbox.workdir)]
-        tmux = TmuxSession("providers", command, sandbox.env(glm), str(sandbox.workdir))
-        try:
-            await tmux.wait_for("Trust and continue")
-            tmux.press("Enter")
-            await tmux.wait_for("GLM-5.3 default")
-            await tmux.type("What comes first?")
-            tmux.press("Enter")
-            await tmux.wait_for("GLM answers first.")
-            await tmux.type("/model")
-            tmux.press("Enter")
-            picker = await tmux.wait_for("Select Model")
+        async with open_terminal(command, env=sandbox.env(glm), cwd=str(sandbox.workdir), width=160, height=45) as tui:
+            await tui.wait_for("Trust and continue")
+            await tui.press("Enter")
+            await tui.wait_for("GLM-5.3 default")
+            await tui.type("What comes first?", enter=True)
+            await tui.wait_for("GLM answers first.")
+            await tui.slash_command("/model")
+            picker = await tui.wait_for("Select Model")
             assert "fake/fm-large (FakeModel Large)" in picker and "FakeCo FakeModel Large through codexglm" in picker
-            tmux.press("Down")
-            await trio.sleep(0.3)
-            tmux.press("Enter")
-            await tmux.wait_for("Select Reasoning Level for fake/fm-large")
-            tmux.press("s")  # for this session only
-            await tmux.wait_for("Model changed to fake/fm-large")
-            await tmux.type("And what next?")
-            tmux.press("Enter")
-            await tmux.wait_for("FakeCo answers next.")
+            await tui.select_row(re.escape("fake/fm-large (FakeModel Large)"))
+            await tui.wait_for("Select Reasoning Level for fake/fm-large")
+            await tui.press("s")  # for this session only
+            await tui.wait_for("Model changed to fake/fm-large")
+            await tui.type("And what next?", enter=True)
+            await tui.wait_for("FakeCo answers next.")
             await _requests(fake, 1)
-        finally:
-            tmux.close()
     turns = [r for r in fake.chat_requests if "And what next?" in str(r.json["messages"])]
     assert turns and all(r.json["model"] == "fm-large" and r.key == KEY for r in turns)
     # The same session: FakeCo gets the GLM turn as history.
