@@ -82,7 +82,8 @@ async def test_an_image_a_text_model_cannot_see_is_announced(sandbox: Sandbox) -
     (sandbox.workdir / "dot.png").write_bytes(_PNG)
     async with open_mock_glm() as mock:
         mock.enqueue(text_reply("No image here."))
-        run = await sandbox.exec(mock, "Describe the picture", "-i", str(sandbox.workdir / "dot.png"))
+        # A text-only model (the default, GLM-5.3, takes images).
+        run = await sandbox.exec(mock, "-m", "glm-5.1", "Describe the picture", "-i", str(sandbox.workdir / "dot.png"))
     assert run.returncode == 0, run.describe()
     assert "glm-5.1 cannot see images: Codex sends it dot.png as a placeholder only" in run.stderr
     assert "-m glm-" in run.stderr  # names a model that can
