@@ -64,8 +64,17 @@ class Settings:
     reasoning_effort: str | None = None
     # Extra request-model -> GLM-model mappings; merged over the built-in table.
     model_map: dict[str, str] = field(default_factory=dict)
-    # Map Codex's hosted web_search tool to GLM's (billed) web_search tool.
+    # Web search through the provider's search API, billed per call: off until the user opts
+    # in.  On, Codex runs its own web search through the proxy (/alpha/search), and a hosted
+    # web_search tool from other clients maps to the provider's chat search tool.
     web_search: bool = False
+    # Pages the model opens through web search: fetched directly, at most this much and this long.
+    web_fetch_max_bytes: int = 2 * 1024 * 1024
+    web_fetch_timeout: float = 15.0
+    # Images for models that cannot see them: described by this model on the same key
+    # ("auto": the provider's vision model, "off": the model gets a note instead).
+    vision_model: str = "auto"
+    vision_timeout: float = 60.0
     show_reasoning: bool = True
     # Upstream behaviour.
     connect_timeout: float = 10.0
@@ -160,6 +169,18 @@ class Settings:
     def endpoints(self) -> list[tuple[str, str]]:
         """Upstream base URLs in the order they are tried: (label, url)."""
         return self.upstream.endpoints(self)
+
+    @property
+    def search_enabled(self) -> bool:
+        """Codex's web search runs through the proxy: opted in, and the provider has a search API."""
+        return self.web_search and self.upstream.search is not None
+
+    @property
+    def describer(self) -> str | None:
+        """The model that describes images for text-only models, or None when that is off."""
+        if self.vision_model == "off":
+            return None
+        return self.upstream.vision_model if self.vision_model == "auto" else self.vision_model
 
     @property
     def quota_url(self) -> str | None:

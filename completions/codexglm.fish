@@ -26,7 +26,7 @@ function __codexglm_scan --description 'codexglm: print "SCANNING SEPARATED COMM
                 end
                 continue
             end
-            if contains -- $word --glm-model --glm-region --glm-endpoint-mode --glm-port --glm-log-dir
+            if contains -- $word --glm-model --glm-region --glm-endpoint-mode --glm-port --glm-log-dir --glm-vision-model
                 set pending 1
                 continue
             end
@@ -105,15 +105,16 @@ complete -c codexglm -n '__codexglm_scanning' -l glm-port -x -d 'loopback port o
 complete -c codexglm -n '__codexglm_scanning' -l glm-log-bodies -d 'also log request and response bodies'
 complete -c codexglm -n '__codexglm_scanning' -l glm-log-dir -x -a '(__fish_complete_directories)' -d 'directory for the proxy\'s logs'
 complete -c codexglm -n '__codexglm_scanning' -l glm-no-reasoning -d 'do not show GLM\'s reasoning'
-complete -c codexglm -n '__codexglm_scanning' -l glm-web-search -d 'map Codex\'s web search to GLM\'s billed web_search tool'
+complete -c codexglm -n '__codexglm_scanning' -l glm-web-search -d 'web search through Z.ai\'s search API (billed per search)'
+complete -c codexglm -n '__codexglm_scanning' -l glm-vision-model -x -a 'glm-5.4 glm-5.3 glm-5.3-flash glm-5.3-flashx glm-5.2 glm-5.1 glm-5 glm-5-turbo glm-5v-turbo glm-4.7 glm-4.7-flashx glm-4.7-flash glm-4.6 glm-4.6v glm-4.6v-flashx glm-4.6v-flash glm-4.5 glm-4.5-air glm-4.5-x glm-4.5-airx glm-4.5-flash glm-4.5v glm-4-32b-0414-128k deepseek/deepseek-v4-pro deepseek/deepseek-v4-flash kimi/kimi-k3 kimi/kimi-k2.7-code kimi/kimi-k2.6 kimi/kimi-k2.5 minimax/MiniMax-M3 minimax/MiniMax-M3.1-Flash minimax/MiniMax-M2.7 qwen/qwen3-coder-plus qwen/qwen3-max openrouter/z-ai/glm-5.3 openrouter/deepseek/deepseek-v4-flash openrouter/minimax/minimax-m3 openrouter/qwen/qwen3-coder-next' -d 'model that describes images for text-only models (auto, off)'
 complete -c codexglm -n '__codexglm_scanning' -l glm-help -d 'show this help and exit'
 complete -c codexglm -n '__codexglm_scanning' -l glm-version -d 'show codexglm\'s and codex\'s versions and exit'
 complete -c codexglm -n '__codexglm_own config 0' -f -a show -d 'show each setting and where it came from'
 complete -c codexglm -n '__codexglm_own config 0' -f -a set -d 'store a setting (api_key goes to a 0600 key file; VALUE - reads stdin)'
 complete -c codexglm -n '__codexglm_own config 0' -f -a unset -d 'remove a setting'
 complete -c codexglm -n '__codexglm_own config 0' -f -a path -d 'print the config file\'s path'
-complete -c codexglm -n '__codexglm_own config 1 set' -f -a 'provider region base_url coding_base_url endpoint_mode key_type paid_fallback default_model reasoning_effort model_map web_search show_reasoning connect_timeout read_timeout first_byte_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary key_file api_key'
-complete -c codexglm -n '__codexglm_own config 1 unset' -f -a 'provider region base_url coding_base_url endpoint_mode key_type paid_fallback default_model reasoning_effort model_map web_search show_reasoning connect_timeout read_timeout first_byte_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary key_file api_key'
+complete -c codexglm -n '__codexglm_own config 1 set' -f -a 'provider region base_url coding_base_url endpoint_mode key_type paid_fallback default_model reasoning_effort model_map web_search web_fetch_max_bytes web_fetch_timeout vision_model vision_timeout show_reasoning connect_timeout read_timeout first_byte_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary key_file api_key'
+complete -c codexglm -n '__codexglm_own config 1 unset' -f -a 'provider region base_url coding_base_url endpoint_mode key_type paid_fallback default_model reasoning_effort model_map web_search web_fetch_max_bytes web_fetch_timeout vision_model vision_timeout show_reasoning connect_timeout read_timeout first_byte_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary key_file api_key'
 complete -c codexglm -n '__codexglm_own serve' -l host -x -a '127.0.0.1 localhost' -d 'address to listen on (default 127.0.0.1)'
 complete -c codexglm -n '__codexglm_own serve' -l port -x -d 'port to listen on (default 8787)'
 complete -c codexglm -n '__codexglm_own serve' -l token -x -d 'client token (default: $CODEXGLM_TOKEN, else a new one)'

@@ -54,7 +54,10 @@ Chunk = dict[str, Any]
 _STREAM_TYPE = "text/event-stream;charset=UTF-8"
 _JSON_TYPE = "application/json; charset=UTF-8"
 _PLANS = {CODING_PATH: "coding", GENERAL_PATH: "general"}
-_METHODS = {"chat": "POST", "models": "GET", "quota": "GET"}
+_METHODS = {"chat": "POST", "models": "GET", "quota": "GET", "search": "POST"}
+SEARCH_PATH = GENERAL_PATH + "/web_search"
+SEARCH_ENGINES = ("search_std", "search_pro", "search_pro_sogou", "search_pro_quark")
+SEARCH_RECENCY = ("oneDay", "oneWeek", "oneMonth", "oneYear", "noLimit")
 _ENVELOPE = ("id", "created", "object", "model")
 _BEIJING = 8 * 3600  # completion ids carry Beijing wall-clock time
 _READ_SIZE = 65536
@@ -639,7 +642,35 @@ def _route(path: str) -> tuple[str, str | None]:
             return "chat", plan
         if path == prefix + "/models":
             return "models", plan
+    if path == SEARCH_PATH:
+        return "search", None
     return ("quota", None) if path == QUOTA_PATH else ("missing", None)
+
+
+def search_hit(title: str, link: str, content: str, *, date: str = "2026-11-30") -> dict[str, Any]:
+    """One `search_result` row as Z.ai's web search API returns it."""
+    return {"title": title, "content": content, "link": link, "media": "Example", "icon": "", "refer": "ref_1",
+            "publish_date": date}
+
+
+def _check_search(body: Any) -> Error | None:
+    """Z.ai's web search validation: query 1-70 characters, a known engine, count 1-50."""
+    if not isinstance(body, dict):
+        return _illegal("body")
+    query = body.get("search_query")
+    if not isinstance(query, str) or not query.strip() or len(query) > 70:
+        return _illegal("search_query")
+    if body.get("search_engine") not in SEARCH_ENGINES:
+        return _illegal("search_engine")
+    count = body.get("count", 10)
+    if not isinstance(count, int) or not 1 <= count <= 50:
+        return _illegal("count")
+    if body.get("search_recency_filter", "noLimit") not in SEARCH_RECENCY:
+        return _illegal("search_recency_filter")
+    domain = body.get("search_domain_filter")
+    if domain is not None and not isinstance(domain, str):
+        return _illegal("search_domain_filter")
+    return None
 
 
 class MockGLM:
@@ -664,6 +695,10 @@ class MockGLM:
         self.billed: list[tuple[str, str]] = []  # (path kind, "plan" | "cash") per served chat
         self.requests: list[RecordedRequest] = []
         self.queue: deque[Reply] = deque()
+        # What the web search API finds for any query (Z.ai `search_result` rows).
+        self.search_results: list[dict[str, Any]] = [
+            search_hit("Example result", "https://example.org/result", "The example page says hello.")
+        ]
         self.connections = 0  # TCP connections accepted so far
         self.usage_sent: list[dict[str, Any]] = []  # every usage object that reached a client, in order
         self._failures: deque[Reply] = deque()
@@ -761,6 +796,8 @@ class MockGLM:
             return await connection.send_json(refusal.status, refusal.body())
         if kind == "models":
             return await connection.send_json(200, self._models_body())
+        if kind == "search":
+            return await self._search(connection, record)
         model = record.json.get("model") if isinstance(record.json, dict) else None
         spec = self.models.get(model) if isinstance(model, str) else None
         if record.key in self.billing and plan is not None and not (spec is not None and spec.price is None):
@@ -779,6 +816,21 @@ class MockGLM:
         if plan is not None and plan not in self.keys[key]:
             return Error(429, "1113", "Insufficient balance or no resource package. Please recharge.")
         return None
+
+    @property
+    def search_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == SEARCH_PATH]
+
+    async def _search(self, connection: _Connection, record: RecordedRequest) -> None:
+        refusal = _check_search(record.json)
+        if refusal is not None:
+            return await connection.send_json(refusal.status, refusal.body())
+        created = int(time.time())
+        results = self.search_results[: record.json.get("count", 10)]
+        body = {"id": _new_id(created), "created": created, "request_id": _new_id(created),
+                "search_intent": [{"query": record.json["search_query"], "intent": "SEARCH_ALL", "keywords": ""}],
+                "search_result": results}
+        await connection.send_json(200, body)
 
     def _models_body(self) -> dict[str, Any]:
         data = [{"id": model, "object": "model", "created": 1766332800, "owned_by": "z-ai"} for model in self.listed]

@@ -120,10 +120,22 @@ def test_entry_carries_glm_facts_and_codex_prompt() -> None:
     assert TEMPLATE["base_instructions"].startswith("You are Codex, a coding agent based on GPT-5.")
 
 
+def test_the_description_says_which_models_see_images_directly() -> None:
+    def described(model: str, describer: str | None) -> str:
+        entry = catalog_entry(MODELS[model], TEMPLATE, vendor="Z.ai", thinking=glm_thinking, describer=describer)
+        return str(entry["description"])
+
+    assert described("glm-4.6v", "glm-4.6v") == "Z.ai GLM-4.6V through codexglm (sees images)"
+    assert described("glm-5.1", "glm-4.6v") == "Z.ai GLM-5.1 through codexglm (images described by glm-4.6v)"
+    assert described("glm-5.1", None) == "Z.ai GLM-5.1 through codexglm (text only)"
+
+
 def test_entry_for_text_model_without_thinking() -> None:
     spec = ModelSpec("glm-x", "GLM-X", 100_000, 8_000, "none")
     entry = catalog_entry(spec, TEMPLATE, vendor="Z.ai", thinking=glm_thinking)
-    assert entry["input_modalities"] == ["text"]
+    # Images still reach the proxy, which tells the user they were left out.
+    assert entry["input_modalities"] == ["text", "image"]
+    assert entry["description"] == "Z.ai GLM-X through codexglm (text only)"
     assert entry["supported_reasoning_levels"] == []
     assert entry["default_reasoning_level"] is None
     assert entry["supports_reasoning_summary_parameter"] is False

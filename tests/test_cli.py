@@ -214,6 +214,9 @@ def test_models_lists_every_model(home: Path, capsys: pytest.CaptureFixture[str]
     assert "plan only" in rows["glm-5.4"]
     assert "glm-4.7 *" in out
     assert "1,000,000" in rows["glm-5.3"] and "text+image" in rows["glm-5.3"]
+    # Text-only models get images as descriptions, and the footer says by which model.
+    footer = next(line for line in out.splitlines() if line.startswith("* default model"))
+    assert "text+described" in rows["glm-5.1"] and footer.endswith("descriptions by glm-4.6v")
     assert "free" in rows["glm-4.7-flash"]
     assert rows["glm-4-32b-0414-128k"].split()[3] == "no"
 

@@ -287,7 +287,7 @@ async def test_auto_mode_that_would_fall_back_onto_cash_is_a_failure(env: dict[s
     [
         ("coding-plan", True, "coding-plan", Status.OK, "Coding Plan uses plan quota, pay-as-you-go uses plan quota"),
         ("compatible", False, "compatible", Status.OK, "pay-as-you-go spends cash"),
-        ("compatible", False, "unknown", Status.WARN, "looks like Compatible"),
+        ("compatible", False, "unknown", Status.OK, "looks like Compatible"),
         ("standard", True, "coding-plan", Status.WARN, "look like Standard"),
     ],
 )
@@ -908,3 +908,14 @@ def test_paid_fallback_is_flagged_only_where_it_can_spend_cash(key_type: str) ->
     settings = Settings(endpoint_mode="auto", paid_fallback=True, key_type=key_type)
     check = key_type_check(endpoints, Outcome("q", 0.01, document=plan), settings, {})
     assert (check.status is Status.WARN) is (key_type == "compatible"), check.message
+
+
+@pytest.mark.parametrize(("mode", "status"), [("auto", Status.WARN), ("coding-only", Status.OK)])
+def test_an_unrecorded_key_type_matters_only_to_auto_mode(mode: str, status: Status) -> None:
+    from codexglm.doctor.remote import key_type_check
+
+    plan = {"success": True, "data": {"limits": [], "level": "pro"}}
+    endpoints = [Endpoint("coding", _outcome(), True), Endpoint("general", _outcome(), mode == "auto")]
+    check = key_type_check(endpoints, Outcome("q", 0.01, document=plan), Settings(endpoint_mode=mode), {})
+    assert check.status is status and "not recorded" in check.message
+    assert ("codexglm login" in check.fix) is (status is Status.WARN)

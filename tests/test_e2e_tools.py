@@ -246,22 +246,6 @@ async def test_image_reaches_a_vision_model(sandbox: Sandbox) -> None:
     assert parts[-1] == {"type": "text", "text": "What is in the picture?"}
 
 
-async def test_image_given_to_a_text_model_becomes_a_note(sandbox: Sandbox) -> None:
-    image = sandbox.workdir / "red.png"
-    image.write_bytes(_png())
-    async with open_mock_glm() as mock:
-        mock.enqueue(text_reply("I cannot see images, but the file is red.png."))
-        run = await sandbox.exec(mock, "-m", "glm-5.1", f"--image={image}", "What is in the picture?")
-    assert run.returncode == 0, run.describe()
-    assert run.messages() == ["I cannot see images, but the file is red.png."]
-    # The catalog marks glm-5.1 text-only, so Codex itself puts a note where the image was.
-    parts = _user_parts(mock.chat_requests[0].json)
-    assert all(p["type"] == "text" for p in parts)
-    text = "\n".join(p["text"] for p in parts)
-    assert "image content omitted" in text and "red.png" in text
-    assert "base64" not in text and text.endswith("What is in the picture?")
-
-
 async def test_image_from_a_tool_reaches_a_vision_model(sandbox: Sandbox) -> None:
     image = sandbox.workdir / "red.png"
     image.write_bytes(_png())

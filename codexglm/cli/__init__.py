@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ..config import LoadedConfig
+    from ..providers.base import ModelSpec
     from ..settings import Settings
 
 
@@ -265,15 +266,20 @@ def _models_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
                 notes.setdefault(listed.note, len(notes) + 1)
             mark = (" *" if model_id == routed.default_model else "") + (f" [{notes[listed.note]}]" if listed.note else "")
             rows.append((slug + mark, f"{spec.context_window:,}", f"{spec.max_output:,}",
-                         ",".join(reasoning_levels(spec, provider.thinking)) or "no", "text+image" if spec.vision else "text", price))
+                         ",".join(reasoning_levels(spec, provider.thinking)) or "no", _input(spec, settings), price))
         if index:
             print()
         print(f"{provider.vendor} ({name}){'' if index else ', the default provider'}:")
         _print_table(rows)
-    print("* default model of its provider")
+    described = f"; described: images reach the model as descriptions by {settings.describer}" if settings.describer else ""
+    print("* default model of its provider" + described)
     for note, number in notes.items():
         print(f"[{number}] {note}")
     return 0
+
+
+def _input(spec: ModelSpec, settings: Settings) -> str:
+    return "text+image" if spec.vision else "text+described" if settings.describer else "text"
 
 
 def _print_table(rows: Sequence[tuple[str, ...]]) -> None:

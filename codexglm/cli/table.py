@@ -62,7 +62,9 @@ GLM_OPTIONS: tuple[Option, ...] = (
     Option("--glm-log-bodies", "also log request and response bodies", setting="log_bodies"),
     Option("--glm-log-dir", "directory for the proxy's logs", "DIR", "dir", setting="log_dir"),
     Option("--glm-no-reasoning", "do not show GLM's reasoning", setting="show_reasoning", value=False),
-    Option("--glm-web-search", "map Codex's web search to GLM's billed web_search tool", setting="web_search"),
+    Option("--glm-web-search", "web search through Z.ai's search API (billed per search)", setting="web_search"),
+    Option("--glm-vision-model", "model that describes images for text-only models (auto, off)", "MODEL", "model",
+           setting="vision_model"),
     Option("--glm-help", "show this help and exit"),
     Option("--glm-version", "show codexglm's and codex's versions and exit"),
 )

@@ -160,6 +160,13 @@ def pick_template(models: list[Any]) -> dict[str, Any]:
     return max(usable, key=score)  # max keeps the first of equals: the catalog's own order
 
 
+def image_support(spec: ModelSpec, describer: str | None) -> str:
+    """How a model takes images, as the catalog (and so `/model`) says it."""
+    if spec.vision:
+        return "sees images"
+    return f"images described by {describer}" if describer else "text only"
+
+
 _SHIPPED = Path(__file__).with_name("template.json")
 
 
@@ -179,8 +186,11 @@ def catalog_entry(
     thinking: ThinkingHook,
     slug: str | None = None,
     priority: int = 0,
+    describer: str | None = None,
 ) -> dict[str, Any]:
-    """One catalog entry: Codex's prompt and tool shape from TEMPLATE, the model's facts from SPEC."""
+    """One catalog entry: Codex's prompt and tool shape from TEMPLATE, the model's facts from SPEC.
+
+    DESCRIBER is the vision model the proxy has describe images for text-only models (None: off)."""
     entry = copy.deepcopy(template)
     for name in _OPENAI_ONLY:
         entry.pop(name, None)
@@ -200,13 +210,15 @@ def catalog_entry(
     entry.update(
         slug=name,
         display_name=spec.display_name if name == spec.id else f"{name} ({spec.display_name})",
-        description=f"{vendor} {spec.display_name} through codexglm",
+        description=f"{vendor} {spec.display_name} through codexglm ({image_support(spec, describer)})",
         base_instructions=instructions,
         context_window=window,
         max_context_window=window,
         auto_compact_token_limit=int(window * AUTO_COMPACT_SHARE),
         effective_context_window_percent=template.get("effective_context_window_percent") or 95,
-        input_modalities=["text", "image"] if spec.vision else ["text"],
+        # Images always reach the proxy: it describes them for text-only models, or leaves
+        # a note and tells the user (the description above says which models see them).
+        input_modalities=["text", "image"],
         supported_reasoning_levels=[{"effort": level, "description": text} for level, text in ladder],
         default_reasoning_level=ladder[-1][0] if ladder else None,
         supports_reasoning_summaries=spec.supports_reasoning,
@@ -280,6 +292,7 @@ def catalog_document(
     vendor: str,
     thinking: ThinkingHook,
     others: Mapping[str, Provider] | None = None,
+    describer: str | None = None,
 ) -> dict[str, Any]:
     """The catalog; OTHERS names the provider of slugs the default provider does not serve
     (their vendor and thinking controls are that provider's)."""
@@ -293,6 +306,7 @@ def catalog_document(
                 priority=index,
                 vendor=others[slug].vendor if slug in others else vendor,
                 thinking=others[slug].thinking if slug in others else thinking,
+                describer=describer,
             )
             for index, (slug, spec) in enumerate(slugs.items())
         ]
@@ -300,11 +314,15 @@ def catalog_document(
 
 
 def _digest(
-    slugs: dict[str, ModelSpec], vendor: str, thinking: ThinkingHook, others: Mapping[str, Provider] | None = None
+    slugs: dict[str, ModelSpec],
+    vendor: str,
+    thinking: ThinkingHook,
+    describer: str | None,
+    others: Mapping[str, Provider] | None = None,
 ) -> str:
     """Cache key: everything the catalog is made of besides Codex's version (in the name)."""
     others = others or {}
-    facts = [CATALOG_FORMAT, vendor,
+    facts = [CATALOG_FORMAT, vendor, describer,
              [(slug, repr(spec), others[slug].name if slug in others else "",
                reasoning_ladder(spec, others[slug].thinking if slug in others else thinking))
               for slug, spec in slugs.items()]]
@@ -335,7 +353,8 @@ def build_catalog(
     slugs = catalog_slugs(settings, dict.fromkeys(extra_models), settings.discovered_models)
     vendor, thinking = settings.upstream.vendor, settings.upstream.thinking
     others = slug_providers(settings, slugs)
-    name = _version_tag(codex) + _digest(slugs, vendor, thinking, others) + ".json"
+    describer = settings.describer
+    name = _version_tag(codex) + _digest(slugs, vendor, thinking, describer, others) + ".json"
     path = directory / name
     if path.is_file():
         return path
@@ -348,7 +367,7 @@ def build_catalog(
         template = shipped_template()
         name = name.replace(".json", "-shipped.json")
         path = directory / name
-    text = json.dumps(catalog_document(template, slugs, vendor, thinking, others), ensure_ascii=False)
+    text = json.dumps(catalog_document(template, slugs, vendor, thinking, others, describer), ensure_ascii=False)
     try:
         write_atomic(path, text)
     except OSError as exc:

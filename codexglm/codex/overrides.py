@@ -28,6 +28,8 @@ class ProxySettings(Protocol):
 
     @property
     def keepalive_interval(self) -> float: ...
+    @property
+    def search_enabled(self) -> bool: ...
 
 
 def _toml_string(text: str) -> str:
@@ -52,7 +54,17 @@ def _provider_fields(base_url: str, settings: ProxySettings) -> list[tuple[str, 
         ("stream_max_retries", str(STREAM_MAX_RETRIES)),
         ("stream_idle_timeout_ms", str(stream_idle_timeout_ms(settings))),
         ("supports_websockets", "false"),
+        # Codex 0.150 ... 0.171 run their web search through the provider's /alpha/search
+        # when this and the standalone_web_search feature are both on.
+        *([("supports_standalone_web_search", "true")] if settings.search_enabled else []),
     ]
+
+
+def _search_fields(settings: ProxySettings) -> list[tuple[str, str]]:
+    if not settings.search_enabled:
+        return []
+    # The feature is "under development" in Codex; its warning would be about our choice.
+    return [("features.standalone_web_search", "true"), ("suppress_unstable_features_warning", "true")]
 
 
 def _root_fields(catalog: Path | None, model: str | None, effort: str | None = None) -> list[tuple[str, str]]:
@@ -74,7 +86,7 @@ def codex_overrides(
     provider = ", ".join(f"{key}={value}" for key, value in _provider_fields(f"http://127.0.0.1:{port}/v1", settings))
     (key, value), *rest = _root_fields(catalog, model, effort)  # model_provider first
     args = ["-c", f"{key}={value}", "-c", f"model_providers.{PROVIDER_ID}={{{provider}}}"]
-    for key, value in rest:
+    for key, value in [*rest, *_search_fields(settings)]:
         args += ["-c", f"{key}={value}"]
     return args
 
@@ -82,7 +94,7 @@ def codex_overrides(
 def codex_config_toml(base_url: str, settings: ProxySettings, *, catalog: Path | None, model: str | None) -> str:
     """The same provider as `codex_overrides`, as config.toml text for a Codex set up by hand
     (`codexglm serve --print-codex-config`)."""
-    lines = [f"{key} = {value}" for key, value in _root_fields(catalog, model)]
+    lines = [f"{key} = {value}" for key, value in [*_root_fields(catalog, model), *_search_fields(settings)]]
     lines += ["", f"[model_providers.{PROVIDER_ID}]"]
     lines += [f"{key} = {value}" for key, value in _provider_fields(base_url, settings)]
     return "\n".join(lines) + "\n"

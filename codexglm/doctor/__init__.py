@@ -78,6 +78,7 @@ async def diagnose(
     if loaded is not None:
         checks.append(local.key_check(loaded, environ))
     checks += [local.port_check(), local.dirs_check(settings, environ), local.ledger_check(settings, environ, time.time())]
+    checks.append(local.features_check(settings))
     with trio.move_on_at(started + limits.total) as deadline:
         async with trio.open_nursery() as nursery:
             codex = _FoundCodex()

@@ -21,6 +21,7 @@ from ..launcher import LaunchError, bind_loopback
 from ..ledger.store import DAY_SECONDS, SCHEMA_VERSION, LedgerError, SqliteStore
 from ..ledger.writer import ledger_path
 from ..server.reqlog import log_dir
+from ..server.search import billing_note
 from ..settings import Settings, mask_secret
 from .report import Check, Status
 
@@ -162,3 +163,16 @@ def _home(path: Path, env: Mapping[str, str]) -> str:
     if home and (text == home or text.startswith(home.rstrip("/") + "/")):
         return "~" + text[len(home.rstrip("/")):]
     return text
+
+
+def features_check(settings: Settings) -> Check:
+    """Web search and image descriptions in one line: whether each is on, and what it costs."""
+    search = billing_note(settings)
+    describer = settings.describer
+    if describer is None:
+        vision = "image descriptions: off (text-only models get a note where an image was)"
+    else:
+        price = settings.upstream.spec_for(describer).price
+        cost = "free" if price is None else f"${price[0]:g}/${price[2]:g} per M tokens in/out pay-as-you-go"
+        vision = f"images for text-only models: described by {describer}, a request per new image ({cost})"
+    return Check("local.features", "web search and images", Status.OK, f"{search}; {vision}")

@@ -251,6 +251,9 @@ def key_type_check(endpoints: Sequence[Endpoint], quota: Outcome, settings: Sett
     title = "key type"
     if detection.key_type == UNKNOWN_KEY_TYPE:
         return Check("endpoint.keytype", title, Status.SKIP, "cannot tell the key type: no endpoint served it")
+    if configured == UNKNOWN_KEY_TYPE and settings.endpoint_mode != "auto":
+        # Only auto mode's fallback depends on the key type; one endpoint bills as it bills.
+        return Check("endpoint.keytype", title, Status.OK, f"looks like {label} ({bills}); not recorded")
     if configured == UNKNOWN_KEY_TYPE:
         return Check("endpoint.keytype", title, Status.WARN,
                      f"looks like {label} ({bills}); not recorded, so the fallback treats it as Compatible",

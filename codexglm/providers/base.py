@@ -122,6 +122,30 @@ class KeyType:
 
 UNKNOWN_KEY_TYPE = "unknown"
 
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One web search result as a provider's search service returns it."""
+
+    title: str
+    url: str
+    snippet: str
+    published: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchService:
+    """A provider's web search API: where it is, how a query is asked and read back, its cost.
+
+    `price_per_call` is what one query costs in USD; None means the user's plan includes it
+    (which is why per-call search stays off until the user opts in)."""
+
+    url: Callable[[EndpointSettings], str]
+    request: Callable[[str, int, Sequence[str], int | None], dict[str, Any]]
+    parse: Callable[[Any], list[SearchHit]]
+    price_per_call: float | None
+
+
 ThinkingHook = Callable[[ModelSpec, "str | None"], dict[str, Any]]
 ChatExtrasHook = Callable[[ModelSpec, bool, bool], dict[str, Any]]
 EndpointsHook = Callable[[EndpointSettings], list[tuple[str, str]]]
@@ -189,6 +213,10 @@ class Provider:
     simplify_schemas: bool = False
     # The provider's own billed search tool; None when it has none.
     web_search_tool: Mapping[str, Any] | None = None
+    # The provider's web search API, served to Codex at /alpha/search; None when it has none.
+    search: SearchService | None = None
+    # The model (same key) that describes images for models that cannot see them.
+    vision_model: str | None = None
     # Error codes -> kind and wording; codes that mean "wrong endpoint for this key".
     error_codes: Mapping[str, ErrorCode] = field(default_factory=dict)
     endpoint_switch_codes: frozenset[str] = frozenset()

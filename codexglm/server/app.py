@@ -27,16 +27,20 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadHost, HTTPException
 
 from ..codex.origin import request_origin
+from ..codex.search import SearchRequestError, parse_search_request
 from ..ledger.writer import Ledger
 from ..providers import get_provider, model_slug
 from ..settings import Settings
 from ..translate import ChatRequest, RequestError, build_chat_request, error_body
+from ..translate.images import notice_item
 from . import chat, responses
 from .encoding import EncodingError, decode_body
-from .failures import internal_error
+from .failures import internal_error, shutdown_error
 from .proxy import HEALTH_PATH, Proxy, RequestRecord, Route, log
+from .search import billing_note
 from .streaming import EventStream
 from .upstream import UpstreamFailure, upstream_json
+from .vision import ImageDescriber, prepare_images
 
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 ANY_HOST: frozenset[str] = frozenset({"*"})
@@ -170,6 +174,7 @@ def create_app(
     )
     proxy = app.proxy = Proxy(settings, token, transport=transport, ledger=ledger)
     app.bearer = f"Bearer {token}".encode()
+    describer = ImageDescriber(proxy, settings.describer) if settings.describer is not None else None
 
     @app.before_request
     async def _guard() -> None:
@@ -202,6 +207,7 @@ def create_app(
         record: RequestRecord = g.record
         record.origin = request_origin(request.headers)
         body, size = await _json_body(proxy, record)
+        body, notice = await prepare_images(proxy, describer, body, record.origin)
         route, requested = _route(proxy, body)
         chat_request, payload = await _off_loop(size, _translate, body, route, requested)
         record.model_in, record.model_out, record.stream = (
@@ -211,7 +217,7 @@ def create_app(
         )
         proxy.log_body(record, "upstream_request", payload)
         if chat_request.stream:
-            stream = responses.ResponsesStream(proxy, route.upstream, chat_request, payload, record)
+            stream = responses.ResponsesStream(proxy, route.upstream, chat_request, payload, record, notice=notice)
             # The Coding Plan's usage windows, for Codex's /status (last known; never waited for).
             limits = proxy.quota.headers()
             return _event_stream(stream.body(), limits)
@@ -219,6 +225,8 @@ def create_app(
             answer = await responses.complete(proxy, route.upstream, chat_request, payload, record)
         except UpstreamFailure as failure:
             raise _upstream_error(proxy, failure) from None
+        if notice is not None and isinstance(answer.get("output"), list):
+            answer["output"].insert(0, notice_item(notice))
         proxy.log_body(record, "response", answer)
         return _json(200, answer)
 
@@ -237,6 +245,21 @@ def create_app(
             return _json(200, await chat.complete(proxy, upstream, payload, record))
         except UpstreamFailure as failure:
             raise _upstream_error(proxy, failure) from None
+
+    @app.post("/v1/alpha/search")
+    @app.post("/alpha/search")
+    async def _alpha_search() -> Response:
+        record: RequestRecord = g.record
+        body, _ = await _json_body(proxy, record)
+        if not proxy.search.enabled:
+            raise ApiError(403, error_body(billing_note(settings) + ".", "permission_error", "web_search_disabled"))
+        try:
+            commands = parse_search_request(body)
+        except SearchRequestError as exc:
+            raise ApiError(400, error_body(exc.message, param=exc.param)) from None
+        with proxy.lifecycle.guard():
+            return _json(200, await proxy.search.answer(commands, request_origin(request.headers)))
+        raise ApiError(503, proxy.error_body(shutdown_error()))
 
     @app.get("/v1/models")
     @app.get("/models")
@@ -277,6 +300,7 @@ def create_app(
     @app.after_serving
     async def _close() -> None:
         await proxy.aclose()
+        await proxy.search.aclose()
         if proxy.reqlog is not None:
             proxy.reqlog.close()
         # The windows as last fetched, which may be newer than the last request's; then the

@@ -25,6 +25,7 @@ from ..translate import TranslateOptions, UpstreamError
 from .lifecycle import Lifecycle
 from .quota import QuotaMonitor
 from .reqlog import Redactor, RequestLog, ServerLog
+from .search import WebSearch
 from .upstream import CallStats, Upstream
 
 # Logger for the proxy's own diagnostics (tracebacks, hypercorn messages).  `serve()`
@@ -141,6 +142,7 @@ class Proxy:
         self.redact = Redactor((*settings.api_keys, *other_keys, token))
         self.reqlog = RequestLog.from_settings(settings, self.redact)
         self.ledger = ledger if ledger is not None else Ledger.from_settings(settings)
+        self.search = WebSearch(settings, self.upstream.client, self.upstream.keys, self.redact, self.ledger)
         self.server_log: ServerLog | None = None  # set by serve(), which owns the handler
         self.lifecycle = Lifecycle()
         # Host headers accepted; None until serve() knows the bound port (then exact).

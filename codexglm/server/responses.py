@@ -27,6 +27,7 @@ from ..translate import (
     translate_completion,
     transport_error,
 )
+from ..translate.images import notice_events
 from ..translate.sse import SSEDecoder, SSEError
 from .failures import answer_too_large_error, internal_error, shutdown_error
 from .proxy import Proxy, RequestRecord, log
@@ -48,9 +49,20 @@ class ResponsesStream:
     """One streamed answer.  Each upstream attempt gets a fresh translator; the proxy
     numbers the events itself so the sequence stays continuous across attempts."""
 
-    def __init__(self, proxy: Proxy, upstream: Upstream, chat: ChatRequest, payload: bytes, record: RequestRecord) -> None:
+    def __init__(
+        self,
+        proxy: Proxy,
+        upstream: Upstream,
+        chat: ChatRequest,
+        payload: bytes,
+        record: RequestRecord,
+        *,
+        notice: str | None = None,
+    ) -> None:
         self._proxy = proxy
         self._upstream = upstream
+        # A line of the proxy's own for Codex to show first (an image was described).
+        self._notice = notice
         self._provider = upstream.provider
         self._chat = chat
         self._payload = payload
@@ -69,7 +81,7 @@ class ResponsesStream:
         )
 
     def _new_translator(self) -> StreamTranslator:
-        return StreamTranslator(self._chat.context, response_id=response_id(self._record))
+        return StreamTranslator(self._chat.context, response_id=response_id(self._record), first_index=int(bool(self._notice)))
 
     def _restart(self) -> None:
         """A fresh translator for the next attempt (the failed one may hold partial state)."""
@@ -88,7 +100,8 @@ class ResponsesStream:
         return self._encode(self._translator.heartbeat())
 
     async def _produce(self, send: trio.MemorySendChannel[bytes]) -> None:
-        await send.send(self._encode(self._translator.start()))
+        opening = self._translator.start() + (notice_events(self._notice) if self._notice else [])
+        await send.send(self._encode(opening))
         try:
             with self._proxy.lifecycle.guard() as scope:
                 await self._attempts(send)

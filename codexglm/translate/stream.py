@@ -93,14 +93,17 @@ class _Item:
 class StreamTranslator:
     """Feeds on decoded upstream chunks; every method returns the events to send now."""
 
-    def __init__(self, context: TurnContext, *, response_id: str | None = None, created_at: int | None = None) -> None:
+    def __init__(
+        self, context: TurnContext, *, response_id: str | None = None, created_at: int | None = None, first_index: int = 0
+    ) -> None:
         self._ctx = context
         self.response_id = response_id or f"resp_{uuid.uuid4().hex}"
         self._created_at = created_at if created_at is not None else int(time.time())
         self._state = State.NEW
         self._seq = 0
         self._items: list[_Item] = []
-        self._announced = 0  # output indexes handed out
+        # Output indexes handed out (indexes below first_index carry the proxy's own notice).
+        self._announced = first_index
         self._reasoning: _Item | None = None
         self._message: _Item | None = None
         self._calls: dict[str, _Item] = {}

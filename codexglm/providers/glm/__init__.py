@@ -8,6 +8,7 @@ from .errors import ERROR_CODES, FAILED_FINISH_REASONS, PLAN_MISMATCH
 from .keytypes import KEY_TYPES
 from .models import DEFAULT_MODEL, MODELS, PLAN_ROUTED
 from .quota import parse_quota
+from .search import WEB_SEARCH
 from .thinking import glm_chat_extras, glm_thinking
 
 GLM = Provider(
@@ -31,6 +32,9 @@ GLM = Provider(
     # GLM 500s or stalls on $ref/anyOf/oneOf in tool schemas.
     simplify_schemas=True,
     web_search_tool={"type": "web_search", "web_search": {"enable": True, "search_engine": "search_pro_jina", "search_result": True}},
+    search=WEB_SEARCH,
+    # On the Coding Plan and pay-as-you-go alike, with the same key as the text models.
+    vision_model="glm-4.6v",
     error_codes=ERROR_CODES,
     endpoint_switch_codes=frozenset({PLAN_MISMATCH}),
     key_types=KEY_TYPES,
