@@ -28,7 +28,8 @@ from .providers import (
     get_provider,
     provider_names,
 )
-from .settings import Settings, mask_secret
+from .providers.base import UNKNOWN_KEY_TYPE
+from .settings import ProviderAccess, Settings, mask_secret
 
 APP_NAME = "codexglm"
 CONFIG_FILE = "config.toml"
@@ -43,18 +44,24 @@ PROVIDER_ENV = "CODEXGLM_PROVIDER"
 
 def no_key_message(provider: Provider) -> str:
     """What to do when there is no key: said the same way by the launcher, serve and the proxy."""
-    return f"no {provider.vendor} API key: set {provider.key_env} or store one with `codexglm config set api_key -`"
+    login = "codexglm login" if provider.name == DEFAULT_PROVIDER else f"codexglm login {provider.name}"
+    return f"no {provider.vendor} API key: run `{login}` (or set {provider.key_env})"
 
 
 class ConfigError(Exception):
     """A setting is invalid or the config file cannot be read or written."""
 
 
+# Settings fields config.toml cannot set: keys come from the key store, the other
+# providers from their own keys and variables, discovered models from the cache.
+_NOT_CONFIGURABLE = frozenset({"api_keys", "other_providers", "discovered_models"})
+
+
 def _setting_types() -> dict[str, type]:
     """Value type of every configurable Settings field, taken from its default."""
     types: dict[str, type] = {}
     for f in dataclasses.fields(Settings):
-        if f.name == "api_keys":
+        if f.name in _NOT_CONFIGURABLE:
             continue
         if f.default_factory is not dataclasses.MISSING:
             types[f.name] = type(f.default_factory())
@@ -113,6 +120,12 @@ def cache_dir(env: Mapping[str, str] | None = None) -> Path:
 
 def config_path(env: Mapping[str, str] | None = None) -> Path:
     return config_dir(env) / CONFIG_FILE
+
+
+def default_key_file(directory: Path, provider: str) -> Path:
+    """Where `codexglm login PROVIDER` stores its key: `api_key` for GLM (as always),
+    `api_key.NAME` for every other provider."""
+    return directory / (KEY_FILE if provider == DEFAULT_PROVIDER else f"{KEY_FILE}.{provider}")
 
 
 _PATH_KEYS = frozenset({"key_file", "log_dir"})
@@ -209,6 +222,10 @@ def _registered(attribute: str) -> tuple[str, ...]:
 def _validate(key: str, value: Any) -> None:
     if key == "provider" and value not in provider_names():
         raise ConfigError(f"provider must be one of {', '.join(provider_names())}, not {value!r}")
+    if key == "key_type":
+        known = (*_registered("key_types"), UNKNOWN_KEY_TYPE)
+        if value not in known:
+            raise ConfigError(f"key_type must be one of {', '.join(dict.fromkeys(known))}, not {value!r}")
     for name, attribute in (("region", "regions"), ("endpoint_mode", "endpoint_modes")):
         known = _registered(attribute)
         if key == name and value not in known:
@@ -267,6 +284,8 @@ class LoadedConfig:
     key_file: Path
     key_source: str  # where the key came from, never the key
     warnings: tuple[str, ...] = field(default=())
+    # Other providers with a key: name -> where it came from (never the key).
+    other_key_sources: dict[str, str] = field(default_factory=dict)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -304,7 +323,7 @@ def load_config(
 
     file_values = read_config_file(path) if read_file else {}
     _define_providers(path, file_values.pop("providers", {}))
-    key_file = config_dir(environ) / KEY_FILE
+    key_file: Path | None = None
     file_warnings: list[str] = []
     for key, raw in file_values.items():
         if key == "api_key":
@@ -345,12 +364,45 @@ def load_config(
         if environ.get("CODEXGLM_STATE_DIR"):
             sources["log_dir"] = "env CODEXGLM_STATE_DIR"
     provider = get_provider(values.get("provider", DEFAULT_PROVIDER))
+    key_file = key_file or default_key_file(config_dir(environ), provider.name)
     # Each provider has its own default model unless one is configured.
     values.setdefault("default_model", provider.default_model)
     keys, sources["api_keys"], key_source, warnings = _load_keys(environ, key_file, provider.key_env)
-    settings = Settings(api_keys=keys, **values)
+    others, other_sources, other_warnings = _other_providers(environ, provider.name)
+    settings = Settings(api_keys=keys, other_providers=others, **values)
     file_warnings += _unknown_models(settings, sources, path)
-    return LoadedConfig(settings, sources, path, key_file, key_source, (*file_warnings, *warnings))
+    return LoadedConfig(
+        settings, sources, path, key_file, key_source, (*file_warnings, *warnings, *other_warnings), other_sources
+    )
+
+
+def _other_providers(
+    environ: Mapping[str, str], default: str
+) -> tuple[dict[str, ProviderAccess], dict[str, str], list[str]]:
+    """Every provider besides DEFAULT with a key (its variable or its stored key) or with
+    settings from its own environment variables."""
+    others: dict[str, ProviderAccess] = {}
+    key_sources: dict[str, str] = {}
+    warnings: list[str] = []
+    for name in provider_names():
+        if name == default:
+            continue
+        provider = get_provider(name)
+        keys, _, described, key_warnings = _load_keys(environ, default_key_file(config_dir(environ), name), provider.key_env)
+        warnings += key_warnings
+        if keys:
+            key_sources[name] = described
+        overrides: dict[str, Any] = {}
+        for variable, key in provider.env_settings.items():
+            raw = environ.get(variable, "").strip()
+            if raw and key in SETTING_TYPES and key != "provider":
+                try:
+                    overrides[key] = coerce(key, raw)
+                except ConfigError as exc:
+                    raise ConfigError(f"${variable}: {exc}") from None
+        if keys or overrides:  # overrides alone: `codexglm login NAME` checks the key there
+            others[name] = ProviderAccess(keys, overrides)
+    return others, key_sources, warnings
 
 
 def _unknown_models(settings: Settings, sources: Mapping[str, str], path: Path) -> list[str]:
@@ -360,8 +412,8 @@ def _unknown_models(settings: Settings, sources: Mapping[str, str], path: Path) 
     named = [("default_model", settings.default_model), *((f"model_map.{k}", v) for k, v in settings.model_map.items())]
     notes = []
     for key, model in named:
-        if model in provider.models:
-            continue
+        if provider.lookup(model) is not None or model.split("/", 1)[0].lower() in provider_names():
+            continue  # a known model, or `PROVIDER/MODEL`: another provider's, routed there
         source = sources.get(key.split(".", 1)[0], "default")
         where = _where(path, key.split(".", 1)[0]) if source == "config file" else source
         notes.append(f"{where}: {key} = {model!r} is not a {provider.vendor} model codexglm knows "

@@ -163,8 +163,9 @@ def _send(proc: subprocess.Popen[bytes], signum: int) -> None:
 def run(args: Sequence[str], loaded: LoadedConfig, *, port: int = 0, warn: Callable[[str], None]) -> int:
     """`codexglm [codex args]`: check the setup, build the catalog, run codex."""
     from .codex.catalog import CatalogError, build_catalog
+    from .discovery import with_discovered
 
-    settings = loaded.settings
+    settings = with_discovered(loaded.settings)
     for line in loaded.warnings:
         warn(line)
     if not settings.api_keys and not settings.gateway_url and talks_to_model(args):

@@ -8,10 +8,12 @@ keys (see `__repr__`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .providers import DEFAULT_PROVIDER, Provider, get_provider
+from .providers.base import UNKNOWN_KEY_TYPE
 
 if TYPE_CHECKING:
     from .translate.options import TranslateOptions
@@ -22,6 +24,22 @@ def mask_secret(secret: str) -> str:
     if len(secret) <= 8:
         return "****"
     return "****" + secret[-4:]
+
+
+@dataclass(frozen=True)
+class ProviderAccess:
+    """A provider besides the default one that the user has a key for: its keys, and the
+    settings its own environment variables give (e.g. DEEPSEEK_BASE_URL -> base_url)."""
+
+    api_keys: tuple[str, ...]
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"ProviderAccess(api_keys={tuple(mask_secret(k) for k in self.api_keys)!r}, overrides={dict(self.overrides)!r})"
+
+
+# Settings that belong to the default provider only; another provider starts from its own.
+_PROVIDER_OWN = ("base_url", "coding_base_url", "default_model", "model_map", "key_type")
 
 
 @dataclass(frozen=True)
@@ -36,7 +54,11 @@ class Settings:
     base_url: str | None = None
     coding_base_url: str | None = None
     endpoint_mode: str = "coding-only"
-    default_model: str = "glm-5.1"
+    # The key's type where billing depends on it (Z.ai: providers/glm/keytypes.py), and
+    # whether the endpoint fallback may move a request onto a path that spends cash.
+    key_type: str = UNKNOWN_KEY_TYPE
+    paid_fallback: bool = False
+    default_model: str = get_provider(DEFAULT_PROVIDER).default_model
     # Codex's model_reasoning_effort for default_model (None: the catalog's default); a
     # `/model` choice lands here and in default_model, never in the user's Codex config.
     reasoning_effort: str | None = None
@@ -79,6 +101,11 @@ class Settings:
     log_dir: str | None = None
     log_max_bytes: int = 10 * 1024 * 1024
     log_backups: int = 3
+    # The other providers the user has a key for (their models are served beside ours) or
+    # has set variables for.
+    other_providers: Mapping[str, ProviderAccess] = field(default_factory=dict)
+    # Model ids each provider's `/models` listed beyond its table (codexglm.discovery fills it).
+    discovered_models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # The usage ledger (usage.sqlite3 in the state dir): rows older or beyond these caps are pruned.
     usage_ledger: bool = True
     ledger_retention_days: int = 90
@@ -112,6 +139,31 @@ class Settings:
             web_search=self.web_search,
             show_reasoning=self.show_reasoning,
         )
+
+    def provider_names(self) -> tuple[str, ...]:
+        """The default provider, then every other provider the user has a key for."""
+        others = (name for name, access in self.other_providers.items() if access.api_keys and name != self.provider)
+        return (self.provider, *others)
+
+    def known_models(self) -> dict[str, frozenset[str]]:
+        """Model ids (lower case) by provider, for `route_model`: the table and what `/models`
+        listed of every provider the user has a key for.  A bare id of a provider without a
+        key is one more name Codex may send, so it lands on the default provider's default."""
+        return {
+            name: frozenset(m.lower() for m in (*get_provider(name).models, *self.discovered_models.get(name, ())))
+            for name in self.provider_names()
+        }
+
+    def for_provider(self, name: str) -> Settings:
+        """These settings as seen by requests to provider NAME: its keys, its own overrides,
+        its own default model; shared limits, timeouts and logging stay."""
+        if name == self.provider:
+            return self
+        access = self.other_providers.get(name, ProviderAccess(()))
+        defaults = {f.name: f.default for f in dataclasses.fields(Settings) if f.name in _PROVIDER_OWN}
+        defaults["model_map"] = {}
+        defaults["default_model"] = get_provider(name).default_model
+        return self.replace(**{**defaults, **access.overrides}, provider=name, api_keys=access.api_keys, other_providers={})
 
     @property
     def upstream(self) -> Provider:

@@ -5,10 +5,11 @@
 _codexglm_values() {  # $1: what to complete, $2: the current word
     local words
     case $1 in
-        model) words="glm-5.3 glm-5.3-flash glm-5.3-flashx glm-5.2 glm-5.1 glm-5 glm-5-turbo glm-5v-turbo glm-4.7 glm-4.7-flashx glm-4.7-flash glm-4.6 glm-4.6v glm-4.6v-flashx glm-4.6v-flash glm-4.5 glm-4.5-air glm-4.5-x glm-4.5-airx glm-4.5-flash glm-4.5v glm-4-32b-0414-128k" ;;
+        model) words="glm-5.4 glm-5.3 glm-5.3-flash glm-5.3-flashx glm-5.2 glm-5.1 glm-5 glm-5-turbo glm-5v-turbo glm-4.7 glm-4.7-flashx glm-4.7-flash glm-4.6 glm-4.6v glm-4.6v-flashx glm-4.6v-flash glm-4.5 glm-4.5-air glm-4.5-x glm-4.5-airx glm-4.5-flash glm-4.5v glm-4-32b-0414-128k deepseek/deepseek-v4-pro deepseek/deepseek-v4-flash kimi/kimi-k3 kimi/kimi-k2.7-code kimi/kimi-k2.6 kimi/kimi-k2.5 minimax/MiniMax-M3 minimax/MiniMax-M3.1-Flash minimax/MiniMax-M2.7 qwen/qwen3-coder-plus qwen/qwen3-max openrouter/z-ai/glm-5.3 openrouter/deepseek/deepseek-v4-flash openrouter/minimax/minimax-m3 openrouter/qwen/qwen3-coder-next" ;;
         region) words="international china" ;;
         endpoint_mode) words="coding-only base-only auto" ;;
-        config_key) words="provider region base_url coding_base_url endpoint_mode default_model reasoning_effort model_map web_search web_fetch_max_bytes web_fetch_timeout vision_model vision_timeout show_reasoning connect_timeout read_timeout first_byte_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary gateway_url key_file api_key member_key" ;;
+        config_key) words="provider region base_url coding_base_url endpoint_mode key_type paid_fallback default_model reasoning_effort model_map web_search web_fetch_max_bytes web_fetch_timeout vision_model vision_timeout show_reasoning connect_timeout read_timeout first_byte_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary gateway_url key_file api_key member_key" ;;
+        provider) words="glm deepseek kimi minimax qwen openrouter" ;;
         shell) words="bash zsh fish" ;;
         host) words="127.0.0.1 localhost" ;;
         usage_since) words="5h today 7d 30d window" ;;
@@ -79,7 +80,15 @@ _codexglm_own() {  # $1: codexglm command, $2: current word, then the words in b
                     esac ;;
             esac ;;
         models)
-            COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--refresh --help" -- "$cur")) ;;
+        login)
+            case $prev in
+                --gateway) _codexglm_values none "$cur"; return ;;
+            esac
+            case $# in
+                0) _codexglm_values provider "$cur"; return ;;
+            esac
+            COMPREPLY=($(compgen -W "--gateway --help" -- "$cur")) ;;
         doctor)
             COMPREPLY=($(compgen -W "--json --offline --help" -- "$cur")) ;;
         completion)
@@ -139,7 +148,7 @@ _codexglm() {
     fi
     if (( ! separated )) && [[ -n $first ]]; then
         case $first in
-            config|serve|keys|models|doctor|completion|usage)
+            config|serve|keys|models|login|doctor|completion|usage)
                 _codexglm_own "$first" "$cur" "${rest[@]:1}"
                 return ;;
         esac
@@ -150,7 +159,7 @@ _codexglm() {
     fi
     _codexglm_codex "${rest[@]}"
     if (( only && ! separated )); then
-        COMPREPLY+=($(compgen -W "config serve keys models doctor completion usage" -- "$cur"))
+        COMPREPLY+=($(compgen -W "config serve keys models login doctor completion usage" -- "$cur"))
     fi
 }
 

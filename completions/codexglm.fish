@@ -36,7 +36,7 @@ function __codexglm_scan --description 'codexglm: print "SCANNING SEPARATED COMM
         end
         if test $only = 1
             set only 0
-            if test $separated = 0; and contains -- $word config serve keys models doctor completion usage
+            if test $separated = 0; and contains -- $word config serve keys models login doctor completion usage
                 set command $word
             end
         end
@@ -94,11 +94,12 @@ complete -c codexglm -n __codexglm_codex_turn -a '(__codexglm_codex_complete)'
 complete -c codexglm -n __codexglm_at_start -a config -d 'show the effective settings, or change config.toml'
 complete -c codexglm -n __codexglm_at_start -a serve -d 'run the proxy alone (for your own Codex setup)'
 complete -c codexglm -n __codexglm_at_start -a keys -d 'team gateway member keys: create, list, show, revoke, rotate'
-complete -c codexglm -n __codexglm_at_start -a models -d 'list the GLM models with context window, reasoning and price'
+complete -c codexglm -n __codexglm_at_start -a models -d 'list every provider\'s models with context window, reasoning and price'
+complete -c codexglm -n __codexglm_at_start -a login -d 'check an API key (region, plan, key type), pick a billing-safe endpoint mode and store it'
 complete -c codexglm -n __codexglm_at_start -a doctor -d 'check the key, endpoints, Codex install and proxy'
 complete -c codexglm -n __codexglm_at_start -a completion -d 'print a shell completion script'
 complete -c codexglm -n __codexglm_at_start -a usage -d 'what requests through codexglm used and cost, from the usage ledger'
-complete -c codexglm -n '__codexglm_scanning' -l glm-model -x -a 'glm-5.3 glm-5.3-flash glm-5.3-flashx glm-5.2 glm-5.1 glm-5 glm-5-turbo glm-5v-turbo glm-4.7 glm-4.7-flashx glm-4.7-flash glm-4.6 glm-4.6v glm-4.6v-flashx glm-4.6v-flash glm-4.5 glm-4.5-air glm-4.5-x glm-4.5-airx glm-4.5-flash glm-4.5v glm-4-32b-0414-128k' -d 'GLM model for this run (Codex\'s -m wins)'
+complete -c codexglm -n '__codexglm_scanning' -l glm-model -x -a 'glm-5.4 glm-5.3 glm-5.3-flash glm-5.3-flashx glm-5.2 glm-5.1 glm-5 glm-5-turbo glm-5v-turbo glm-4.7 glm-4.7-flashx glm-4.7-flash glm-4.6 glm-4.6v glm-4.6v-flashx glm-4.6v-flash glm-4.5 glm-4.5-air glm-4.5-x glm-4.5-airx glm-4.5-flash glm-4.5v glm-4-32b-0414-128k deepseek/deepseek-v4-pro deepseek/deepseek-v4-flash kimi/kimi-k3 kimi/kimi-k2.7-code kimi/kimi-k2.6 kimi/kimi-k2.5 minimax/MiniMax-M3 minimax/MiniMax-M3.1-Flash minimax/MiniMax-M2.7 qwen/qwen3-coder-plus qwen/qwen3-max openrouter/z-ai/glm-5.3 openrouter/deepseek/deepseek-v4-flash openrouter/minimax/minimax-m3 openrouter/qwen/qwen3-coder-next' -d 'model for this run, PROVIDER/MODEL for another provider\'s (Codex\'s -m wins)'
 complete -c codexglm -n '__codexglm_scanning' -l glm-region -x -a 'international china' -d 'Z.ai region'
 complete -c codexglm -n '__codexglm_scanning' -l glm-endpoint-mode -x -a 'coding-only base-only auto' -d 'which Z.ai endpoints to use'
 complete -c codexglm -n '__codexglm_scanning' -l glm-port -x -d 'loopback port of the proxy (default: any free port)'
@@ -106,15 +107,15 @@ complete -c codexglm -n '__codexglm_scanning' -l glm-log-bodies -d 'also log req
 complete -c codexglm -n '__codexglm_scanning' -l glm-log-dir -x -a '(__fish_complete_directories)' -d 'directory for the proxy\'s logs'
 complete -c codexglm -n '__codexglm_scanning' -l glm-no-reasoning -d 'do not show GLM\'s reasoning'
 complete -c codexglm -n '__codexglm_scanning' -l glm-web-search -d 'web search through Z.ai\'s search API (billed per search)'
-complete -c codexglm -n '__codexglm_scanning' -l glm-vision-model -x -a 'glm-5.3 glm-5.3-flash glm-5.3-flashx glm-5.2 glm-5.1 glm-5 glm-5-turbo glm-5v-turbo glm-4.7 glm-4.7-flashx glm-4.7-flash glm-4.6 glm-4.6v glm-4.6v-flashx glm-4.6v-flash glm-4.5 glm-4.5-air glm-4.5-x glm-4.5-airx glm-4.5-flash glm-4.5v glm-4-32b-0414-128k' -d 'model that describes images for text-only models (auto, off)'
+complete -c codexglm -n '__codexglm_scanning' -l glm-vision-model -x -a 'glm-5.4 glm-5.3 glm-5.3-flash glm-5.3-flashx glm-5.2 glm-5.1 glm-5 glm-5-turbo glm-5v-turbo glm-4.7 glm-4.7-flashx glm-4.7-flash glm-4.6 glm-4.6v glm-4.6v-flashx glm-4.6v-flash glm-4.5 glm-4.5-air glm-4.5-x glm-4.5-airx glm-4.5-flash glm-4.5v glm-4-32b-0414-128k deepseek/deepseek-v4-pro deepseek/deepseek-v4-flash kimi/kimi-k3 kimi/kimi-k2.7-code kimi/kimi-k2.6 kimi/kimi-k2.5 minimax/MiniMax-M3 minimax/MiniMax-M3.1-Flash minimax/MiniMax-M2.7 qwen/qwen3-coder-plus qwen/qwen3-max openrouter/z-ai/glm-5.3 openrouter/deepseek/deepseek-v4-flash openrouter/minimax/minimax-m3 openrouter/qwen/qwen3-coder-next' -d 'model that describes images for text-only models (auto, off)'
 complete -c codexglm -n '__codexglm_scanning' -l glm-help -d 'show this help and exit'
 complete -c codexglm -n '__codexglm_scanning' -l glm-version -d 'show codexglm\'s and codex\'s versions and exit'
 complete -c codexglm -n '__codexglm_own config 0' -f -a show -d 'show each setting and where it came from'
 complete -c codexglm -n '__codexglm_own config 0' -f -a set -d 'store a setting (api_key goes to a 0600 key file; VALUE - reads stdin)'
 complete -c codexglm -n '__codexglm_own config 0' -f -a unset -d 'remove a setting'
 complete -c codexglm -n '__codexglm_own config 0' -f -a path -d 'print the config file\'s path'
-complete -c codexglm -n '__codexglm_own config 1 set' -f -a 'provider region base_url coding_base_url endpoint_mode default_model reasoning_effort model_map web_search web_fetch_max_bytes web_fetch_timeout vision_model vision_timeout show_reasoning connect_timeout read_timeout first_byte_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary gateway_url key_file api_key member_key'
-complete -c codexglm -n '__codexglm_own config 1 unset' -f -a 'provider region base_url coding_base_url endpoint_mode default_model reasoning_effort model_map web_search web_fetch_max_bytes web_fetch_timeout vision_model vision_timeout show_reasoning connect_timeout read_timeout first_byte_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary gateway_url key_file api_key member_key'
+complete -c codexglm -n '__codexglm_own config 1 set' -f -a 'provider region base_url coding_base_url endpoint_mode key_type paid_fallback default_model reasoning_effort model_map web_search web_fetch_max_bytes web_fetch_timeout vision_model vision_timeout show_reasoning connect_timeout read_timeout first_byte_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary gateway_url key_file api_key member_key'
+complete -c codexglm -n '__codexglm_own config 1 unset' -f -a 'provider region base_url coding_base_url endpoint_mode key_type paid_fallback default_model reasoning_effort model_map web_search web_fetch_max_bytes web_fetch_timeout vision_model vision_timeout show_reasoning connect_timeout read_timeout first_byte_timeout max_attempts retry_budget key_cooldown max_concurrency keepalive_interval max_body_bytes max_answer_bytes send_timeout log_requests log_bodies log_dir log_max_bytes log_backups usage_ledger ledger_retention_days ledger_max_bytes exit_summary gateway_url key_file api_key member_key'
 complete -c codexglm -n '__codexglm_own serve' -l host -x -a '127.0.0.1 localhost' -d 'address to listen on (default 127.0.0.1)'
 complete -c codexglm -n '__codexglm_own serve' -l port -x -d 'port to listen on (default 8787)'
 complete -c codexglm -n '__codexglm_own serve' -l token -x -d 'client token (default: $CODEXGLM_TOKEN, else a new one)'
@@ -127,6 +128,9 @@ complete -c codexglm -n '__codexglm_own keys 0' -f -a list -d 'list the members,
 complete -c codexglm -n '__codexglm_own keys 0' -f -a show -d 'one member\'s limits and spend'
 complete -c codexglm -n '__codexglm_own keys 0' -f -a revoke -d 'stop a member\'s key (every instance refuses it within seconds)'
 complete -c codexglm -n '__codexglm_own keys 0' -f -a rotate -d 'give a member a new key (the old one stops working)'
+complete -c codexglm -n '__codexglm_own models' -l refresh -d 'ask each provider for its model list now (else at most daily)'
+complete -c codexglm -n '__codexglm_own login' -l gateway -x -d 'a team member: store the gateway\'s URL and your member key instead'
+complete -c codexglm -n '__codexglm_own login 0' -f -a 'glm deepseek kimi minimax qwen openrouter'
 complete -c codexglm -n '__codexglm_own doctor' -l json -d 'print one JSON object instead of the report'
 complete -c codexglm -n '__codexglm_own doctor' -l offline -d 'run only the checks that need no network'
 complete -c codexglm -n '__codexglm_own completion 0' -f -a 'bash zsh fish'

@@ -12,6 +12,7 @@ import os
 import pathlib
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from codexglm.codex.version import format_version
 from codexglm.providers import get_provider, provider_names
 from tests import codex_bodies
 from tests.codex_cli import codex_binary, version_under_test
-from tests.mockglm import DEFAULT_KEY, MockGLM
+from tests.mockglm import DEFAULT_KEY, MockGLM, Stream, text_reply, tool_reply
 
 _PROVIDER_VARIABLES = frozenset(
     name for provider in map(get_provider, provider_names()) for name in (provider.key_env, *provider.env_settings)
@@ -66,6 +67,8 @@ class Sandbox:
     root: pathlib.Path
     codex: str
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The module `python -m` runs: codexglm, or a wrapper that registers extra providers first.
+    entry: str = "codexglm"
 
     @property
     def workdir(self) -> pathlib.Path:
@@ -99,7 +102,7 @@ class Sandbox:
         recording = bool(os.environ.get(codex_bodies.RECORD_ENV))
         if recording:  # the proxy's own body log is the recorder's source
             glm_args = ("--glm-log-bodies", *glm_args)
-        command = [sys.executable, "-m", "codexglm", *glm_args, "exec", *CODEX_FLAGS, "-C", str(self.workdir), *args]
+        command = [sys.executable, "-m", self.entry, *glm_args, "exec", *CODEX_FLAGS, "-C", str(self.workdir), *args]
         with trio.fail_after(timeout):
             result = await trio.run_process(command, env=self.env(mock), cwd=str(self.workdir), capture_stdout=True,
                                             capture_stderr=True, check=False, stdin=subprocess.DEVNULL)
@@ -127,6 +130,24 @@ def make_sandbox(tmp_path: pathlib.Path) -> Sandbox:
         (tmp_path / sub).mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "-q", str(tmp_path / "work")], check=True)
     return Sandbox(tmp_path, codex)
+
+
+def sub_agent_parent(spawn: dict[str, Any], answer: str) -> Callable[[dict[str, Any]], Stream]:
+    """A main agent's replies: spawn a sub-agent with SPAWN's arguments (Codex's multi-agent
+    v1 tools), wait for it, then say ANSWER."""
+
+    def reply(body: dict[str, Any]) -> Stream:
+        messages = body["messages"]
+        calls = {c["function"]["name"]: c["id"] for m in messages for c in m.get("tool_calls", [])}
+        if "multi_agent_v1__spawn_agent" not in calls:
+            return tool_reply([("multi_agent_v1__spawn_agent", json.dumps(spawn))])
+        if "multi_agent_v1__wait_agent" not in calls:
+            spawned = next(m for m in messages if m.get("tool_call_id") == calls["multi_agent_v1__spawn_agent"])
+            agent = json.loads(spawned["content"])["agent_id"]
+            return tool_reply([("multi_agent_v1__wait_agent", json.dumps({"targets": [agent], "timeout_ms": 20000}))])
+        return text_reply(answer)
+
+    return reply
 
 
 def last_chat_messages(mock: MockGLM) -> list[dict[str, Any]]:

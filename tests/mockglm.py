@@ -31,7 +31,7 @@ import secrets
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -295,14 +295,14 @@ def _illegal(detail: str) -> Error:
     return Error(400, "1214", detail)
 
 
-def _validate(body: Any) -> Error | None:
+def _validate(body: Any, models: Mapping[str, ModelSpec] = MODELS) -> Error | None:
     """The first reason api.z.ai would refuse this body, or None."""
     if not isinstance(body, dict):
         return _INVALID_PARAMETER
     model = body.get("model")
     if not isinstance(model, str) or not model:
         return Error(400, "1213", "The model parameter was not received properly.")
-    spec = MODELS.get(model.lower())
+    spec = models.get(model.lower())
     if spec is None:
         return _UNKNOWN_MODEL
     return (
@@ -676,10 +676,23 @@ def _check_search(body: Any) -> Error | None:
 class MockGLM:
     """The mock server's state; run it with `open_mock_glm()` (or `serve`)."""
 
-    def __init__(self, *, keys: dict[str, set[str]] | None = None, handler: Handler | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        keys: dict[str, set[str]] | None = None,
+        handler: Handler | None = None,
+        models: Mapping[str, ModelSpec] = MODELS,
+    ) -> None:
         self.keys: dict[str, set[str]] = keys if keys is not None else {DEFAULT_KEY: {"coding", "general"}}
+        # The model table requests are checked against (another provider's, to stand in for it).
+        self.models = models
         self.handler: Handler | None = handler
         self.quota: dict[str, Any] | None = quota_data()  # None: the quota endpoint answers 404
+        self.listed: list[str] = list(models)  # what GET /models lists (new releases too)
+        # Keys added with `add_key`: their plan level (None: no plan) and what each path bills.
+        self.plans: dict[str, str | None] = {}
+        self.billing: dict[str, dict[str, str]] = {}
+        self.billed: list[tuple[str, str]] = []  # (path kind, "plan" | "cash") per served chat
         self.requests: list[RecordedRequest] = []
         self.queue: deque[Reply] = deque()
         # What the web search API finds for any query (Z.ai `search_result` rows).
@@ -709,6 +722,30 @@ class MockGLM:
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if self._route(r.path)[0] == "chat"]
+
+    def add_key(self, key: str, key_type: str, *, cash: bool = True, level: str = "pro") -> None:
+        """A key of one of Z.ai's key types (docs.z.ai api-key-management notice, 2026-10-16).
+
+        Standard keys pay cash on both paths and have no plan; Coding Plan and Team Plan keys
+        pay plan quota on both; Compatible keys (older) pay plan quota on the Coding Plan path
+        and cash on the general one, `compatible-payg` being one of an account without a
+        plan.  A path that would pay cash the account lacks (CASH false) answers 1113, as a
+        path a key has no plan for does."""
+        plan_level = {"standard": None, "compatible-payg": None, "team-plan": "team"}.get(key_type, level)
+        pays = {
+            "standard": {"coding": "cash", "general": "cash"},
+            "coding-plan": {"coding": "plan", "general": "plan"},
+            "team-plan": {"coding": "plan", "general": "plan"},
+            "compatible": {"coding": "plan", "general": "cash"},
+            "compatible-payg": {"general": "cash"},
+        }[key_type]
+        self.plans[key] = plan_level
+        self.billing[key] = pays
+        self.keys[key] = {path for path, kind in pays.items() if kind == "plan" or cash}
+
+    @property
+    def spent_cash(self) -> bool:
+        return any(kind == "cash" for _, kind in self.billed)
 
     def enqueue(self, *replies: Reply) -> None:
         """Replies for the next chat completions, in order."""
@@ -761,6 +798,10 @@ class MockGLM:
             return await connection.send_json(200, self._models_body())
         if kind == "search":
             return await self._search(connection, record)
+        model = record.json.get("model") if isinstance(record.json, dict) else None
+        spec = self.models.get(model) if isinstance(model, str) else None
+        if record.key in self.billing and plan is not None and not (spec is not None and spec.price is None):
+            self.billed.append((plan, self.billing[record.key][plan]))  # free models cost nothing
         await self._chat(connection, record)
 
     def _authorize(self, header: str | None, key: str | None, plan: str | None) -> Error | None:
@@ -792,7 +833,7 @@ class MockGLM:
         await connection.send_json(200, body)
 
     def _models_body(self) -> dict[str, Any]:
-        data = [{"id": model, "object": "model", "created": 1766332800, "owned_by": "z-ai"} for model in MODELS]
+        data = [{"id": model, "object": "model", "created": 1766332800, "owned_by": "z-ai"} for model in self.listed]
         return {"object": "list", "data": data}
 
     async def _send_quota(self, connection: _Connection, header: str | None) -> None:
@@ -807,6 +848,12 @@ class MockGLM:
             body = {"code": 1001, "msg": missing, "success": False}
         elif token not in self.keys:
             body = {"code": 1002, "msg": "Authorization Token is invalid", "success": False}
+        elif token in self.plans and self.plans[token] is None:
+            # What a key without a Coding Plan gets ("this user has no coding plan").
+            body = {"code": 500, "msg": "当前用户不存在coding plan", "success": False}
+        elif token in self.plans:
+            body = {"code": 200, "msg": "Operation successful", "data": {**self.quota, "level": self.plans[token]},
+                    "success": True}
         else:
             body = {"code": 200, "msg": "Operation successful", "data": self.quota, "success": True}
         await connection.send_json(200, body)
@@ -851,10 +898,10 @@ class MockGLM:
         return _route(path)
 
     def _validate(self, body: Any) -> Error | None:
-        return _validate(body)
+        return _validate(body, self.models)
 
     def _default_reply(self, body: dict[str, Any]) -> Reply:
-        return _default_reply(body)
+        return _default_reply(body, self.models)
 
     def _stream_frames(self, reply: Stream, ctx: _Context, body: dict[str, Any]) -> list[bytes]:
         return _stream_frames(reply, ctx)
@@ -916,9 +963,9 @@ class MockGLM:
         await connection.send(h11.Data(data=_frame(error)), h11.EndOfMessage())
 
 
-def _default_reply(body: dict[str, Any]) -> Stream:
+def _default_reply(body: dict[str, Any], models: Mapping[str, ModelSpec] = MODELS) -> Stream:
     """A short answer, with reasoning unless the request turned thinking off."""
-    spec = MODELS[body["model"].lower()]
+    spec = models[body["model"].lower()]
     thinking = body.get("thinking")
     disabled = isinstance(thinking, dict) and thinking.get("type") == "disabled" and spec.thinking != "forced"
     reasoning = "The user wrote to me. A short, friendly answer will do."
@@ -928,10 +975,10 @@ def _default_reply(body: dict[str, Any]) -> Stream:
 
 @asynccontextmanager
 async def open_mock_glm(
-    *, keys: dict[str, set[str]] | None = None, handler: Handler | None = None
+    *, keys: dict[str, set[str]] | None = None, handler: Handler | None = None, models: Mapping[str, ModelSpec] = MODELS
 ) -> AsyncIterator[MockGLM]:
     """Run a mock GLM server on 127.0.0.1 (free port) for the duration of the block."""
-    async with serving(MockGLM(keys=keys, handler=handler)) as mock:
+    async with serving(MockGLM(keys=keys, handler=handler, models=models)) as mock:
         yield mock
 
 

@@ -201,7 +201,10 @@ def test_build_catalog_writes_once_and_reuses(codex: CodexInfo, tmp_path: Path) 
     cache = tmp_path / "cache"
     path = build_catalog(codex, Settings(), cache_dir=cache)
     document = json.loads(path.read_text())
-    assert [m["slug"] for m in document["models"]][: len(MODELS)] == list(MODELS)
+    # The default model first, then the rest of the table in its order.
+    slugs = [m["slug"] for m in document["models"]]
+    assert slugs[0] == "glm-5.3" and sorted(slugs[: len(MODELS)]) == sorted(MODELS)
+    assert [s for s in slugs if s != "glm-5.3"][: len(MODELS) - 1] == [m for m in MODELS if m != "glm-5.3"]
     assert path.parent == cache and path.name.startswith("catalog-0.169.0-")
     os.unlink(codex.path)  # a cache hit never runs codex
     assert build_catalog(codex, Settings(), cache_dir=cache) == path

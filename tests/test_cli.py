@@ -208,12 +208,15 @@ def test_a_key_given_on_the_command_line_is_stored_with_a_warning(home: Path, ca
 def test_models_lists_every_model(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--glm-model", "glm-4.7", "models"]) == 0
     out = capsys.readouterr().out
-    rows = {line.split()[0]: line for line in out.splitlines()[1:-1]}
+    assert out.startswith("Z.ai (glm), the default provider:\n")
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("  glm")}
     assert set(rows) == set(MODELS)
+    assert "plan only" in rows["glm-5.4"]
     assert "glm-4.7 *" in out
     assert "1,000,000" in rows["glm-5.3"] and "text+image" in rows["glm-5.3"]
     # Text-only models get images as descriptions, and the footer says by which model.
-    assert "text+described" in rows["glm-5.1"] and out.splitlines()[-1].endswith("descriptions by glm-4.6v")
+    footer = next(line for line in out.splitlines() if line.startswith("* default model"))
+    assert "text+described" in rows["glm-5.1"] and footer.endswith("descriptions by glm-4.6v")
     assert "free" in rows["glm-4.7-flash"]
     assert rows["glm-4-32b-0414-128k"].split()[3] == "no"
 

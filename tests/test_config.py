@@ -27,7 +27,8 @@ def write_config(env: dict[str, str], text: str) -> Path:
 
 def test_defaults_and_their_sources(env: dict[str, str]) -> None:
     loaded = load_config(env=env)
-    assert loaded.settings.default_model == "glm-5.1"
+    # What the Coding Plan serves (it routes GLM-5.1/5.2 requests to GLM-5.3).
+    assert loaded.settings.default_model == "glm-5.3"
     assert loaded.settings.api_keys == ()
     assert loaded.sources["region"] == "default"
     assert loaded.sources["api_keys"] == "unset"
@@ -263,6 +264,19 @@ def test_log_dir_from_the_state_dir_variable_says_so(tmp_path: Path) -> None:
     loaded = load_config(env={"CODEXGLM_CONFIG_DIR": str(tmp_path), "CODEXGLM_STATE_DIR": str(tmp_path / "state")})
     assert loaded.settings.log_dir == str(tmp_path / "state")
     assert loaded.sources["log_dir"] == "env CODEXGLM_STATE_DIR"
+
+
+def test_key_type_and_paid_fallback_are_settings_checked_when_set(env: dict[str, str]) -> None:
+    assert load_config(env=env).settings.key_type == "unknown" and load_config(env=env).settings.paid_fallback is False
+    write_config(env, 'key_type = "compatible"\npaid_fallback = true\n')
+    loaded = load_config(env=env)
+    assert (loaded.settings.key_type, loaded.settings.paid_fallback) == ("compatible", True)
+    assert loaded.sources["key_type"] == "config file"
+    from_env = load_config(env={**env, "GLM_ZAI_KEY_TYPE": "team-plan", "GLM_PAID_FALLBACK": "0"})
+    assert (from_env.settings.key_type, from_env.settings.paid_fallback) == ("team-plan", False)
+    write_config(env, 'key_type = "gold"\n')
+    with pytest.raises(ConfigError, match="key_type must be one of standard, coding-plan, team-plan, compatible, unknown"):
+        load_config(env=env)
 
 
 def test_an_unknown_model_in_the_config_is_named_with_file_and_line(env: dict[str, str]) -> None:

@@ -29,7 +29,7 @@ from codexglm.codex.version import INSTALL_COMMAND, VERIFIED_CODEX, format_versi
 from codexglm.doctor import Limits, diagnose, run_doctor
 from codexglm.doctor.codexcheck import lint_config, lint_profile
 from codexglm.doctor.network import Outcome
-from codexglm.doctor.remote import Endpoint, mode_check, quota_checks
+from codexglm.doctor.remote import Endpoint, mode_check, models_in_use, quota_checks
 from codexglm.doctor.report import Check, Report, Status, Style, exit_code, render_json, render_text, terminal_style
 from codexglm.doctor.selftest import CODEX_PROMPT, CUSTOM, FUNCTION, NAMESPACE, NAMESPACED, inspect_events, verdict
 from codexglm.providers import GLM
@@ -165,7 +165,7 @@ async def test_healthy_setup_passes_on_one_screen(env: dict[str, str]) -> None:
     assert "latency_ms" in checks["endpoint.coding"].timings
     assert checks["endpoint.general"].status is Status.OK and "not used" in checks["endpoint.general"].message
     assert checks["endpoint.mode"].status is Status.OK
-    assert "202,800-token context" in checks["model.glm-5.1"].message
+    assert "1,000,000-token context" in checks["model.glm-5.3"].message
     assert checks["quota.0"].title == "5-hour tokens" and "12% used" in checks["quota.0"].message
     selftest = checks["proxy.selftest"]
     assert selftest.status is Status.OK, selftest.message
@@ -177,8 +177,8 @@ async def test_healthy_setup_passes_on_one_screen(env: dict[str, str]) -> None:
     assert checks["codex.selftest"].title == "self-test through Codex 0.169.0"
     # The Codex turn went through the proxy to GLM, with codexglm's default model.
     turn = [r.json for r in mock.chat_requests if CODEX_PROMPT in json.dumps(r.json["messages"])]
-    assert len(turn) == 1 and turn[0]["model"] == "glm-5.1"
-    assert len(render_text(report).splitlines()) <= 24
+    assert len(turn) == 1 and turn[0]["model"] == "glm-5.3"
+    assert len(render_text(report).splitlines()) <= 25  # one screen, with the key-type line
 
 
 async def test_a_failed_codex_turn_names_codexs_reason(env: dict[str, str]) -> None:
@@ -217,7 +217,7 @@ async def test_mapped_models_are_checked_against_the_model_list(env: dict[str, s
 
 
 async def test_models_without_a_model_list_are_probed_one_by_one(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    async def no_list(http: httpx.AsyncClient, base: str, key: str, *, timeout: float) -> Outcome:
+    async def no_list(http: httpx.AsyncClient, base: str, key: str, *, timeout: float, provider: Any = None) -> Outcome:
         return Outcome(base + "/models", 0.01, error=classify_error(404, b"404 page not found"))
 
     monkeypatch.setattr("codexglm.doctor.network.list_models", no_list)
@@ -227,9 +227,9 @@ async def test_models_without_a_model_list_are_probed_one_by_one(env: dict[str, 
         probed = sorted(r.json["model"] for r in mock.chat_requests
                         if not r.json.get("tools") and CODEX_PROMPT not in json.dumps(r.json["messages"]))
     checks = by_id(report)
-    assert checks["model.glm-4.7"].status is Status.OK and checks["model.glm-5.1"].status is Status.OK
+    assert checks["model.glm-4.7"].status is Status.OK and checks["model.glm-5.3"].status is Status.OK
     assert checks["model.glm-4.20"].status is Status.FAIL and "GLM 1211" in checks["model.glm-4.20"].message
-    assert probed == ["glm-4.20", "glm-4.7", "glm-5.1", "glm-5.1"]  # two endpoint probes, then one per mapped model
+    assert probed == ["glm-4.20", "glm-4.7", "glm-5.3", "glm-5.3"]  # two endpoint probes, then one per mapped model
 
 
 # --------------------------------------------------------------------------- GLM failures
@@ -254,20 +254,53 @@ async def test_wrong_plan_recommends_the_endpoint_mode_that_works(env: dict[str,
     assert coding.status is Status.FAIL and "GLM 1113" in coding.message
     assert coding.fix.endswith("codexglm config set endpoint_mode base-only")
     assert checks["endpoint.general"].status is Status.OK
-    assert checks["model.glm-5.1"].status is Status.OK  # looked up where the key works
+    assert checks["model.glm-5.3"].status is Status.OK  # looked up where the key works
     mode = checks["endpoint.mode"]
     assert mode.status is Status.FAIL and mode.fix == "codexglm config set endpoint_mode base-only"
 
 
 async def test_auto_mode_falling_back_from_a_refusing_endpoint_is_healthy(env: dict[str, str]) -> None:
     async with open_mock_glm(keys={DEFAULT_KEY: {"general"}}, handler=tools_or_text) as mock:
-        report = await diagnose(pointed_at(env, mock, GLM_ZAI_ENDPOINT_MODE="auto"), limits=FAST)
+        # A Standard key spends cash on both paths: falling back spends nothing unexpected.
+        report = await diagnose(pointed_at(env, mock, GLM_ZAI_ENDPOINT_MODE="auto", GLM_ZAI_KEY_TYPE="standard"),
+                                limits=FAST)
     checks = by_id(report)
     assert checks["endpoint.coding"].status is Status.SKIP
     assert "uses the pay-as-you-go endpoint instead" in checks["endpoint.coding"].message
     assert checks["endpoint.mode"].status is Status.OK and "base-only would skip" in checks["endpoint.mode"].message
     assert checks["proxy.selftest"].status is Status.OK
     assert exit_code(report) == 0, render_text(report)
+
+
+@pytest.mark.parametrize("key_type", ["unknown", "compatible"])
+async def test_auto_mode_that_would_fall_back_onto_cash_is_a_failure(env: dict[str, str], key_type: str) -> None:
+    async with open_mock_glm(keys={DEFAULT_KEY: {"general"}}, handler=tools_or_text) as mock:
+        report = await diagnose(pointed_at(env, mock, GLM_ZAI_ENDPOINT_MODE="auto", GLM_ZAI_KEY_TYPE=key_type),
+                                limits=FAST)
+    mode = by_id(report)["endpoint.mode"]
+    assert mode.status is Status.FAIL and "spends cash" in mode.message
+    assert "export GLM_ZAI_ENDPOINT_MODE=base-only" in mode.fix and "codexglm login" in mode.fix
+
+
+@pytest.mark.parametrize(
+    ("kind", "cash", "configured", "status", "words"),
+    [
+        ("coding-plan", True, "coding-plan", Status.OK, "Coding Plan uses plan quota, pay-as-you-go uses plan quota"),
+        ("compatible", False, "compatible", Status.OK, "pay-as-you-go spends cash"),
+        ("compatible", False, "unknown", Status.OK, "looks like Compatible"),
+        ("standard", True, "coding-plan", Status.WARN, "look like Standard"),
+    ],
+)
+async def test_doctor_names_the_key_type_and_what_each_endpoint_bills(
+    env: dict[str, str], kind: str, cash: bool, configured: str, status: Status, words: str
+) -> None:
+    async with open_mock_glm(keys={}, handler=tools_or_text) as mock:
+        mock.add_key(DEFAULT_KEY, kind, cash=cash)
+        report = await diagnose(pointed_at(env, mock, GLM_ZAI_KEY_TYPE=configured), limits=FAST)
+    check = by_id(report)["endpoint.keytype"]
+    assert check.status is status and words in check.message, check.message
+    if status is Status.WARN:
+        assert "codexglm login" in check.fix
 
 
 async def test_unknown_model_is_a_model_failure_not_an_endpoint_failure(env: dict[str, str]) -> None:
@@ -473,6 +506,7 @@ async def test_missing_key(env: dict[str, str]) -> None:
     assert checks["key"].status is Status.FAIL and "ZAI_API_KEY" in checks["key"].message
     # The fix never puts the key on a command line (shell history): it is read without echo.
     assert "codexglm config set api_key -" in checks["key"].fix and "export" not in checks["key"].fix
+    assert "codexglm login" in checks["key"].fix
     assert checks["endpoint.skipped"].status is Status.SKIP
 
 
@@ -815,5 +849,73 @@ def test_auto_mode_whose_first_endpoint_works_does_not_claim_a_fallback() -> Non
     assert check.status is Status.OK
     assert check.message == "auto uses the Coding Plan endpoint first, which accepts this key"
     plan = {"error": {"code": "1113", "message": "Insufficient balance"}}
-    refused_first = mode_check([Endpoint("coding", _outcome(429, plan), True), Endpoint("general", _outcome(), True)], settings, {})
+    refused_first = mode_check([Endpoint("coding", _outcome(429, plan), True), Endpoint("general", _outcome(), True)],
+                               settings.replace(key_type="standard"), {})
     assert "falls back to the pay-as-you-go endpoint" in refused_first.message
+
+
+# --------------------------------------------------------------------------- other providers
+
+
+@pytest.fixture
+def fake_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    from codexglm import providers
+    from tests.test_providers import FAKE
+
+    monkeypatch.setitem(providers._BUILT_IN, FAKE.name, FAKE)
+
+
+@pytest.mark.usefixtures("fake_provider")
+async def test_every_provider_with_a_key_is_checked(env: dict[str, str]) -> None:
+    from tests.test_providers import FAKE, KEY
+
+    async with open_mock_glm(handler=tools_or_text) as glm, open_mock_glm(keys={KEY: {"general"}}, models=FAKE.models) as fake:
+        setup = pointed_at(env, glm, FAKECO_API_KEY=KEY, FAKECO_BASE_URL=fake.general_url)
+        report = await diagnose(setup, limits=FAST)
+        asked = [(r.method, r.path.rsplit("/", 1)[1], r.key) for r in fake.requests]
+    check = by_id(report)["providers.fake"]
+    assert check.status is Status.OK, check.message
+    assert f"{len(FAKE.models)} models listed" in check.message and "fake/fm-large answered" in check.message
+    assert check.title == "FakeCo (fake)" and "Other providers" in render_text(report)
+    assert sorted(asked) == [("GET", "models", KEY), ("POST", "completions", KEY)]
+    assert KEY not in render_text(report)
+
+
+@pytest.mark.usefixtures("fake_provider")
+async def test_another_providers_refused_key_is_a_failure_with_its_fix(env: dict[str, str]) -> None:
+    from tests.test_providers import FAKE, KEY
+
+    async with open_mock_glm(handler=tools_or_text) as glm, open_mock_glm(keys={}, models=FAKE.models) as fake:
+        report = await diagnose(pointed_at(env, glm, FAKECO_API_KEY=KEY, FAKECO_BASE_URL=fake.general_url), limits=FAST)
+    check = by_id(report)["providers.fake"]
+    assert check.status is Status.FAIL and "127.0.0.1" in check.message
+    assert exit_code(report) == 1 and KEY not in render_text(report)
+
+
+
+@pytest.mark.usefixtures("fake_provider")
+def test_a_mapping_onto_another_provider_is_not_checked_against_glms_list() -> None:
+    uses = models_in_use(Settings(model_map={"gpt-5": "fake/fm-small", "gpt-5-mini": "glm-4.7"}))
+    assert [use.model for use in uses] == ["glm-5.3", "glm-4.7"]
+
+
+@pytest.mark.parametrize("key_type", ["compatible", "coding-plan"])
+def test_paid_fallback_is_flagged_only_where_it_can_spend_cash(key_type: str) -> None:
+    from codexglm.doctor.remote import key_type_check
+
+    plan = {"success": True, "data": {"limits": [], "level": "pro"}}
+    endpoints = [Endpoint("coding", _outcome(), True), Endpoint("general", _outcome(), True)]
+    settings = Settings(endpoint_mode="auto", paid_fallback=True, key_type=key_type)
+    check = key_type_check(endpoints, Outcome("q", 0.01, document=plan), settings, {})
+    assert (check.status is Status.WARN) is (key_type == "compatible"), check.message
+
+
+@pytest.mark.parametrize(("mode", "status"), [("auto", Status.WARN), ("coding-only", Status.OK)])
+def test_an_unrecorded_key_type_matters_only_to_auto_mode(mode: str, status: Status) -> None:
+    from codexglm.doctor.remote import key_type_check
+
+    plan = {"success": True, "data": {"limits": [], "level": "pro"}}
+    endpoints = [Endpoint("coding", _outcome(), True), Endpoint("general", _outcome(), mode == "auto")]
+    check = key_type_check(endpoints, Outcome("q", 0.01, document=plan), Settings(endpoint_mode=mode), {})
+    assert check.status is status and "not recorded" in check.message
+    assert ("codexglm login" in check.fix) is (status is Status.WARN)

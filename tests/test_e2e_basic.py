@@ -31,7 +31,7 @@ async def test_plain_answer_with_reasoning_and_usage(sandbox: Sandbox) -> None:
     # No "model metadata not found" or other warnings: the catalog knows the model.
     assert run.items("error") == []
     sent = mock.chat_requests[0].json
-    assert sent["model"] == "glm-5.1" and sent["stream"] is True
+    assert sent["model"] == "glm-5.3" and sent["stream"] is True  # the default: what the Coding Plan serves
     assert sent["messages"][0]["role"] == "system"
     assert "What is the capital of France?" in sent["messages"][-1]["content"]
 
@@ -82,7 +82,8 @@ async def test_an_image_a_text_model_cannot_see_is_announced(sandbox: Sandbox) -
     (sandbox.workdir / "dot.png").write_bytes(_PNG)
     async with open_mock_glm() as mock:
         mock.enqueue(text_reply("No image here."))
-        run = await sandbox.exec(mock, "Describe the picture", "-i", str(sandbox.workdir / "dot.png"))
+        # A text-only model (the default, GLM-5.3, takes images).
+        run = await sandbox.exec(mock, "-m", "glm-5.1", "Describe the picture", "-i", str(sandbox.workdir / "dot.png"))
     assert run.returncode == 0, run.describe()
     assert "glm-5.1 cannot see images: Codex sends it dot.png as a placeholder only" in run.stderr
     assert "-m glm-" in run.stderr  # names a model that can

@@ -91,6 +91,8 @@ async def test_wrong_plan_on_the_coding_endpoint_explains_endpoint_modes(sandbox
 
 async def test_wrong_plan_in_auto_mode_falls_back_to_the_general_endpoint(sandbox: Sandbox) -> None:
     sandbox.extra_env["GLM_ZAI_ENDPOINT_MODE"] = "auto"
+    # A Standard key spends cash on either path, so the fallback spends nothing new.
+    sandbox.extra_env["GLM_ZAI_KEY_TYPE"] = "standard"
     async with open_mock_glm(keys={DEFAULT_KEY: {"general"}}) as mock:
         mock.enqueue(tool_reply([("exec_command", json.dumps({"cmd": "true"}))]), text_reply(_ANSWER))
         run = await _run(sandbox, mock)

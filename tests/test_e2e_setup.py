@@ -72,6 +72,6 @@ async def test_printed_config_points_a_plain_codex_at_the_proxy(sandbox: Sandbox
     messages = [json.loads(line)["item"]["text"] for line in stdout.splitlines()
                 if '"agent_message"' in line and '"item.completed"' in line]
     assert messages == ["Set up by hand."]
-    assert mock.chat_requests[0].json["model"] == "glm-5.1"
+    assert mock.chat_requests[0].json["model"] == "glm-5.3"  # the default: what the Coding Plan serves
     # The catalog knew the model: no generic-metadata warning.
     assert "metadata" not in stdout

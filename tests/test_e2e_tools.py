@@ -12,7 +12,7 @@ import zlib
 import pytest
 
 from tests import mcp_stub
-from tests.e2e_harness import Sandbox, make_sandbox
+from tests.e2e_harness import Sandbox, make_sandbox, sub_agent_parent
 from tests.mockglm import Stream, open_mock_glm, text_reply, tool_reply
 
 pytestmark = pytest.mark.e2e
@@ -170,20 +170,16 @@ async def test_mcp_tool_called_through_its_namespace(sandbox: Sandbox) -> None:
     assert result["role"] == "tool" and "ECHO:hi" in result["content"]
 
 
+_PARENT = sub_agent_parent({"message": "compute the answer"}, "The sub-agent found 42.")
+
+
 def _sub_agent_script(body: dict) -> Stream:
     """Answer parent and child by what their requests hold (they run concurrently, so the
     order of their requests is not fixed)."""
     messages = body["messages"]
     if any(m["role"] == "user" and m["content"].endswith("compute the answer") for m in messages):
         return text_reply("child result: 42", reasoning="Six times seven.")
-    calls = {c["function"]["name"]: c["id"] for m in messages for c in m.get("tool_calls", [])}
-    if "multi_agent_v1__spawn_agent" not in calls:
-        return tool_reply([("multi_agent_v1__spawn_agent", json.dumps({"message": "compute the answer"}))])
-    if "multi_agent_v1__wait_agent" not in calls:
-        spawned = next(m for m in messages if m.get("tool_call_id") == calls["multi_agent_v1__spawn_agent"])
-        agent = json.loads(spawned["content"])["agent_id"]
-        return tool_reply([("multi_agent_v1__wait_agent", json.dumps({"targets": [agent], "timeout_ms": 20000}))])
-    return text_reply("The sub-agent found 42.")
+    return _PARENT(body)
 
 
 async def test_sub_agent_spawned_through_multi_agent_namespace(sandbox: Sandbox) -> None:

@@ -93,7 +93,7 @@ async def test_three_exec_runs_add_up_to_what_glm_sent_and_codex_reported(sandbo
         assert {key: by_session[_thread(run)][key] for key in TOKEN_KEYS} == _codex_usage(run)
     assert set(by_session) == {_thread(run) for run in runs}
     [model] = _usage_json(sandbox, "--since", "1h", "--by", "model")["rows"]
-    assert model["model"] == "glm-5.1" and model["plan_usd"] > 0 and model["cost_usd"] == 0  # Coding Plan
+    assert model["model"] == "glm-5.3" and model["plan_usd"] > 0 and model["cost_usd"] == 0  # Coding Plan
 
 
 async def test_a_retried_turn_counts_the_failed_attempt_once_and_marks_it(sandbox: Sandbox) -> None:

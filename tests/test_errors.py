@@ -178,7 +178,7 @@ def test_only_1113_switches_endpoint() -> None:
 def test_messages_name_cause_code_glm_text_and_fix() -> None:
     auth = classify_error(*AUTH_1002).message
     assert auth.startswith("Z.ai rejected the API key (GLM 1002: Authorization Token is invalid")
-    assert "ZAI_API_KEY" in auth and "codexglm config set api_key" in auth
+    assert "ZAI_API_KEY" in auth and "codexglm login" in auth
 
     plan = classify_error(*BALANCE_1113).message
     assert "Insufficient balance or no resource package" in plan

@@ -388,7 +388,7 @@ def test_ctrl_c_that_ends_codex_ends_codexglm_like_it(rig: Rig) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"ZAI_API_KEY": ""}, "no Z.ai API key"),
+        ({"ZAI_API_KEY": ""}, "no Z.ai API key: run `codexglm login`"),  # the first run points at login
         ({"PATH": "/usr/bin:/bin"}, INSTALL_COMMAND),
         ({"CODEXGLM_CODEX": "/nonexistent/codex"}, "is not an executable"),
     ],

@@ -83,8 +83,8 @@ def test_non_streaming_request_has_no_stream_only_fields() -> None:
 
 @pytest.mark.parametrize(
     ("requested", "expected"),
-    [("glm-5.1", "glm-5.1"), ("GLM-4.7", "glm-4.7"), ("gpt-5.3-codex", "glm-5.1"), ("zai/glm-4.6", "glm-4.6"),
-     ("codex-auto-review", "glm-5.1"), ("glm-9-future", "glm-9-future")],
+    [("glm-5.1", "glm-5.1"), ("GLM-4.7", "glm-4.7"), ("gpt-5.3-codex", "glm-5.3"), ("zai/glm-4.6", "glm-4.6"),
+     ("codex-auto-review", "glm-5.3"), ("glm-9-future", "glm-9-future")],
 )
 def test_model_mapping(requested: str, expected: str) -> None:
     assert chat(cf.body(model=requested))["model"] == expected

@@ -199,7 +199,7 @@ async def test_non_streaming_request_is_translated_both_ways(tmp_path: Path) -> 
     assert response["output"][-1]["content"][0]["text"] == "Hi there!"
     assert response["usage"]["input_tokens"] == 10
     upstream = script.body()
-    assert upstream["model"] == "glm-5.1" and upstream["stream"] is False
+    assert upstream["model"] == "glm-5.3" and upstream["stream"] is False
     assert [m["role"] for m in upstream["messages"]] == ["system", "user"]
 
 
@@ -346,7 +346,7 @@ async def test_chat_passthrough_maps_the_model_and_swaps_credentials(tmp_path: P
     status, _, data = await _post(make_settings(tmp_path), script, "/v1/chat/completions", body)
     assert status == 200 and json.loads(data) == completion
     sent = script.body()
-    assert sent == {**body, "model": "glm-5.1"}
+    assert sent == {**body, "model": "glm-5.3"}
     assert script.requests[0].headers["authorization"] == f"Bearer {KEY}"
     assert TOKEN.encode() not in script.requests[0].content
 
@@ -398,7 +398,7 @@ async def test_request_log_records_each_request_and_redacts_bodies(tmp_path: Pat
     await _post(settings, script, "/v1/responses", codex_body(f"my key is {KEY}", model="gpt-5.4"))
     record = _records(settings)[-1]
     assert record["path"] == "/v1/responses" and record["outcome"] == "completed"
-    assert (record["model_in"], record["model_out"], record["stream"]) == ("gpt-5.4", "glm-5.1", True)
+    assert (record["model_in"], record["model_out"], record["stream"]) == ("gpt-5.4", "glm-5.3", True)
     assert record["endpoint"] == "coding" and record["attempts"] == 1 and record["status"] == 200
     assert record["usage"]["total_tokens"] > 0 and record["ttft_ms"] is not None
     assert "my key is" in record["request"] and "upstream_request" in record and "Logged." in record["response"]

@@ -204,7 +204,7 @@ async def test_slow_first_byte_gets_real_keepalive_events(tmp_path: Path) -> Non
 
 async def test_auto_mode_finds_the_endpoint_matching_the_key_plan(tmp_path: Path) -> None:
     async with open_mock_glm(keys={DEFAULT_KEY: {"general"}}) as mock:
-        async with running_proxy(_settings(mock, tmp_path, endpoint_mode="auto")) as url:
+        async with running_proxy(_settings(mock, tmp_path, endpoint_mode="auto", key_type="standard")) as url:
             async with httpx.AsyncClient(base_url=url, headers=AUTH) as client:
                 assert types(await _stream(client))[-1] == "response.completed"
                 assert types(await _stream(client))[-1] == "response.completed"

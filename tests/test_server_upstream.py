@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -131,18 +132,40 @@ async def test_every_key_rejected_is_reported_not_retried(tmp_path: Path, autoju
     assert error.http_status == 401 and KEY not in error.message and KEY not in json.dumps(error.to_error_body())
 
 
-async def test_auto_mode_switches_endpoint_on_1113_and_remembers(tmp_path: Path, autojump_clock: MockClock) -> None:
+@pytest.mark.parametrize(
+    "safe", [{"key_type": "standard"}, {"key_type": "coding-plan"}, {"key_type": "team-plan"}, {"paid_fallback": True}]
+)
+async def test_auto_mode_switches_endpoint_on_1113_and_remembers(
+    tmp_path: Path, autojump_clock: MockClock, safe: dict[str, Any]
+) -> None:
+    # Allowed: the general path bills the plan (plan keys), the request already spends cash
+    # (Standard keys bill cash everywhere), or the user opted in.
     script = Script(_balance(), _ok(), _ok())
-    upstream = _upstream(tmp_path, script, endpoint_mode="auto")
+    upstream = _upstream(tmp_path, script, endpoint_mode="auto", **safe)
     assert (await _open(upstream))[0] == 2
     await _open(upstream)
     assert script.urls == [CODING + "/chat/completions", GENERAL + "/chat/completions", GENERAL + "/chat/completions"]
 
 
+@pytest.mark.parametrize("key_type", ["compatible", "unknown"])
+async def test_auto_mode_never_falls_back_onto_a_path_that_spends_cash(
+    tmp_path: Path, autojump_clock: MockClock, key_type: str
+) -> None:
+    # A Compatible key (or one whose type is not known) pays with plan quota on the Coding
+    # Plan path and with cash on the general path: a 1113 must not move it there.
+    script = Script(_balance(), _ok())
+    with pytest.raises(UpstreamFailure) as failure:
+        await _open(_upstream(tmp_path, script, endpoint_mode="auto", key_type=key_type))
+    assert script.urls == [CODING + "/chat/completions"]
+    message = failure.value.error.message
+    assert "GLM 1113" in message and "spends your cash balance" in message
+    assert "codexglm login" in message and "paid_fallback true" in message
+
+
 async def test_auto_mode_gives_up_when_both_endpoints_refuse(tmp_path: Path, autojump_clock: MockClock) -> None:
     script = Script(_balance(), _balance(), _ok())
     with pytest.raises(UpstreamFailure) as failure:
-        await _open(_upstream(tmp_path, script, endpoint_mode="auto"))
+        await _open(_upstream(tmp_path, script, endpoint_mode="auto", key_type="coding-plan"))
     assert len(script.requests) == 2
     assert "endpoint mode" in failure.value.error.message
 

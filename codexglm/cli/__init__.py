@@ -16,13 +16,11 @@ from .. import __version__
 from ..settings import mask_secret
 from .table import (
     COMMANDS,
-    GATEWAY_LOGIN,
     GLM_OPTIONS,
     SERVE_PORT,
     GlmArgs,
     UsageError,
     build_parser,
-    gateway_login,
     option_label,
     parse_glm_args,
     port_number,
@@ -33,6 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ..config import LoadedConfig
+    from ..providers.base import ModelSpec
     from ..settings import Settings
 
 
@@ -94,22 +93,18 @@ def _dispatch(argv: list[str]) -> int:
     if parsed.version:
         return _show_version()
     command = parsed.command
-    if command is None and gateway_login(parsed.rest, parsed.separated):
-        return _login_to_gateway(parsed.rest[1:])
     if command is None:
         return _launch(parsed)
     options = build_parser(command).parse_args(parsed.rest[1:])
     return _HANDLERS[command.name](options, parsed)
 
 
-def _login_to_gateway(args: list[str]) -> int:
+def _login_to_gateway(gateway: str) -> int:
     """`codexglm login --gateway URL`: a member's gateway URL and key (read from stdin or a
     prompt), stored like `config set gateway_url` and `config set member_key -`."""
     from .. import config
 
-    parser = build_parser(GATEWAY_LOGIN)
-    options = parser.parse_args(args)
-    url: str = options.gateway.strip()
+    url = gateway.strip()
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"login: --gateway must be an http:// or https:// URL, not {url!r}")
     path = config.config_path()
@@ -163,7 +158,7 @@ def glm_help() -> str:
     lines = [
         "usage: codexglm [--glm-OPTION ...] [codex options] [prompt]",
         "       codexglm [--glm-OPTION ...] exec|resume|review|... [codex arguments]",
-        "       codexglm config|serve|models|doctor|completion ...",
+        "       codexglm login|config|serve|models|doctor|completion ...",
         "",
         "Runs the OpenAI Codex CLI on Z.ai GLM models through a local proxy. Every argument",
         "that is not codexglm's goes to codex unchanged (`codexglm --help` is codex's help).",
@@ -177,7 +172,8 @@ def glm_help() -> str:
         *(f"  {option_label(o):<{width}}{o.help}" for o in GLM_OPTIONS),
         "",
         "environment: ZAI_API_KEY (a comma-separated key pool), ZAI_BASE_URL, ZAI_CODING_BASE_URL,",
-        "GLM_ZAI_ENDPOINT_MODE, GLM_DEFAULT_MODEL, GLM_MODEL_MAP_JSON, CODEXGLM_CODEX (the codex to run),",
+        "GLM_ZAI_ENDPOINT_MODE, GLM_ZAI_KEY_TYPE, GLM_PAID_FALLBACK, GLM_DEFAULT_MODEL, GLM_MODEL_MAP_JSON,",
+        "each other provider's key variable, CODEXGLM_CODEX (the codex to run),",
         "CODEXGLM_CONFIG_DIR, CODEXGLM_STATE_DIR, CODEXGLM_CACHE_DIR.",
     ]
     return "\n".join(lines)
@@ -251,6 +247,8 @@ def _show_config(loaded: LoadedConfig) -> None:
     print(f"# config file: {loaded.path}{'' if loaded.path.exists() else ' (not created yet)'}")
     print(f"# key file:    {loaded.key_file}")
     print(f"# API key:     {loaded.key_source}")
+    for name, source in loaded.other_key_sources.items():
+        print(f"# {name} key:{' ' * max(1, 8 - len(name))}{source}")
     rows = [("api_keys", format_value("api_keys", loaded.settings), loaded.sources["api_keys"])]
     rows += [(key, format_value(key, loaded.settings), loaded.sources[key]) for key in SETTING_TYPES]
     width = max(len(key) for key, _, _ in rows)
@@ -262,27 +260,71 @@ def _show_config(loaded: LoadedConfig) -> None:
 def _models_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
     from ..codex.catalog import reasoning_levels
     from ..config import load_config
+    from ..discovery import DiscoveryError, cached_ids, listed_models, refresh
+    from ..providers import get_provider, model_slug
 
     settings = load_config(parsed.flags).settings
-    default = settings.default_model
-    rows = [("MODEL", "CONTEXT", "OUTPUT", "REASONING", "INPUT", "USD/M IN / CACHED / OUT")]
-    for spec in settings.upstream.models.values():
-        price = "free" if spec.price is None else " / ".join(f"{p:g}" for p in spec.price)
-        rows.append(
-            (
-                spec.id + (" *" if spec.id == default else ""),
-                f"{spec.context_window:,}",
-                f"{spec.max_output:,}",
-                ",".join(reasoning_levels(spec, settings.upstream.thinking)) or "no",
-                "text+image" if spec.vision else "text+described" if settings.describer else "text",
-                price,
-            )
-        )
+    header = ("MODEL", "CONTEXT", "OUTPUT", "REASONING", "INPUT", "USD/M IN / CACHED / OUT")
+    notes: dict[str, int] = {}  # note -> its number, shared by the models it is about
+    for index, name in enumerate(settings.provider_names()):
+        provider = get_provider(name)
+        routed = settings.for_provider(name)
+        try:
+            discovered = refresh(routed, force=options.refresh) if routed.api_keys else cached_ids(name)[0]
+        except DiscoveryError as exc:
+            _warn(f"{exc}; showing the last list codexglm has")
+            discovered = cached_ids(name)[0]
+        rows = [header]
+        for model_id, listed in listed_models(provider, discovered).items():
+            spec = listed.spec
+            price = "plan only" if spec.plan_only else "free" if spec.price is None else " / ".join(f"{p:g}" for p in spec.price)
+            slug = model_slug(name, model_id, settings.provider)
+            if listed.note:
+                notes.setdefault(listed.note, len(notes) + 1)
+            mark = (" *" if model_id == routed.default_model else "") + (f" [{notes[listed.note]}]" if listed.note else "")
+            rows.append((slug + mark, f"{spec.context_window:,}", f"{spec.max_output:,}",
+                         ",".join(reasoning_levels(spec, provider.thinking)) or "no", _input(spec, settings), price))
+        if index:
+            print()
+        print(f"{provider.vendor} ({name}){'' if index else ', the default provider'}:")
+        _print_table(rows)
+    described = f"; described: images reach the model as descriptions by {settings.describer}" if settings.describer else ""
+    print("* default model of its provider" + described)
+    for note, number in notes.items():
+        print(f"[{number}] {note}")
+    return 0
+
+
+def _input(spec: ModelSpec, settings: Settings) -> str:
+    return "text+image" if spec.vision else "text+described" if settings.describer else "text"
+
+
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    described = f"; described: images reach the model as descriptions by {settings.describer}" if settings.describer else ""
-    print("* default model" + described)
+        print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def _login_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
+    from ..config import load_config
+    from ..providers import DEFAULT_PROVIDER, get_provider
+    from .login import LoginError, login, read_key
+
+    if options.gateway is not None:
+        return _login_to_gateway(options.gateway)
+    loaded = load_config(parsed.flags)
+    provider = get_provider(options.provider or DEFAULT_PROVIDER)
+    text = read_key(provider, sys.stdin.isatty())
+    try:
+        findings = login(loaded, options.provider, text)
+    except LoginError as exc:
+        _error(f"{exc}; nothing was stored")
+        return 1
+    print(f"{provider.vendor} key checked:")
+    for line in findings.lines:
+        print(f"  {line}")
+    if os.environ.get(provider.key_env, "").strip():
+        _warn(f"{provider.key_env} is set and wins over the stored key")
     return 0
 
 
@@ -309,13 +351,20 @@ def _serve_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
         return _serve_team(options, parsed, host, port)
     if not token and not loopback:
         raise UsageError(f"refusing to serve on {host} without a token: pass --token or set CODEXGLM_TOKEN")
-    settings = load_config(parsed.flags).settings
+    from ..discovery import with_discovered
+
+    settings = with_discovered(load_config(parsed.flags).settings)
     from ..config import no_key_message
     from ..launcher import LaunchError, new_token
     from ..server.hosting import bind
 
     if not settings.api_keys:
         raise LaunchError(no_key_message(settings.upstream))
+    from .login import sharing_warning
+
+    warning = sharing_warning(settings, loopback)
+    if warning:
+        _warn(warning)
     generated = not token
     if generated:
         token = new_token()
@@ -500,6 +549,7 @@ _HANDLERS: dict[str, Callable[[Any, GlmArgs], int]] = {
     "doctor": _doctor_command,
     "config": _config_command,
     "models": _models_command,
+    "login": _login_command,
     "completion": _completion_command,
     "serve": _serve_command,
     "usage": _usage_command,

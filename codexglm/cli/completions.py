@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from ..config import CONFIG_KEYS
 from ..ledger.terms import GROUPINGS, SINCE_WORDS
-from ..providers import GLM
+from ..providers import GLM, get_provider, model_slug, provider_names
 from .table import COMMANDS, GLM_OPTIONS, SHELLS, Command, Option
 
 
 def value_words() -> dict[str, tuple[str, ...]]:
     """Completion sources that are fixed word lists ("dir" is the shell's own)."""
     return {
-        "model": tuple(GLM.models),
+        "model": tuple(model_slug(name, model) for name in provider_names() for model in get_provider(name).models),
         "region": tuple(GLM.regions),
         "endpoint_mode": tuple(GLM.endpoint_modes),
         "config_key": CONFIG_KEYS,
+        "provider": provider_names(),
         "shell": SHELLS,
         "host": ("127.0.0.1", "localhost"),
         "usage_since": SINCE_WORDS,

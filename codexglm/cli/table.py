@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..ledger.terms import GROUPINGS, SINCE_HELP
-from ..providers import GLM
+from ..providers import GLM, provider_names
 from ..team.members import PERIODS
 
 if TYPE_CHECKING:
@@ -49,7 +49,8 @@ class Command:
 
 
 GLM_OPTIONS: tuple[Option, ...] = (
-    Option("--glm-model", "GLM model for this run (Codex's -m wins)", "MODEL", "model", setting="default_model"),
+    Option("--glm-model", "model for this run, PROVIDER/MODEL for another provider's (Codex's -m wins)", "MODEL", "model",
+           setting="default_model"),
     Option("--glm-region", "Z.ai region", "REGION", "region", tuple(GLM.regions), setting="region"),
     Option(
         "--glm-endpoint-mode",
@@ -132,7 +133,17 @@ COMMANDS: tuple[Command, ...] = (
             Command("rotate", "give a member a new key (the old one stops working)", arguments=(("NAME", ""),)),
         ),
     ),
-    Command("models", "list the GLM models with context window, reasoning and price"),
+    Command(
+        "models",
+        "list every provider's models with context window, reasoning and price",
+        options=(Option("--refresh", "ask each provider for its model list now (else at most daily)"),),
+    ),
+    Command(
+        "login",
+        "check an API key (region, plan, key type), pick a billing-safe endpoint mode and store it",
+        options=(Option("--gateway", "a team member: store the gateway's URL and your member key instead", "URL"),),
+        arguments=(("PROVIDER", "provider"),),
+    ),
     Command(
         "doctor",
         "check the key, endpoints, Codex install and proxy",
@@ -154,18 +165,6 @@ COMMANDS: tuple[Command, ...] = (
     ),
 )
 _COMMANDS = {command.name: command for command in COMMANDS}
-# `codexglm login --gateway URL` is codexglm's (a team member's setup); any other `login` is codex's.
-GATEWAY_LOGIN = Command(
-    "login",
-    "store a team gateway's URL and your member key (read from stdin, or asked for)",
-    options=(Option("--gateway", "the gateway's URL, e.g. http://gateway.example:8787/v1", "URL"),),
-)
-
-
-def gateway_login(rest: Sequence[str], separated: bool) -> bool:
-    return not separated and rest[:1] == ["login"] and any(a == "--gateway" or a.startswith("--gateway=") for a in rest)
-
-
 def command_named(name: str) -> Command:
     return _COMMANDS[name]
 SHELLS = ("bash", "zsh", "fish")
@@ -278,6 +277,9 @@ def build_parser(command: Command, prog: str = "codexglm") -> argparse.ArgumentP
         else:
             parser.add_argument(option.flag, action="store_true", help=option.help)
     for metavar, source in command.arguments:
+        if source == "provider":  # optional: the default provider
+            parser.add_argument(metavar.lower(), metavar=metavar, nargs="?", choices=provider_names())
+            continue
         choices = SHELLS if source == "shell" else None
         parser.add_argument(metavar.lower(), metavar=metavar, choices=choices)
     if command.actions:

@@ -14,17 +14,19 @@ import hashlib
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import cache_dir as default_cache_dir
 from ..config import write_atomic
+from ..discovery import listed_models
+from ..providers import get_provider, model_slug, route_model
 from ..settings import Settings
 from .version import CodexInfo
 
 if TYPE_CHECKING:
-    from ..providers.base import ModelSpec, ThinkingHook
+    from ..providers.base import ModelSpec, Provider, ThinkingHook
 
 # Bumped whenever the catalog's shape changes, so cached catalogs of older shapes are rebuilt.
 CATALOG_FORMAT = 3
@@ -240,19 +242,48 @@ def catalog_entry(
     return entry
 
 
-def catalog_slugs(settings: Settings, extra_models: Iterable[str] = ()) -> dict[str, ModelSpec]:
-    """Every model name Codex may ask for -> the provider's spec behind it.
+def catalog_slugs(
+    settings: Settings, extra_models: Iterable[str] = (), discovered: Mapping[str, Iterable[str]] | None = None
+) -> dict[str, ModelSpec]:
+    """Every model name Codex may ask for -> the spec of the provider's model behind it.
 
-    The provider's table, the configured default, model-map names and any model given on
-    the command line each get an entry, so Codex never falls back to generic metadata.
+    Every model of every provider the user has a key for (its table plus the ids its
+    `/models` listed, DISCOVERED), under slugs unique across providers (`model_slug`); then
+    the configured default, model-map names and any model given on the command line, so
+    Codex never falls back to generic metadata.
     """
-    provider = settings.upstream
-    slugs: dict[str, ModelSpec] = dict(provider.models)
-    names = [settings.default_model, *settings.model_map, *extra_models]
-    for name in names:
-        if name and name != "*" and name not in slugs:
-            slugs[name] = provider.spec_for(provider.resolve_model(name, settings.default_model, settings.model_map))
+    listed: dict[str, ModelSpec] = {}
+    for name in settings.provider_names():
+        models = listed_models(get_provider(name), list((discovered or {}).get(name, ())))
+        listed.update((model_slug(name, model_id, settings.provider), model.spec) for model_id, model in models.items())
+    # Each provider's default model first: Codex offers sub-agents only the first few models.
+    slugs: dict[str, ModelSpec] = {}
+    for name in settings.provider_names():
+        default = settings.for_provider(name).default_model
+        spec = get_provider(name).lookup(default)
+        slug = model_slug(name, spec.id if spec is not None else default, settings.provider)
+        if slug in listed:
+            slugs[slug] = listed[slug]
+    slugs.update(listed)
+    known = settings.known_models()
+    for name in [settings.default_model, *settings.model_map, *extra_models]:
+        if name and name != "*" and name.lower() not in {slug.lower() for slug in slugs}:
+            provider_name, model = route_model(settings.model_map.get(name, name), known, settings.provider)
+            route = settings.for_provider(provider_name)
+            provider = route.upstream
+            slugs[name] = provider.spec_for(provider.resolve_model(model, route.default_model, route.model_map))
     return slugs
+
+
+def slug_providers(settings: Settings, slugs: Iterable[str]) -> dict[str, Provider]:
+    """The provider of each slug that another provider than the default one serves."""
+    known = settings.known_models()
+    others = {}
+    for slug in slugs:
+        provider = route_model(settings.model_map.get(slug, slug), known, settings.provider)[0]
+        if provider != settings.provider:
+            others[slug] = get_provider(provider)
+    return others
 
 
 def catalog_document(
@@ -260,21 +291,41 @@ def catalog_document(
     slugs: dict[str, ModelSpec],
     vendor: str,
     thinking: ThinkingHook,
+    others: Mapping[str, Provider] | None = None,
     describer: str | None = None,
 ) -> dict[str, Any]:
+    """The catalog; OTHERS names the provider of slugs the default provider does not serve
+    (their vendor and thinking controls are that provider's)."""
+    others = others or {}
     return {
         "models": [
-            catalog_entry(spec, template, slug=slug, priority=index, vendor=vendor, thinking=thinking,
-                          describer=describer)
+            catalog_entry(
+                spec,
+                template,
+                slug=slug,
+                priority=index,
+                vendor=others[slug].vendor if slug in others else vendor,
+                thinking=others[slug].thinking if slug in others else thinking,
+                describer=describer,
+            )
             for index, (slug, spec) in enumerate(slugs.items())
         ]
     }
 
 
-def _digest(slugs: dict[str, ModelSpec], vendor: str, thinking: ThinkingHook, describer: str | None) -> str:
+def _digest(
+    slugs: dict[str, ModelSpec],
+    vendor: str,
+    thinking: ThinkingHook,
+    describer: str | None,
+    others: Mapping[str, Provider] | None = None,
+) -> str:
     """Cache key: everything the catalog is made of besides Codex's version (in the name)."""
+    others = others or {}
     facts = [CATALOG_FORMAT, vendor, describer,
-             [(slug, repr(spec), reasoning_ladder(spec, thinking)) for slug, spec in slugs.items()]]
+             [(slug, repr(spec), others[slug].name if slug in others else "",
+               reasoning_ladder(spec, others[slug].thinking if slug in others else thinking))
+              for slug, spec in slugs.items()]]
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
 
 
@@ -299,10 +350,11 @@ def build_catalog(
     result is named apart, so the next launch asks Codex again.
     """
     directory = cache_dir or default_cache_dir()
-    slugs = catalog_slugs(settings, dict.fromkeys(extra_models))
+    slugs = catalog_slugs(settings, dict.fromkeys(extra_models), settings.discovered_models)
     vendor, thinking = settings.upstream.vendor, settings.upstream.thinking
+    others = slug_providers(settings, slugs)
     describer = settings.describer
-    name = _version_tag(codex) + _digest(slugs, vendor, thinking, describer) + ".json"
+    name = _version_tag(codex) + _digest(slugs, vendor, thinking, describer, others) + ".json"
     path = directory / name
     if path.is_file():
         return path
@@ -315,7 +367,7 @@ def build_catalog(
         template = shipped_template()
         name = name.replace(".json", "-shipped.json")
         path = directory / name
-    text = json.dumps(catalog_document(template, slugs, vendor, thinking, describer), ensure_ascii=False)
+    text = json.dumps(catalog_document(template, slugs, vendor, thinking, others, describer), ensure_ascii=False)
     try:
         write_atomic(path, text)
     except OSError as exc:

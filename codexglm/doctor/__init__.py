@@ -8,6 +8,7 @@ network costs seconds and every failure is a line of the report, never a traceba
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -24,8 +25,9 @@ import trio
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
 
+from .. import discovery
 from ..codex.version import CodexInfo
-from ..config import ConfigError, LoadedConfig, load_config, split_keys
+from ..config import ConfigError, LoadedConfig, cache_dir, load_config, split_keys
 from ..providers import key_variables
 from ..providers.glm import endpoints as glm_endpoints
 from ..settings import Settings
@@ -86,13 +88,18 @@ async def diagnose(
             if not offline:
                 nursery.start_soon(_guarded, "endpoint.error", checks, _remote_checks, loaded, environ, limits, started,
                                    checks, codex)
+                for name in settings.provider_names()[1:]:
+                    nursery.start_soon(
+                        _guarded, f"providers.{name}", checks, _provider_checks, settings, name, environ, limits, checks
+                    )
     if deadline.cancelled_caught:
         checks.append(Check("local.deadline", "time limit", Status.WARN,
                             f"some checks did not finish within {limits.total:g} s", "Run the doctor again."))
     report = Report(tuple(checks), elapsed=trio.current_time() - started, offline=offline)
     # Also the raw variable: when the config fails to load, settings hold no keys.
     raw_keys = [key for variable in key_variables() for key in split_keys(environ.get(variable, ""))]
-    return report.redacted((*settings.api_keys, *raw_keys))
+    stored = [key for access in settings.other_providers.values() for key in access.api_keys]
+    return report.redacted((*settings.api_keys, *stored, *raw_keys))
 
 
 async def _guarded(check_id: str, out: list[Check], run: Callable[..., Awaitable[None]], *args: Any) -> None:
@@ -177,12 +184,15 @@ async def _remote_checks(
             others = [e for e in endpoints if e is not endpoint]
             out.append(remote.endpoint_check(endpoint, settings, sources, others, now))
         out.append(remote.mode_check(endpoints, settings, sources))
+        out.append(remote.key_type_check(endpoints, quota[0], settings, sources))
         out += _quota_checks(quota[0], now)
 
         # The endpoint the proxy would use: the first one in use that takes the key.  Models
         # are looked up there, or, when the mode is wrong, where the key does work.
         serving = next((e for e in endpoints if e.in_use and e.accepts_key), None)
         lister = serving or next((e for e in endpoints if e.accepts_key), None)
+        if lister is not None:
+            _remember_models(settings.provider, listings[lister.label], env)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_model_checks, http, settings, sources, key, lister, listings, limits, out)
             # Leave a second for the proxy to shut down within the total bound.
@@ -194,6 +204,29 @@ async def _remote_checks(
                 out.append(Check("proxy.selftest", "self-test", Status.SKIP, "not run: no time left"))
             else:
                 nursery.start_soon(_selftest, settings, budget, codex, env, out)
+
+
+def _remember_models(provider: str, listed: network.Outcome, env: Mapping[str, str]) -> None:
+    """A model list the doctor got anyway refreshes the discovery cache (`codexglm models`)."""
+    if listed.ok:
+        with contextlib.suppress(OSError):
+            discovery.store_ids(provider, sorted(listed.document), cache_dir(env))
+
+
+async def _provider_checks(
+    settings: Settings, name: str, env: Mapping[str, str], limits: Limits, out: list[Check]
+) -> None:
+    """Another provider the user has a key for: reachable, key taken, a model list, one tiny
+    request to its default model."""
+    routed = settings.for_provider(name)
+    provider, key = routed.upstream, routed.api_keys[0]
+    base = routed.endpoints()[0][1]
+    async with network.client(limits.probe) as http:
+        listed = await network.list_models(http, base, key, timeout=limits.probe, provider=provider)
+        body = network.probe_body(routed, routed.default_model)
+        chat = await network.probe_chat(http, base, key, body, timeout=limits.probe, provider=provider)
+    _remember_models(name, listed, env)
+    out.append(remote.provider_check(provider.vendor, name, routed.default_model, listed, chat))
 
 
 async def _model_checks(

@@ -17,7 +17,8 @@ import httpx
 import trio
 
 from .. import __version__
-from ..providers import GLM
+from ..discovery import parse_model_ids
+from ..providers import GLM, Provider
 from ..server.upstream import describe_transport_error, transport_root_cause
 from ..settings import Settings
 from ..translate import (
@@ -109,7 +110,7 @@ def probe_body(settings: Settings, model: str) -> dict[str, Any]:
 
 
 async def probe_chat(
-    http: httpx.AsyncClient, base: str, key: str, body: dict[str, Any], *, timeout: float
+    http: httpx.AsyncClient, base: str, key: str, body: dict[str, Any], *, timeout: float, provider: Provider = GLM
 ) -> Outcome:
     url = base + "/chat/completions"
     response, raw, latency, network = await _request(
@@ -120,15 +121,17 @@ async def probe_chat(
     now = datetime.now(timezone.utc)
     document = _json(raw)
     if response.status_code != 200:
-        return Outcome(url, latency, error=classify_error(GLM, response.status_code, raw, now=now))
+        return Outcome(url, latency, error=classify_error(provider, response.status_code, raw, now=now))
     if is_error_document(document):
-        return Outcome(url, latency, error=classify_error(GLM, 200, document, now=now))
+        return Outcome(url, latency, error=classify_error(provider, 200, document, now=now))
     if not isinstance(document, dict) or not isinstance(document.get("choices"), list):
         return Outcome(url, latency, malformed=_what_answered(response, raw))
     return Outcome(url, latency, document=document)
 
 
-async def list_models(http: httpx.AsyncClient, base: str, key: str, *, timeout: float) -> Outcome:
+async def list_models(
+    http: httpx.AsyncClient, base: str, key: str, *, timeout: float, provider: Provider = GLM
+) -> Outcome:
     """GET {base}/models; on success `document` is the set of model ids (lower case)."""
     url = base + "/models"
     response, raw, latency, network = await _request(
@@ -137,13 +140,12 @@ async def list_models(http: httpx.AsyncClient, base: str, key: str, *, timeout: 
     if response is None:
         return Outcome(url, network=network)
     if response.status_code != 200:
-        return Outcome(url, latency, error=classify_error(GLM, response.status_code, raw))
+        return Outcome(url, latency, error=classify_error(provider, response.status_code, raw))
     document = _json(raw)
     entries = document.get("data") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         return Outcome(url, latency, malformed=_what_answered(response, raw))
-    ids = {str(e["id"]).lower() for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)}
-    return Outcome(url, latency, document=ids)
+    return Outcome(url, latency, document=set(parse_model_ids(document)))
 
 
 async def fetch_quota(http: httpx.AsyncClient, url: str, key: str, *, timeout: float) -> Outcome:

@@ -16,19 +16,24 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ..providers import GLM, route_model
 from ..providers.base import (
     ACCOUNT,
     AUTH,
+    CASH,
     NOT_FOUND,
     OVERLOADED,
     PLAN,
+    PLAN_QUOTA,
     QUOTA,
     RATE_LIMIT,
     TOKENS_WINDOW,
+    UNKNOWN_KEY_TYPE,
     UNKNOWN_MODEL,
     QuotaWindow,
 )
 from ..providers.glm.errors import PLAN_MISMATCH
+from ..providers.glm.keytypes import KEY_TYPES, detect_key_type, plan_level
 from ..providers.glm.quota import parse_quota
 from ..settings import Settings
 from ..translate import UpstreamError
@@ -189,7 +194,16 @@ def mode_check(endpoints: Sequence[Endpoint], settings: Settings, sources: Mappi
     if in_use[0].accepts_key:
         # auto, and the endpoint tried first works: the other one is never needed.
         return Check("endpoint.mode", title, Status.OK, f"{mode} uses {_names(in_use[:1])} first, which accepts this key")
-    if any(e.accepts_key for e in in_use):
+    fallback = next((e for e in in_use if e.accepts_key), None)
+    if fallback is not None and not GLM.fallback_allowed(
+        settings.key_type, in_use[0].label, fallback.label, paid=settings.paid_fallback
+    ):
+        return Check(
+            "endpoint.mode", title, Status.FAIL,
+            f"{mode} will not fall back to {_names([fallback])}: with key type {settings.key_type} it spends cash",
+            f"{setting_hint(sources, 'endpoint_mode', _MODE_FOR[fallback.label])} (or run `codexglm login`)",
+        )
+    if fallback is not None:
         # auto: the proxy moves to the endpoint that works after the first refusal.
         return Check(
             "endpoint.mode", title, Status.OK,
@@ -201,6 +215,58 @@ def mode_check(endpoints: Sequence[Endpoint], settings: Settings, sources: Mappi
         f"{mode} only uses {_names(in_use)}, which refuses this key; {_names(accepting)} accepts it",
         setting_hint(sources, "endpoint_mode", best),
     )
+
+
+def provider_check(vendor: str, name: str, model: str, listed: Outcome, chat: Outcome) -> Check:
+    """A second provider's verdict from its model list and a one-token request."""
+    check_id, title = f"providers.{name}", f"{vendor} ({name})"
+    timings = {"latency_ms": ms(chat.latency)} if chat.latency is not None else {}
+    host = host_of(chat.url)
+    if chat.network is not None:
+        return Check(check_id, title, Status.FAIL, f"cannot reach {host}: {chat.network}",
+                     "Check the network, or the provider's base URL variable.", timings)
+    if chat.error is not None:
+        cause, fix = split_message(chat.error)
+        return Check(check_id, title, Status.FAIL, f"{host}: {cause}", fix, timings)
+    if chat.malformed is not None:
+        return Check(check_id, title, Status.FAIL, f"{host} {chat.malformed}", "Check the provider's base URL.", timings)
+    count = f"{len(listed.document)} models listed" if listed.ok else "no model list"
+    return Check(check_id, title, Status.OK, f"{host}: key works, {count}, {name}/{model} answered", timings=timings)
+
+
+_BILLS = {CASH: "spends cash", PLAN_QUOTA: "uses plan quota"}
+
+
+def key_type_check(endpoints: Sequence[Endpoint], quota: Outcome, settings: Settings, sources: Mapping[str, str]) -> Check:
+    """Which key type Z.ai's answers point to, what each endpoint bills, and whether the
+    configured key type and fallback can spend cash the user does not expect."""
+    served = {e.label: e.outcome.ok for e in endpoints}
+    plan = plan_level(quota.document) if quota.ok else None
+    detection = detect_key_type(plan, served.get("coding", False), served.get("general", False))
+    configured = settings.key_type
+    assumed = configured if configured != UNKNOWN_KEY_TYPE else detection.key_type
+    billing = {e.label: GLM.billing(assumed, e.label) for e in endpoints}
+    bills = ", ".join(f"{ENDPOINT_TITLES[label]} {_BILLS[kind]}" for label, kind in billing.items())
+    label = KEY_TYPES[detection.key_type].label
+    title = "key type"
+    if detection.key_type == UNKNOWN_KEY_TYPE:
+        return Check("endpoint.keytype", title, Status.SKIP, "cannot tell the key type: no endpoint served it")
+    if configured == UNKNOWN_KEY_TYPE and settings.endpoint_mode != "auto":
+        # Only auto mode's fallback depends on the key type; one endpoint bills as it bills.
+        return Check("endpoint.keytype", title, Status.OK, f"looks like {label} ({bills}); not recorded")
+    if configured == UNKNOWN_KEY_TYPE:
+        return Check("endpoint.keytype", title, Status.WARN,
+                     f"looks like {label} ({bills}); not recorded, so the fallback treats it as Compatible",
+                     "Run `codexglm login` to record it (or " + setting_hint(sources, "key_type", detection.key_type) + ").")
+    if configured != detection.key_type and configured not in detection.also_possible:
+        return Check("endpoint.keytype", title, Status.WARN,
+                     f"set to {KEY_TYPES[configured].label}, but Z.ai's answers look like {label}",
+                     "Run `codexglm login` again, or " + setting_hint(sources, "key_type", detection.key_type) + ".")
+    if settings.paid_fallback and settings.endpoint_mode == "auto" and set(billing.values()) == {CASH, PLAN_QUOTA}:
+        return Check("endpoint.keytype", title, Status.WARN,
+                     f"{KEY_TYPES[configured].label} ({bills}); paid_fallback lets auto mode spend cash",
+                     "Unset it (`codexglm config unset paid_fallback`) unless you mean to.")
+    return Check("endpoint.keytype", title, Status.OK, f"{KEY_TYPES[configured].label}: {bills}")
 
 
 def _names(endpoints: Sequence[Endpoint]) -> str:
@@ -222,7 +288,10 @@ class ModelUse:
 def models_in_use(settings: Settings) -> list[ModelUse]:
     default = settings.upstream.resolve_model(settings.default_model, settings.default_model, settings.model_map)
     uses = [ModelUse(default, "default", "default_model")]
+    tables = {settings.provider: settings.upstream.models.keys()}
     for name, target in settings.model_map.items():
+        if route_model(target, tables, settings.provider)[0] != settings.provider:
+            continue  # another provider's model: its own check (`providers.NAME`) covers it
         role = "for other names" if name == "*" else f"for {name}"
         uses.append(ModelUse(target.strip().lower(), role, f"model_map.{name}"))
     unique: dict[str, ModelUse] = {}

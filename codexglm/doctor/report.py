@@ -29,7 +29,7 @@ class Status(enum.Enum):
 # (checks run concurrently, so arrival order alone would shuffle the report).
 ORDER = (
     "config", "key", "local.port", "local.dirs", "local", "codex.install", "codex.config", "codex.catalog", "codex",
-    "endpoint.coding", "endpoint.general", "endpoint", "model", "quota", "proxy",
+    "endpoint.coding", "endpoint.general", "endpoint", "model", "quota", "providers", "proxy",
 )
 # Section headings; every check id starts with one of these.  Few sections and no blank
 # lines between them keep a healthy report on one screen.
@@ -41,6 +41,7 @@ SECTIONS: dict[str, str] = {
     "endpoint": "Z.ai",
     "model": "Z.ai",
     "quota": "Z.ai",
+    "providers": "Other providers",
     "proxy": "Proxy",
 }
 

@@ -40,6 +40,8 @@ class ModelSpec:
     price: tuple[float, float, float] | None = None
     # Models whose chat schema rejects response_format (vision models).
     json_mode: bool = True
+    # Served only on a subscription plan (no pay-as-you-go price yet).
+    plan_only: bool = False
 
     @property
     def supports_reasoning(self) -> bool:
@@ -103,6 +105,24 @@ class QuotaWindow:
 
 TOKENS_WINDOW = "tokens"
 
+# What a request on an endpoint is paid with.
+CASH = "cash"  # the account's money balance (pay-as-you-go)
+PLAN_QUOTA = "plan"  # a subscription's quota
+
+
+@dataclass(frozen=True)
+class KeyType:
+    """A kind of API key and what it pays with on each endpoint (by endpoint label)."""
+
+    name: str
+    label: str
+    billing: Mapping[str, str]
+    note: str = ""
+
+
+UNKNOWN_KEY_TYPE = "unknown"
+
+
 @dataclass(frozen=True)
 class SearchHit:
     """One web search result as a provider's search service returns it."""
@@ -157,6 +177,8 @@ class Provider:
     endpoints: EndpointsHook
     regions: Mapping[str, str] = field(default_factory=dict)
     endpoint_modes: Sequence[str] = ("default",)
+    # Models a subscription plan answers with another model (the plan's own routing).
+    plan_routed: Mapping[str, str] = field(default_factory=dict)
     # Ids the upstream serves although the table does not know them yet (new releases).
     passthrough_prefixes: tuple[str, ...] = ()
     # Delta/message fields that carry reasoning text, first match wins.
@@ -198,6 +220,8 @@ class Provider:
     # Error codes -> kind and wording; codes that mean "wrong endpoint for this key".
     error_codes: Mapping[str, ErrorCode] = field(default_factory=dict)
     endpoint_switch_codes: frozenset[str] = frozenset()
+    # Key types whose billing differs by endpoint; an endpoint not listed spends cash.
+    key_types: Mapping[str, KeyType] = field(default_factory=dict)
     # Phrases of a message that say more than its code (checked first), and kinds by HTTP
     # status for errors whose code the table does not know.
     message_codes: tuple[tuple[str, ErrorCode], ...] = ()
@@ -218,6 +242,23 @@ class Provider:
     key_fix: str = ""
     model_fix: str = "Set the model with `-m <model>`."
     base_url_fix: str = "Check the base URL (`codexglm config set base_url <url>`)."
+
+    def billing(self, key_type: str, endpoint_label: str) -> str:
+        """What a request with a key of KEY_TYPE pays with on an endpoint; unknown: cash."""
+        known = self.key_types.get(key_type)
+        return known.billing.get(endpoint_label, CASH) if known is not None else CASH
+
+    def plan_pays(self, key_type: str, endpoint_label: str) -> bool:
+        """Does a plan, not cash, pay for a request on this endpoint?  By the key's type
+        where the provider has key types, else by `plan_endpoints`."""
+        if self.key_types:
+            return self.billing(key_type, endpoint_label) == PLAN_QUOTA
+        return endpoint_label in self.plan_endpoints
+
+    def fallback_allowed(self, key_type: str, source: str, target: str, *, paid: bool = False) -> bool:
+        """Billing safety: an endpoint fallback never moves a request from an endpoint that
+        does not spend cash onto one that does, unless the user opted in (PAID)."""
+        return paid or self.billing(key_type, target) != CASH or self.billing(key_type, source) == CASH
 
     def lookup(self, model_id: str) -> ModelSpec | None:
         """The spec for a model id (case-insensitive), or None when the table does not know it.

@@ -31,6 +31,7 @@ from ..codex.origin import request_origin
 from ..codex.search import SearchRequestError, parse_search_request
 from ..ledger.store import LedgerError
 from ..ledger.writer import Ledger
+from ..providers import get_provider, model_slug
 from ..settings import Settings
 from ..team import dashboard
 from ..team.gate import Gate, Refusal
@@ -40,7 +41,7 @@ from ..translate.images import notice_item
 from . import chat, responses
 from .encoding import EncodingError, decode_body
 from .failures import internal_error, shutdown_error
-from .proxy import HEALTH_PATH, Proxy, RequestRecord, log
+from .proxy import HEALTH_PATH, Proxy, RequestRecord, Route, log
 from .search import billing_note
 from .streaming import EventStream
 from .upstream import UpstreamFailure, upstream_json
@@ -249,7 +250,8 @@ def create_app(
         record.origin = request_origin(request.headers)
         body, size = await _json_body(proxy, record)
         body, notice = await prepare_images(proxy, describer, body, record.origin)
-        chat_request, payload = await _off_loop(size, _translate, body, proxy)
+        route, requested = _route(proxy, body)
+        chat_request, payload = await _off_loop(size, _translate, body, route, requested)
         record.model_in, record.model_out, record.stream = (
             chat_request.requested_model,
             chat_request.model,
@@ -258,12 +260,12 @@ def create_app(
         proxy.log_body(record, "upstream_request", payload)
         await _admit(app, record)
         if chat_request.stream:
-            stream = responses.ResponsesStream(proxy, chat_request, payload, record, notice=notice)
+            stream = responses.ResponsesStream(proxy, route.upstream, chat_request, payload, record, notice=notice)
             # The Coding Plan's usage windows, for Codex's /status (last known; never waited for).
             limits = proxy.quota.headers()
             return _event_stream(stream.body(), limits)
         try:
-            answer = await responses.complete(proxy, chat_request, payload, record)
+            answer = await responses.complete(proxy, route.upstream, chat_request, payload, record)
         except UpstreamFailure as failure:
             raise _upstream_error(proxy, failure) from None
         if notice is not None and isinstance(answer.get("output"), list):
@@ -277,14 +279,14 @@ def create_app(
         record: RequestRecord = g.record
         body, _ = await _json_body(proxy, record)
         try:
-            payload, stream = chat.prepare(proxy, body, record)
+            upstream, payload, stream = chat.prepare(proxy, body, record)
         except chat.BadChatRequest as exc:
             raise ApiError(400, exc.body) from None
         await _admit(app, record)
         try:
             if stream:
-                return _event_stream(await chat.open_stream(proxy, payload, record))
-            return _json(200, await chat.complete(proxy, payload, record))
+                return _event_stream(await chat.open_stream(proxy, upstream, payload, record))
+            return _json(200, await chat.complete(proxy, upstream, payload, record))
         except UpstreamFailure as failure:
             raise _upstream_error(proxy, failure) from None
 
@@ -307,9 +309,9 @@ def create_app(
     @app.get("/v1/models")
     @app.get("/models")
     async def _models() -> Response:
-        models = proxy.upstream.provider.models
-        ids = [settings.default_model, *(m for m in models if m != settings.default_model)]
-        data = [{"id": model, "object": "model", "created": 0, "owned_by": proxy.upstream.provider.model_owner} for model in ids]
+        data = [
+            {"id": slug, "object": "model", "created": 0, "owned_by": owner} for slug, owner in _model_listing(settings)
+        ]
         return _json(200, {"object": "list", "data": data})
 
     @app.get(HEALTH_PATH)
@@ -377,7 +379,7 @@ def create_app(
 
     @app.after_serving
     async def _close() -> None:
-        await proxy.upstream.aclose()
+        await proxy.aclose()
         await proxy.search.aclose()
         if proxy.reqlog is not None:
             proxy.reqlog.close()
@@ -413,9 +415,31 @@ async def _admit(app: ProxyApp, record: RequestRecord) -> None:
         raise ApiError(refusal.status, refusal.body, retry_after=refusal.retry_after) from None
 
 
-def _translate(body: dict[str, Any], proxy: Proxy) -> tuple[ChatRequest, bytes]:
+def _model_listing(settings: Settings) -> list[tuple[str, str]]:
+    """(slug, owner) of every model served: the default model first, then each provider's."""
+    listing = {settings.default_model: settings.upstream.model_owner}
+    for name in settings.provider_names():
+        provider = get_provider(name)
+        models = [*provider.models, *settings.discovered_models.get(name, ())]
+        listing.update((model_slug(name, model, settings.provider), provider.model_owner) for model in models)
+    return list(listing.items())
+
+
+def _route(proxy: Proxy, body: Any) -> tuple[Route, str | None]:
+    """The provider route of the model a Responses body asks for, and the name Codex sent;
+    the body's model becomes the name that provider knows (`deepseek/x` -> `x`)."""
+    requested = body.get("model") if isinstance(body, dict) else None
+    if not isinstance(requested, str) or not requested.strip():
+        return proxy.routes[proxy.settings.provider], None  # the translator names the problem
+    route, body["model"] = proxy.route(requested)
+    return route, requested
+
+
+def _translate(body: dict[str, Any], route: Route, requested: str | None) -> tuple[ChatRequest, bytes]:
     try:
-        chat_request = build_chat_request(body, proxy.options)
+        chat_request = build_chat_request(body, route.options)
+        if requested is not None:
+            chat_request.requested_model = chat_request.context.requested_model = requested
         return chat_request, upstream_json(chat_request.body)
     except RequestError as exc:
         raise ApiError(400, error_body(exc.message, param=exc.param)) from None

@@ -15,13 +15,14 @@ from typing import Any
 import httpx
 import trio
 
+from ..providers import Provider
 from ..translate import UpstreamError, error_body, is_error_document
 from ..translate.sse import SSEDecoder, SSEError
 from .failures import shutdown_error
 from .proxy import Proxy, RequestRecord
 from .responses import CHAT_PATH, fetch_json
 from .streaming import EventStream
-from .upstream import Call, UpstreamFailure, transport_failure, upstream_json
+from .upstream import Call, Upstream, UpstreamFailure, transport_failure, upstream_json
 
 KEEPALIVE = b": keep-alive\n\n"
 
@@ -32,8 +33,8 @@ class BadChatRequest(ValueError):
         self.body = error_body(message, param=param)
 
 
-def prepare(proxy: Proxy, body: dict[str, Any], record: RequestRecord) -> tuple[bytes, bool]:
-    """Validate the little the proxy relies on and map the model; (payload, stream)."""
+def prepare(proxy: Proxy, body: dict[str, Any], record: RequestRecord) -> tuple[Upstream, bytes, bool]:
+    """Validate the little the proxy relies on, route and map the model; (upstream, payload, stream)."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadChatRequest("`messages` is required and must be a non-empty array", "messages")
@@ -43,25 +44,26 @@ def prepare(proxy: Proxy, body: dict[str, Any], record: RequestRecord) -> tuple[
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise BadChatRequest("`stream` must be a boolean", "stream")
-    settings = proxy.settings
-    body["model"] = proxy.upstream.provider.resolve_model(model, settings.default_model, settings.model_map)
+    route, routed = proxy.route(model or "")
+    options = route.options
+    body["model"] = options.provider.resolve_model(routed, options.default_model, options.model_map)
     record.model_in, record.model_out, record.stream = model, body["model"], stream
     payload = upstream_json(body)
     proxy.log_body(record, "upstream_request", payload)
-    return payload, stream
+    return route.upstream, payload, stream
 
 
-async def complete(proxy: Proxy, payload: bytes, record: RequestRecord) -> dict[str, Any]:
-    document = await fetch_json(proxy, proxy.upstream.call(CHAT_PATH, payload, stream=False), record)
+async def complete(proxy: Proxy, upstream: Upstream, payload: bytes, record: RequestRecord) -> dict[str, Any]:
+    document = await fetch_json(proxy, upstream.call(CHAT_PATH, payload, stream=False), record)
     usage = document.get("usage")
     record.usage = usage if isinstance(usage, dict) else None
     record.outcome = "completed"
     return document
 
 
-async def open_stream(proxy: Proxy, payload: bytes, record: RequestRecord) -> EventStream:
+async def open_stream(proxy: Proxy, upstream: Upstream, payload: bytes, record: RequestRecord) -> EventStream:
     """Open the upstream stream (raises UpstreamFailure) and wrap it as the response body."""
-    call = proxy.upstream.call(CHAT_PATH, payload, stream=True)
+    call = upstream.call(CHAT_PATH, payload, stream=True)
     record.call = call.stats
     try:
         with proxy.lifecycle.guard() as scope:
@@ -71,7 +73,7 @@ async def open_stream(proxy: Proxy, payload: bytes, record: RequestRecord) -> Ev
     except BaseException:
         await call.aclose()
         raise
-    relay = _Relay(proxy, call, response, record)
+    relay = _Relay(proxy, upstream.provider, call, response, record)
     record.streaming_handoff = True
     return EventStream(
         relay.produce, keepalive=lambda: KEEPALIVE, interval=proxy.settings.keepalive_interval, finish=relay.finish
@@ -79,8 +81,9 @@ async def open_stream(proxy: Proxy, payload: bytes, record: RequestRecord) -> Ev
 
 
 class _Relay:
-    def __init__(self, proxy: Proxy, call: Call, response: httpx.Response, record: RequestRecord) -> None:
+    def __init__(self, proxy: Proxy, provider: Provider, call: Call, response: httpx.Response, record: RequestRecord) -> None:
         self._proxy = proxy
+        self._provider = provider
         self._call = call
         self._response = response
         self._record = record
@@ -100,7 +103,7 @@ class _Relay:
                 if tail:
                     await send.send(tail)
             except (httpx.TransportError, SSEError) as exc:
-                await self._fail(send, transport_failure(self._proxy.upstream.provider, exc))
+                await self._fail(send, transport_failure(self._provider, exc))
         if scope.cancelled_caught:
             await self._fail(send, shutdown_error())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import secrets
@@ -17,12 +18,13 @@ from .. import __version__
 from ..codex.origin import RequestOrigin
 from ..ledger.entry import OK, UsageEntry, estimate_cost, tokens_of
 from ..ledger.writer import Ledger
-from ..providers import Provider
+from ..providers import Provider, route_model
+from ..providers.base import UNKNOWN_KEY_TYPE
 from ..settings import Settings
 from ..team.gate import Gate
 from ..team.metrics import Metrics
 from ..team.tracing import record_span, tracer_from_env
-from ..translate import UpstreamError
+from ..translate import TranslateOptions, UpstreamError
 from .lifecycle import Lifecycle
 from .quota import QuotaMonitor
 from .reqlog import Redactor, RequestLog, ServerLog
@@ -65,6 +67,7 @@ class RequestRecord:
             "model_in": self.model_in,
             "model_out": self.model_out,
             "stream": self.stream,
+            "provider": call.provider or None,
             "endpoint": call.endpoint or None,
             "key": call.key,
             "status": self.status,
@@ -80,8 +83,9 @@ class RequestRecord:
         record.update(self.bodies)
         return record
 
-    def usage_entry(self, provider: Provider, now: float) -> UsageEntry | None:
-        """The usage ledger's row for this request, or None if it never went upstream."""
+    def usage_entry(self, provider: Provider, now: float, key_type: str = UNKNOWN_KEY_TYPE) -> UsageEntry | None:
+        """The usage ledger's row for this request, or None if it never went upstream;
+        KEY_TYPE decides whether a plan or cash paid for it where the provider has key types."""
         call = self.call
         if call is None or call.attempts == 0:
             return None
@@ -101,7 +105,7 @@ class RequestRecord:
             cost_usd=estimate_cost(
                 provider.lookup(model), tokens["input_tokens"], tokens["cached_input_tokens"], tokens["output_tokens"]
             ),
-            plan=call.endpoint in provider.plan_endpoints,
+            plan=provider.plan_pays(key_type, call.endpoint),
             ttft_ms=_ms(None if self.first_output is None else self.first_output - self.started),
             duration_ms=_ms(now - self.started),
             retries=max(0, call.attempts - 1),
@@ -109,6 +113,14 @@ class RequestRecord:
             member=self.member,
             conversation=origin.conversation,
         )
+
+
+@dataclass
+class Route:
+    """Where requests for one provider's models go: its upstream and its translation options."""
+
+    upstream: Upstream
+    options: TranslateOptions
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -125,10 +137,15 @@ class Proxy:
         ledger: Ledger | None = None,
     ) -> None:
         self.settings = settings
-        self.upstream = Upstream(settings, transport=transport)
-        self.options = settings.translate_options()
+        self._transport = transport
+        # One route per provider the user has a key for; others are added when asked for
+        # (their requests then fail with that provider's "no key" message).
+        self.routes: dict[str, Route] = {name: self._new_route(name) for name in settings.provider_names()}
+        self._known = settings.known_models()
+        self.upstream = self.routes[settings.provider].upstream
         self.quota = QuotaMonitor(settings, self.upstream.client, self.upstream.keys)
-        self.redact = Redactor((*settings.api_keys, token))
+        other_keys = (key for access in settings.other_providers.values() for key in access.api_keys)
+        self.redact = Redactor((*settings.api_keys, *other_keys, token))
         self.reqlog = RequestLog.from_settings(settings, self.redact)
         self.ledger = ledger if ledger is not None else Ledger.from_settings(settings)
         self.search = WebSearch(settings, self.upstream.client, self.upstream.keys, self.redact, self.ledger)
@@ -142,6 +159,39 @@ class Proxy:
         self.gate: Gate | None = None  # set by create_app for a team gateway
         self.metrics = Metrics(lambda: max(0, self.in_flight - 1))  # read from within /metrics
         self.tracer = tracer_from_env()  # OpenTelemetry, when the extra is installed and OTEL_* asks
+
+    def _new_route(self, name: str) -> Route:
+        settings = self.settings.for_provider(name)
+        return Route(Upstream(settings, transport=self._transport), settings.translate_options())
+
+    def route(self, requested: str) -> tuple[Route, str]:
+        """The route for a requested model name, and the name its provider resolves.
+
+        A `model_map` entry is applied first, so it may point at another provider's model
+        (`{"gpt-5.4-mini": "deepseek/deepseek-v4-flash"}`)."""
+        mapped = next((v for k, v in self.settings.model_map.items() if k.lower() == requested.strip().lower()), requested)
+        discovered = self.settings.discovered_models
+        name, model = route_model(mapped, self._known, self.settings.provider)
+        if name == self.settings.provider:
+            default = self.routes[name].options
+            if default.provider.resolve_model(model, default.default_model, default.model_map) == default.default_model:
+                # Codex's own slugs land on default_model, which may name another provider's model.
+                name, model = route_model(default.default_model, self._known, name)
+        if name not in self.routes:
+            self.routes[name] = self._new_route(name)
+        route = self.routes[name]
+        listed = {m.lower() for m in discovered.get(name, ())}
+        chosen = model.strip().lower() != mapped.strip().lower() or model.strip().lower() in listed
+        if chosen and route.options.provider.lookup(model) is None:
+            # Chosen as PROVIDER/MODEL, or listed by the provider: sent as asked, never
+            # replaced by the default model because the table does not know it yet.
+            explicit = {**route.options.model_map, model: model.strip()}
+            route = Route(route.upstream, dataclasses.replace(route.options, model_map=explicit))
+        return route, model
+
+    async def aclose(self) -> None:
+        for route in self.routes.values():
+            await route.upstream.aclose()
 
     def begin(self, path: str) -> RequestRecord:
         self.in_flight += 1
@@ -157,7 +207,9 @@ class Proxy:
         now = trio.current_time()
         if self.reqlog is not None:
             self.reqlog.write(record.fields(now))
-        entry = record.usage_entry(self.upstream.provider, now)
+        routed = self.routes.get(record.call.provider) if record.call is not None else None
+        upstream = routed.upstream if routed is not None else self.upstream
+        entry = record.usage_entry(upstream.provider, now, upstream.settings.key_type)
         if entry is not None:
             self.ledger.record(entry, self.quota.windows)
             self.metrics.observe(entry, record.call.latency if record.call else None)
@@ -180,6 +232,8 @@ class Proxy:
                 "in_use": upstream.limiter.borrowed_tokens,
                 "max_concurrency": upstream.limiter.total_tokens,
             },
+            # Every provider requests were routed to (the default first).
+            "providers": list(self.routes),
             "uptime_s": round(time.monotonic() - self.started_wall, 3),
             "requests": {"total": sum(self.outcomes.values()) + in_flight, "in_flight": in_flight, **self.outcomes},
             "request_log": {

@@ -32,7 +32,7 @@ from ..translate.sse import SSEDecoder, SSEError
 from .failures import answer_too_large_error, internal_error, shutdown_error
 from .proxy import Proxy, RequestRecord, log
 from .streaming import EventStream
-from .upstream import Call, UpstreamFailure, drain, read_document, transport_failure
+from .upstream import Call, Upstream, UpstreamFailure, drain, read_document, transport_failure
 
 CHAT_PATH = "/chat/completions"
 # Bound on delivering the terminal event during shutdown (the client may be gone).
@@ -50,12 +50,20 @@ class ResponsesStream:
     numbers the events itself so the sequence stays continuous across attempts."""
 
     def __init__(
-        self, proxy: Proxy, chat: ChatRequest, payload: bytes, record: RequestRecord, *, notice: str | None = None
+        self,
+        proxy: Proxy,
+        upstream: Upstream,
+        chat: ChatRequest,
+        payload: bytes,
+        record: RequestRecord,
+        *,
+        notice: str | None = None,
     ) -> None:
         self._proxy = proxy
+        self._upstream = upstream
         # A line of the proxy's own for Codex to show first (an image was described).
         self._notice = notice
-        self._provider = proxy.upstream.provider
+        self._provider = upstream.provider
         self._chat = chat
         self._payload = payload
         self._record = record
@@ -104,7 +112,7 @@ class ResponsesStream:
             await self._send(send, self._translator.fail(internal_error(exc)))
 
     async def _attempts(self, send: trio.MemorySendChannel[bytes]) -> None:
-        async with self._proxy.upstream.call(CHAT_PATH, self._payload, stream=True) as call:
+        async with self._upstream.call(CHAT_PATH, self._payload, stream=True) as call:
             self._record.call = call.stats
             while True:
                 try:
@@ -224,9 +232,11 @@ class ResponsesStream:
         self._proxy.finish(record)
 
 
-async def complete(proxy: Proxy, chat: ChatRequest, payload: bytes, record: RequestRecord) -> dict[str, Any]:
+async def complete(
+    proxy: Proxy, upstream: Upstream, chat: ChatRequest, payload: bytes, record: RequestRecord
+) -> dict[str, Any]:
     """A non-streaming answer: the Responses `response` object."""
-    completion = await fetch_json(proxy, proxy.upstream.call(CHAT_PATH, payload, stream=False), record)
+    completion = await fetch_json(proxy, upstream.call(CHAT_PATH, payload, stream=False), record)
     response = translate_completion(completion, chat.context, response_id=response_id(record))
     record.usage = response.get("usage")
     record.outcome = str(response.get("status") or "")

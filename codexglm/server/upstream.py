@@ -82,6 +82,7 @@ class CallStats:
     """What the request log records about the upstream side of one request."""
 
     attempts: int = 0
+    provider: str = ""  # the provider the request was routed to
     endpoint: str = ""
     key: int | None = None  # 1-based position of the key used (never the key itself)
     latency: float | None = None  # seconds from the last send to its response headers
@@ -126,6 +127,23 @@ class Upstream:
         if self.settings.endpoint_mode == "auto":
             self._endpoint_of[key] = index
 
+    def may_switch(self, current: int, target: int) -> bool:
+        """May the fallback move a request from endpoint CURRENT to TARGET (billing safety)?"""
+        source, destination = self.endpoints[current][0], self.endpoints[target][0]
+        return self.provider.fallback_allowed(self.settings.key_type, source, destination, paid=self.settings.paid_fallback)
+
+    def unpaid_switch_note(self, error: UpstreamError, current: int) -> UpstreamError:
+        """ERROR, saying so when a fallback was left out because it would have spent cash."""
+        refused = [label for index, (label, _) in enumerate(self.endpoints) if not self.may_switch(current, index)]
+        if self.settings.endpoint_mode != "auto" or not refused:
+            return error
+        note = (
+            f" codexglm did not retry on the {', '.join(refused)} endpoint: with a key of type "
+            f"{self.settings.key_type} it spends your cash balance. Run `codexglm login` to detect the key type, "
+            "or allow it with `codexglm config set paid_fallback true`."
+        )
+        return dataclasses.replace(error, message=error.message + note)
+
     async def aclose(self) -> None:
         await self.client.aclose()
 
@@ -142,7 +160,7 @@ class Call:
             "Content-Type": "application/json",
             "Accept": "text/event-stream" if stream else "application/json",
         }
-        self.stats = CallStats()
+        self.stats = CallStats(provider=upstream.provider.name)
         self._slot = False
         self._started: float | None = None
         self._retries = 0
@@ -277,8 +295,10 @@ class Call:
                 # costing two more silent waits; this code ends the turn with the message.
                 raise UpstreamFailure(dataclasses.replace(error, codex_code=FINAL_CODEX_CODE, retryable=False))
             return
-        if error.switch_endpoint and self._switch_endpoint(key):
-            return
+        if error.switch_endpoint:
+            if self._switch_endpoint(key):
+                return
+            error = self._up.unpaid_switch_note(error, self._endpoint.get(key, self._up.endpoint_index(key)))
         if error.rotate_key:
             self._up.keys.cool_down(key, error.retry_after or self._up.settings.key_cooldown)
             if not error.retryable:
@@ -318,7 +338,7 @@ class Call:
         tried = self._tried.setdefault(key, set())
         tried.add(current)
         for index in range(len(self._up.endpoints)):
-            if index not in tried:
+            if index not in tried and self._up.may_switch(current, index):
                 self._endpoint[key] = index
                 return True
         return False

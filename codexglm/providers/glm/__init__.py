@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..base import Provider
 from . import endpoints
 from .errors import ERROR_CODES, FAILED_FINISH_REASONS, PLAN_MISMATCH
-from .models import MODELS
+from .keytypes import KEY_TYPES
+from .models import DEFAULT_MODEL, MODELS, PLAN_ROUTED
 from .quota import parse_quota
 from .search import WEB_SEARCH
 from .thinking import glm_chat_extras, glm_thinking
@@ -16,12 +17,13 @@ GLM = Provider(
     model_family="GLM",
     model_owner="z-ai",
     models=MODELS,
-    default_model="glm-5.1",
+    default_model=DEFAULT_MODEL,
     key_env=endpoints.KEY_ENV,
     env_settings=endpoints.ENV_SETTINGS,
     endpoints=endpoints.endpoints,
     regions=endpoints.REGIONS,
     endpoint_modes=endpoints.ENDPOINT_MODES,
+    plan_routed=PLAN_ROUTED,
     passthrough_prefixes=("glm-",),
     thinking=glm_thinking,
     chat_extras=glm_chat_extras,
@@ -35,6 +37,7 @@ GLM = Provider(
     vision_model="glm-4.6v",
     error_codes=ERROR_CODES,
     endpoint_switch_codes=frozenset({PLAN_MISMATCH}),
+    key_types=KEY_TYPES,
     failed_finish_reasons=FAILED_FINISH_REASONS,
     # Z.ai sends no Retry-After; a concurrency limit usually clears within seconds.
     rate_limit_retry_seconds=5.0,
@@ -44,6 +47,6 @@ GLM = Provider(
     quota_url=endpoints.quota_url,
     parse_quota=parse_quota,
     plan_endpoints=frozenset({endpoints.CODING_LABEL}),
-    key_fix="Check ZAI_API_KEY or run `codexglm config set api_key -`.",
+    key_fix="Check ZAI_API_KEY or run `codexglm login`.",
     model_fix="Set the model with `-m <model>` or GLM_DEFAULT_MODEL.",
 )

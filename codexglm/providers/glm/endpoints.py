@@ -28,6 +28,8 @@ ENV_SETTINGS: dict[str, str] = {
     "GLM_ZAI_ENDPOINT_MODE": "endpoint_mode",
     "GLM_DEFAULT_MODEL": "default_model",
     "GLM_MODEL_MAP_JSON": "model_map",
+    "GLM_ZAI_KEY_TYPE": "key_type",
+    "GLM_PAID_FALLBACK": "paid_fallback",
 }
 
 

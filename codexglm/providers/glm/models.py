@@ -4,7 +4,9 @@ Z.ai's `/models` returns ids only, so context windows and output limits live her
 (docs.z.ai "Core Parameters" and pricing pages, late 2026).  Thinking styles:
 toggle = `thinking: {type: enabled|disabled}` (GLM-4.5 ... 5.1, 4.7, vision models);
 effort = `reasoning_effort` none...max plus the toggle (GLM-5.2); forced =
-`reasoning_effort` low|high|max, cannot be disabled (GLM-5.3 family).
+`reasoning_effort` low|high|max, cannot be disabled (GLM-5.3 family, and GLM-5.4 until Z.ai
+documents its controls).  Models newer than this table still work: `discovery` merges each
+upstream's `/models` answer in, with conservative defaults.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ _K = 1024
 MODELS: dict[str, ModelSpec] = {
     m.id: m
     for m in (
+        # GLM-5.4 (2026-11-24): Coding Plan only (no pay-as-you-go price yet); image and video input.
+        ModelSpec("glm-5.4", "GLM-5.4", 1_000_000, 131_072, "forced", vision=True, price=None, plan_only=True),
         ModelSpec("glm-5.3", "GLM-5.3", 1_000_000, 131_072, "forced", vision=True, price=(1.4, 0.26, 4.4)),
         ModelSpec("glm-5.3-flash", "GLM-5.3-Flash", 1_000_000, 131_072, "forced", vision=True, price=(0.15, 0.03, 0.5)),
         ModelSpec("glm-5.3-flashx", "GLM-5.3-FlashX", 1_000_000, 131_072, "forced", vision=True, price=(0.37, 0.075, 1.25)),
@@ -40,3 +44,8 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("glm-4-32b-0414-128k", "GLM-4-32B", 128 * _K, 16 * _K, "none", tool_stream=False, price=(0.1, 0.1, 0.1)),
     )
 }
+
+# What the Coding Plan serves: since August 2026 it answers GLM-5.1 and GLM-5.2 requests with
+# GLM-5.3, so that is the default (docs.z.ai devpack, quoted in glm-acp-agent#74).
+DEFAULT_MODEL = "glm-5.3"
+PLAN_ROUTED: dict[str, str] = {"glm-5.1": DEFAULT_MODEL, "glm-5.2": DEFAULT_MODEL}
