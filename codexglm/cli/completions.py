@@ -8,6 +8,8 @@ The files in completions/ are this module's output; a test keeps them in sync.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..config import CONFIG_KEYS
 from ..ledger.terms import GROUPINGS, SINCE_WORDS
 from ..providers import GLM, get_provider, model_slug, provider_names
@@ -137,18 +139,20 @@ complete -F _codexglm -o bashdefault -o default codexglm
 """
 
 
-def _bash_own(command: Command) -> list[str]:
-    """The `case` branch completing one codexglm command."""
-    lines = [f"        {command.name})"]
+def _argument_cases(command: Command, label: Callable[[str], str], values: Callable[[str], str]) -> list[str]:
+    """The `case` lines completing COMMAND's actions, option values and arguments.
+
+    bash and zsh share the structure; LABEL writes a case pattern (`x)` or `(x)`) and VALUES
+    the call completing one value source in that shell."""
+    lines: list[str] = []
     if command.actions:
-        lines.append(f'            if (( $# == 0 )); then COMPREPLY=($(compgen -W "{_words([a.name for a in command.actions])}" -- "$cur")); return; fi')
         lines.append("            case $1 in")
         for action in command.actions:
             if action.arguments:
-                lines.append(f"                {action.name})")
+                lines.append(f"                {label(action.name)}")
                 lines.append("                    case $(( $# - 1 )) in")
                 for index, (_, source) in enumerate(action.arguments):
-                    lines.append(f'                        {index}) _codexglm_values {source or "none"} "$cur" ;;')
+                    lines.append(f"                        {label(str(index))} {values(source or 'none')} ;;")
                 lines.append("                    esac ;;")
         lines.append("            esac ;;")
         return lines
@@ -156,13 +160,24 @@ def _bash_own(command: Command) -> list[str]:
     if value_options:
         lines.append("            case $prev in")
         for option in value_options:
-            lines.append(f'                {option.flag}) _codexglm_values {option.complete or "none"} "$cur"; return ;;')
+            lines.append(f"                {label(option.flag)} {values(option.complete or 'none')}; return ;;")
         lines.append("            esac")
     if command.arguments:
         lines.append("            case $# in")
         for index, (_, source) in enumerate(command.arguments):
-            lines.append(f'                {index}) _codexglm_values {source or "none"} "$cur"; return ;;')
+            lines.append(f"                {label(str(index))} {values(source or 'none')}; return ;;")
         lines.append("            esac")
+    return lines
+
+
+def _bash_own(command: Command) -> list[str]:
+    """The `case` branch completing one codexglm command."""
+    lines = [f"        {command.name})"]
+    if command.actions:
+        lines.append(f'            if (( $# == 0 )); then COMPREPLY=($(compgen -W "{_words([a.name for a in command.actions])}" -- "$cur")); return; fi')
+    lines += _argument_cases(command, lambda pattern: f"{pattern})", lambda source: f'_codexglm_values {source} "$cur"')
+    if command.actions:
+        return lines
     flags = [option.flag for option in command.options] + ["--help"]
     lines.append(f'            COMPREPLY=($(compgen -W "{_words(flags)}" -- "$cur")) ;;')
     return lines
@@ -290,27 +305,9 @@ def _zsh_own(command: Command) -> list[str]:
         lines.append(f"                _describe -t actions '{command.name} action' actions")
         lines.append("                return")
         lines.append("            fi")
-        lines.append("            case $1 in")
-        for action in command.actions:
-            if action.arguments:
-                lines.append(f"                ({action.name})")
-                lines.append("                    case $(( $# - 1 )) in")
-                for index, (_, source) in enumerate(action.arguments):
-                    lines.append(f"                        ({index}) _codexglm_values {source or 'none'} ;;")
-                lines.append("                    esac ;;")
-        lines.append("            esac ;;")
+    lines += _argument_cases(command, lambda pattern: f"({pattern})", lambda source: f"_codexglm_values {source}")
+    if command.actions:
         return lines
-    value_options = _value_options(command.options)
-    if value_options:
-        lines.append("            case $prev in")
-        for option in value_options:
-            lines.append(f"                ({option.flag}) _codexglm_values {option.complete or 'none'}; return ;;")
-        lines.append("            esac")
-    if command.arguments:
-        lines.append("            case $# in")
-        for index, (_, source) in enumerate(command.arguments):
-            lines.append(f"                ({index}) _codexglm_values {source or 'none'}; return ;;")
-        lines.append("            esac")
     pairs = [(option.flag, option.help) for option in command.options] + [("--help", "show help")]
     lines.append(f"            local -a options=({_zsh_pairs(pairs)})")
     lines.append(f"            _describe -t options '{command.name} option' options ;;")
