@@ -20,9 +20,9 @@ import orjson
 _LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
 _LONG_DIGITS_TEXT = re.compile(r"\d{19}")
 # A number orjson writes unlike repr(): 0.00001 for 1e-05, 1e-7 for 1e-07.  Only ever in
-# a value position (after `:`, `,` or `[`); a string that merely looks alike costs a
-# fallback, never a wrong byte.
-_FLOAT_FORMS = re.compile(rb"[:,\[]-?(?:0\.0000|\d+(?:\.\d+)?e-\d(?!\d))")
+# a value position (first, or after `:`, `,` or `[`); a string that merely looks alike
+# costs a fallback, never a wrong byte.
+_FLOAT_FORMS = re.compile(rb"(?:^|[:,\[])-?(?:0\.0000|\d+(?:\.\d+)?e-\d(?!\d))")
 
 
 class _Refused:
