@@ -242,8 +242,12 @@ async def _throughput(client: httpx.AsyncClient, target: Target, chunks: int) ->
     marker = b"event: response.output_text.delta" if target.codex else b'"content":"x"'
     headers = {**target.headers, "Content-Type": "application/json"}
     async with client.stream("POST", target.url, content=target.body, headers=headers) as response:
+        tail = b""
         async for raw in response.aiter_raw():
-            seen += raw.count(marker)
+            window = tail + raw  # a marker may be split between two reads
+            seen += window.count(marker)
+            tail = window[-(len(marker) - 1):]
+            seen -= tail.count(marker)  # counted again with the next read
     elapsed = time.perf_counter() - start
     if seen != chunks:
         raise RuntimeError(f"{target.name}: expected {chunks} text chunks, got {seen}")
