@@ -150,3 +150,24 @@ async def test_a_head_is_not_held_while_the_first_chunk_is_not_ready(autojump_cl
         CONNECTION.reset(token)
     assert writes == [(5, b"first")]
     assert connection.released_at and connection.released_at[0] == 0
+
+
+async def test_the_first_text_goes_out_before_the_rest_of_its_burst_is_produced() -> None:
+    # GLM often sends the first text with more frames in one read: translating all of them
+    # first would hold the first text back.
+    order: list[str] = []
+
+    async def produce(sink: Sink) -> None:
+        await sink.send(b"first-text ")
+        order.append("produced the rest")
+        sink.batch()
+        await sink.send(b"rest")
+
+    async def finish(completed: bool) -> None:
+        pass
+
+    async with EventStream(produce, keepalive=lambda: b"", interval=15, finish=finish) as body:
+        assert await body.__anext__() == b"first-text "
+        assert order == []  # the producer is still waiting for its first text to be taken
+        assert await body.__anext__() == b"rest"
+    assert order == ["produced the rest"]

@@ -184,8 +184,9 @@ class _ConnectionServer(TCPServer):
             self._held.append(event.data)
             return
         if not isinstance(event, RawData):
-            if isinstance(event, Closed):
-                await self.release()  # what the app said before the close
+            # What the app said goes out before hypercorn acts on the connection's state:
+            # after `Updated(idle)` a shutdown may close it at once.
+            await self.release()
             await super().protocol_send(event)
             return
         config = self.config

@@ -62,12 +62,17 @@ class Sink:
             self._ready.set()
         self._done = trio.Event()
         self._room = trio.Event()
+        self._taken = trio.Event()  # set when the buffer is handed out
 
     async def send(self, data: bytes) -> None:
-        """Queue DATA; waits only while the client is `_HIGH_WATER` bytes behind."""
+        """Queue DATA; before batching began, wait until it is handed to the client (the
+        rest of a burst GLM sent with the first text must not be translated ahead of it);
+        after, only while the client is `_HIGH_WATER` bytes behind."""
         self._buffer += data
-        self._urgent = self._urgent or not self._batching
         self._ready.set()
+        if not self._batching:
+            self._urgent = True
+            await self._taken.wait()
         while len(self._buffer) > _HIGH_WATER:
             self._room = trio.Event()
             await self._room.wait()
@@ -102,6 +107,8 @@ class Sink:
         if not self.closed:
             self._ready = trio.Event()
         self._room.set()
+        self._taken.set()
+        self._taken = trio.Event()
         return data
 
 
