@@ -134,7 +134,7 @@ class _Relay:
 
     async def _fail(self, send: trio.MemorySendChannel[bytes], error: UpstreamError) -> None:
         self._error = error
-        frame = json.dumps(self._proxy.error_body(error), ensure_ascii=False, separators=(",", ":"))
+        frame = json.dumps(self._proxy.error_body(error, self._record), ensure_ascii=False, separators=(",", ":"))
         await send.send(b"data: " + frame.encode() + b"\n\n")
 
     async def finish(self, completed: bool) -> None:

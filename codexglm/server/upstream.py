@@ -406,11 +406,21 @@ _TRANSPORT_FAILURES: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
+# What below HTTP failed (`UpstreamError.cause`): server/blame.py names the settings behind each.
+UNREACHABLE, CONNECT_TIMEOUT, FIRST_BYTE, READ_TIMEOUT = "unreachable", "connect_timeout", "first_byte", "read_timeout"
+_CAUSES: tuple[tuple[type[Exception] | tuple[type[Exception], ...], str], ...] = (
+    (FirstByteTimeout, FIRST_BYTE),
+    (httpx.ConnectTimeout, CONNECT_TIMEOUT),
+    ((httpx.ReadTimeout, httpx.WriteTimeout), READ_TIMEOUT),
+    ((httpx.ConnectError, httpx.UnsupportedProtocol), UNREACHABLE),
+)
+
+
 def transport_failure(provider: Provider, exc: BaseException) -> UpstreamError:
     """The failure an exception below the answer means: a transport error, named by
     `describe_transport_error`, or a broken event stream, in its own words."""
     reason = describe_transport_error(exc, provider.model_family) if isinstance(exc, httpx.TransportError) else str(exc)
-    return transport_error(provider, reason)
+    return transport_error(provider, reason, next((cause for kind, cause in _CAUSES if isinstance(exc, kind)), ""))
 
 
 def transport_root_cause(exc: BaseException) -> str | None:
