@@ -8,6 +8,7 @@ setup: which endpoint works for this key, which mode to use, which model to pick
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -35,6 +36,7 @@ from ..providers.base import (
 from ..providers.glm.errors import PLAN_MISMATCH
 from ..providers.glm.keytypes import KEY_TYPES, detect_key_type, plan_level
 from ..providers.glm.quota import parse_quota
+from ..server.blame import URL, Attempt, places, responsible
 from ..settings import Settings
 from ..translate import UpstreamError
 from ..translate.errors import format_duration
@@ -58,6 +60,25 @@ def split_message(error: UpstreamError) -> tuple[str, str]:
     if end < 0:
         return text, ""
     return text[: end + 2], text[end + 2 :].strip()
+
+
+def where_set(check: Check, settings: Settings, names: tuple[str, ...], label: str = "") -> Check:
+    """A failing CHECK naming where the settings behind it were set (file and line, variable,
+    flag, key file), as the proxy's errors do; other checks as they are."""
+    parts = places(settings, names, Attempt(endpoint=label)) if check.status is Status.FAIL else []
+    return dataclasses.replace(check, message=f"{check.message} ({'; '.join(parts)})") if parts else check
+
+
+def outcome_settings(outcome: Outcome, settings: Settings) -> tuple[str, ...]:
+    """The settings a probe's failure points to: the URL for what is not the provider at all,
+    else the proxy's rule for the error (server/blame.py)."""
+    if outcome.network is not None or outcome.malformed is not None:
+        return (URL,)
+    error = outcome.error
+    if error is None:
+        return ()
+    return responsible(error.kind, cause=error.cause, wrong_endpoint=error.switch_endpoint,
+                       endpoint_mode=settings.endpoint_mode)
 
 
 def setting_hint(sources: Mapping[str, str], key: str, value: str) -> str:
@@ -129,7 +150,8 @@ def endpoint_check(
     elif status is not Status.OK and fallback:
         message = f"{message.rstrip('.')} (endpoint_mode {settings.endpoint_mode} uses {_names(fallback)} instead)"
     else:
-        return Check(f"endpoint.{label}", title, status, message, fix, timings)
+        check = Check(f"endpoint.{label}", title, status, message, fix, timings)
+        return where_set(check, settings, outcome_settings(outcome, settings), label)
     return Check(f"endpoint.{label}", title, Status.OK if status is Status.OK else Status.SKIP, message, "", timings)
 
 
@@ -198,11 +220,12 @@ def mode_check(endpoints: Sequence[Endpoint], settings: Settings, sources: Mappi
     if fallback is not None and not GLM.fallback_allowed(
         settings.key_type, in_use[0].label, fallback.label, paid=settings.paid_fallback
     ):
-        return Check(
+        check = Check(
             "endpoint.mode", title, Status.FAIL,
             f"{mode} will not fall back to {_names([fallback])}: with key type {settings.key_type} it spends cash",
             f"{setting_hint(sources, 'endpoint_mode', _MODE_FOR[fallback.label])} (or run `codexglm login`)",
         )
+        return where_set(check, settings, ("endpoint_mode", "key_type", "paid_fallback"))
     if fallback is not None:
         # auto: the proxy moves to the endpoint that works after the first refusal.
         return Check(
@@ -210,11 +233,12 @@ def mode_check(endpoints: Sequence[Endpoint], settings: Settings, sources: Mappi
             f"{mode} falls back to {_names([e for e in in_use if e.accepts_key])} "
             f"({best} would skip the refused first attempt)",
         )
-    return Check(
+    check = Check(
         "endpoint.mode", title, Status.FAIL,
         f"{mode} only uses {_names(in_use)}, which refuses this key; {_names(accepting)} accepts it",
         setting_hint(sources, "endpoint_mode", best),
     )
+    return where_set(check, settings, ("endpoint_mode",))
 
 
 def provider_check(vendor: str, name: str, model: str, listed: Outcome, chat: Outcome) -> Check:
@@ -304,6 +328,12 @@ def model_check(
     use: ModelUse, listed: Outcome | None, probe: Outcome | None, sources: Mapping[str, str], settings: Settings
 ) -> Check:
     """LISTED: GET /models of a working endpoint; PROBE: a completion with this model (or None)."""
+    return where_set(_model_verdict(use, listed, probe, sources, settings), settings, (use.setting,))
+
+
+def _model_verdict(
+    use: ModelUse, listed: Outcome | None, probe: Outcome | None, sources: Mapping[str, str], settings: Settings
+) -> Check:
     check_id, title = f"model.{use.model}", f"model {use.model}"
     listing = listed if listed is not None and listed.ok else None
     offered: set[str] | None = listing.document if listing is not None else None

@@ -79,11 +79,16 @@ class Attempt:
     sent: str | None = None
 
 
+def places(settings: Settings, names: tuple[str, ...], attempt: Attempt = Attempt()) -> list[str]:
+    """Each of NAMES the user set (or, for a limit or a wait, at a default worth naming) with
+    its value and where it was set: "`base_url` = … in FILE:LINE"."""
+    return list(dict.fromkeys(part for name in names for part in _parts(settings, name, attempt)))
+
+
 def clause(settings: Settings, names: tuple[str, ...], attempt: Attempt = Attempt()) -> str:
-    """The clause "(`base_url` = … in FILE:LINE; check it with `codexglm doctor`)", or "" when
-    none of NAMES was set by the user (or, for a limit or a wait, is at a default worth naming)."""
-    parts = [part for name in names for part in _parts(settings, name, attempt)]
-    return f"({'; '.join(dict.fromkeys(parts))}; check it with `codexglm doctor`)" if parts else ""
+    """The clause "(`base_url` = … in FILE:LINE; check it with `codexglm doctor`)", or ""."""
+    parts = places(settings, names, attempt)
+    return f"({'; '.join(parts)}; check it with `codexglm doctor`)" if parts else ""
 
 
 def explain(error: UpstreamError, settings: Settings, attempt: Attempt = Attempt()) -> UpstreamError:
@@ -103,10 +108,11 @@ def _parts(settings: Settings, name: str, attempt: Attempt) -> list[str]:
     if name == MODEL:
         chosen = _model_key(settings, attempt)
         return [_part(settings, chosen, attempt.sent or "")] if chosen else []
-    origin = settings.origin(name)
-    if origin.kind == DEFAULT and name not in _DEFAULT_MATTERS:
+    top, _, entry = name.partition(".")
+    if settings.origin(top).kind == DEFAULT and top not in _DEFAULT_MATTERS:
         return []
-    return [_part(settings, name, _shown(getattr(settings, name)))]
+    value = settings.model_map.get(entry, "") if entry else getattr(settings, top)  # only model_map is dotted
+    return [_part(settings, name, _shown(value))]
 
 
 def _part(settings: Settings, key: str, value: str) -> str:
