@@ -19,20 +19,7 @@ from hypothesis import strategies as st
 from trio.testing import MockClock
 
 from codexglm.config import load_config
-from codexglm.providers.base import (
-    ACCOUNT,
-    AUTH,
-    BAD_REQUEST,
-    CONTENT_FILTER,
-    CONTEXT,
-    NOT_FOUND,
-    OVERLOADED,
-    PLAN,
-    QUOTA,
-    RATE_LIMIT,
-    TRANSPORT,
-    UNKNOWN_MODEL,
-)
+from codexglm.providers import base as kinds
 from codexglm.server.app import create_app
 from codexglm.server.blame import MODEL, REQUEST_TOO_LARGE, URL, Attempt, clause, explain, responsible
 from codexglm.server.failures import ANSWER_TOO_LARGE, shutdown_error
@@ -53,28 +40,28 @@ CODING_PATH = "/api/coding/paas/v4"
 @pytest.mark.parametrize(
     ("kind", "options", "names"),
     [
-        (AUTH, {}, (API_KEYS,)),
-        (ACCOUNT, {}, (API_KEYS,)),
-        (UNKNOWN_MODEL, {}, (MODEL,)),
-        (NOT_FOUND, {}, (URL,)),
+        (kinds.AUTH, {}, (API_KEYS,)),
+        (kinds.ACCOUNT, {}, (API_KEYS,)),
+        (kinds.UNKNOWN_MODEL, {}, (MODEL,)),
+        (kinds.NOT_FOUND, {}, (URL,)),
         (ANSWER_TOO_LARGE, {}, ("max_answer_bytes",)),
         (REQUEST_TOO_LARGE, {}, ("max_body_bytes",)),
-        (TRANSPORT, {"cause": UNREACHABLE}, (URL,)),
-        (TRANSPORT, {"cause": CONNECT_TIMEOUT}, (URL, "connect_timeout")),
-        (TRANSPORT, {"cause": FIRST_BYTE}, ("first_byte_timeout",)),
-        (TRANSPORT, {"cause": READ_TIMEOUT}, ("read_timeout",)),
-        (TRANSPORT, {"cause": ""}, ()),  # a broken stream: no setting makes that happen
-        (PLAN, {}, (API_KEYS,)),  # no balance, plan expired: the key's account
-        (PLAN, {"wrong_endpoint": True, "endpoint_mode": "coding-only"}, ("endpoint_mode", URL, API_KEYS)),
-        (PLAN, {"wrong_endpoint": True, "endpoint_mode": "auto"},
+        (kinds.TRANSPORT, {"cause": UNREACHABLE}, (URL,)),
+        (kinds.TRANSPORT, {"cause": CONNECT_TIMEOUT}, (URL, "connect_timeout")),
+        (kinds.TRANSPORT, {"cause": FIRST_BYTE}, ("first_byte_timeout",)),
+        (kinds.TRANSPORT, {"cause": READ_TIMEOUT}, ("read_timeout",)),
+        (kinds.TRANSPORT, {"cause": ""}, ()),  # a broken stream: no setting makes that happen
+        (kinds.PLAN, {}, (API_KEYS,)),  # no balance, plan expired: the key's account
+        (kinds.PLAN, {"wrong_endpoint": True, "endpoint_mode": "coding-only"}, ("endpoint_mode", URL, API_KEYS)),
+        (kinds.PLAN, {"wrong_endpoint": True, "endpoint_mode": "auto"},
          ("endpoint_mode", URL, "key_type", "paid_fallback", API_KEYS)),
         # Not caused by a setting: the provider's state, the prompt, or codexglm itself.
-        (QUOTA, {}, ()),
-        (RATE_LIMIT, {}, ()),
-        (OVERLOADED, {}, ()),
-        (CONTEXT, {}, ()),
-        (CONTENT_FILTER, {}, ()),
-        (BAD_REQUEST, {}, ()),
+        (kinds.QUOTA, {}, ()),
+        (kinds.RATE_LIMIT, {}, ()),
+        (kinds.OVERLOADED, {}, ()),
+        (kinds.CONTEXT, {}, ()),
+        (kinds.CONTENT_FILTER, {}, ()),
+        (kinds.BAD_REQUEST, {}, ()),
         ("shutdown", {}, ()),
         ("internal", {}, ()),
     ],
