@@ -8,6 +8,7 @@ the strict mock GLM, that the message Codex receives names the file and key.
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -321,4 +322,18 @@ async def test_a_body_over_the_configured_limit_names_max_body_bytes(tmp_path: P
         )
         body = await response.get_json()
     assert response.status_code == 413
+    assert body["error"]["message"].endswith(f"(`max_body_bytes` = 4096 in {path}:1; check it with `codexglm doctor`)")
+
+
+async def test_a_compressed_body_over_the_limit_names_max_body_bytes_too(tmp_path: Path) -> None:
+    settings, path = _proxy_settings(tmp_path, "max_body_bytes = 4096\n", ZAI_API_KEY=KEY)
+    app = create_app(settings, TOKEN)
+    packed = gzip.compress(json.dumps(codex_body("x" * 8000)).encode())
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().post(
+            "/v1/responses", data=packed,
+            headers={**PROXY_AUTH, "Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+        body = await response.get_json()
+    assert response.status_code == 413 and "decompressed" in body["error"]["message"]
     assert body["error"]["message"].endswith(f"(`max_body_bytes` = 4096 in {path}:1; check it with `codexglm doctor`)")

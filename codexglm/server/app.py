@@ -453,16 +453,17 @@ async def _json_body(proxy: Proxy, record: RequestRecord) -> tuple[Any, int]:
     raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
     coding = request.headers.get("Content-Encoding")
     if coding:
-        raw = await _off_loop(len(raw), _decoded, raw, coding, proxy.settings.max_body_bytes)
+        raw = await _off_loop(len(raw), _decoded, raw, coding, proxy.settings)
     proxy.log_body(record, "request", raw)
     return await _off_loop(len(raw), _parse_body, raw), len(raw)
 
 
-def _decoded(raw: bytes, coding: str, limit: int) -> bytes:
+def _decoded(raw: bytes, coding: str, settings: Settings) -> bytes:
     try:
-        return decode_body(raw, coding, limit)
+        return decode_body(raw, coding, settings.max_body_bytes)
     except EncodingError as exc:
-        raise ApiError(exc.status, error_body(exc.message, code=exc.code)) from None
+        where = clause(settings, responsible(REQUEST_TOO_LARGE)) if exc.status == 413 else ""
+        raise ApiError(exc.status, error_body(f"{exc.message} {where}".rstrip(), code=exc.code)) from None
 
 
 def _parse_body(raw: bytes) -> dict[str, Any]:
