@@ -230,10 +230,21 @@ class Settings:
 
     @property
     def describer(self) -> str | None:
-        """The model that describes images for text-only models, or None when that is off."""
-        if self.vision_model == "off":
+        """The model that describes images for text-only models, or None when that is off;
+        "auto" is off where a description would be billed to cash (`auto_vision_spends_cash`)."""
+        if self.vision_model == "off" or (self.vision_model == "auto" and self.auto_vision_spends_cash):
             return None
         return self.upstream.vision_model if self.vision_model == "auto" else self.vision_model
+
+    @property
+    def auto_vision_spends_cash(self) -> bool:
+        """Would the provider's own vision model be paid from the cash balance: a priced model
+        on the endpoint requests go to first, which this key's type bills in cash (a Standard
+        key anywhere, a Compatible one on Z.ai's general path)?  No plan quota covers it then."""
+        model = self.upstream.vision_model
+        if model is None or self.upstream.spec_for(model).price is None:
+            return False
+        return not self.upstream.plan_pays(self.key_type, self.endpoints()[0][0])
 
     @property
     def quota_url(self) -> str | None:
