@@ -94,6 +94,22 @@ async def test_descriptions_off_means_only_the_notice(sandbox: Sandbox) -> None:
     assert answer == "I cannot see it."
 
 
+async def test_a_standard_key_is_not_charged_for_descriptions_by_default(sandbox: Sandbox) -> None:
+    # `codexglm login` records a Standard key's type: every path then spends cash.
+    (sandbox.root / "config" / "config.toml").write_text('key_type = "standard"\n')
+    image = _red_image(sandbox)
+    async with open_mock_glm() as mock:
+        mock.enqueue(text_reply("I cannot see it."))
+        run = await sandbox.exec(mock, "-m", "glm-5.1", f"--image={image}", "What is in the picture?")
+    assert run.returncode == 0, run.describe()
+    assert _by_model(mock, "glm-4.6v") == []  # no request billed to cash
+    notice, answer = run.messages()
+    assert notice == ("ⓘ glm-5.1 cannot see images: 1 image left out (not described: with this key and endpoint "
+                      "glm-4.6v would be billed to your cash balance; to describe them anyway: "
+                      "`codexglm config set vision_model glm-4.6v`).")
+    assert answer == "I cannot see it."
+
+
 @pytest.mark.skipif(not tmux_available(), reason="tmux is not installed")
 async def test_the_tui_shows_the_one_line_notice(sandbox: Sandbox) -> None:
     image = _red_image(sandbox)
