@@ -9,14 +9,13 @@ the stream started becomes a final `data: {"error": ...}` frame.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 import trio
 
 from ..providers import Provider
-from ..translate import UpstreamError, error_body, is_error_document
+from ..translate import UpstreamError, codec, error_body, is_error_document
 from ..translate.sse import SSEDecoder, SSEError
 from .failures import shutdown_error
 from .proxy import Proxy, RequestRecord
@@ -122,7 +121,7 @@ class _Relay:
 
     def _note(self, payload: str) -> None:
         try:
-            chunk = json.loads(payload)
+            chunk = codec.loads(payload)
         except ValueError:
             return
         if isinstance(chunk, dict) and isinstance(chunk.get("usage"), dict):
@@ -134,8 +133,7 @@ class _Relay:
 
     async def _fail(self, send: trio.MemorySendChannel[bytes], error: UpstreamError) -> None:
         self._error = error
-        frame = json.dumps(self._proxy.error_body(error, self._record), ensure_ascii=False, separators=(",", ":"))
-        await send.send(b"data: " + frame.encode() + b"\n\n")
+        await send.send(b"data: " + codec.dumps(self._proxy.error_body(error, self._record)) + b"\n\n")
 
     async def finish(self, completed: bool) -> None:
         await self._call.aclose()

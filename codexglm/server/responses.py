@@ -9,7 +9,6 @@ code, never with a dropped connection.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
@@ -22,6 +21,7 @@ from ..translate import (
     StreamTranslator,
     UpstreamError,
     classify_error,
+    codec,
     encode_sse,
     is_error_document,
     translate_completion,
@@ -191,7 +191,7 @@ class ResponsesStream:
             events += translator.feed_done()
             return None
         try:
-            chunk = json.loads(payload)
+            chunk = codec.loads(payload)
         except ValueError:
             return None  # like Codex: an unparseable data line is skipped
         if not isinstance(chunk, dict):
