@@ -17,7 +17,7 @@ import math
 import random
 import socket
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -97,8 +97,9 @@ class Upstream:
         self.provider = settings.upstream
         self.endpoints: list[tuple[str, str]] = settings.endpoints()
         self.keys = KeyPool(settings.api_keys)
-        # Auto mode: the endpoint (index into `endpoints`) that last worked for each key.
-        self._endpoint_of: dict[str, int] = {}
+        # Auto mode: the endpoint (index into `endpoints`) that last worked for each key; a team
+        # gateway puts a map here that its instances share (team/endpoints.py).
+        self.endpoint_of: MutableMapping[str, int] = {}
         self.limiter = trio.CapacityLimiter(max(1, settings.max_concurrency))
         self.client = httpx.AsyncClient(
             transport=transport,
@@ -121,11 +122,11 @@ class Upstream:
         return Call(self, path, payload, stream=stream)
 
     def endpoint_index(self, key: str) -> int:
-        return self._endpoint_of.get(key, 0)
+        return self.endpoint_of.get(key, 0)
 
     def remember_endpoint(self, key: str, index: int) -> None:
         if self.settings.endpoint_mode == "auto":
-            self._endpoint_of[key] = index
+            self.endpoint_of[key] = index
 
     def may_switch(self, current: int, target: int) -> bool:
         """May the fallback move a request from endpoint CURRENT to TARGET (billing safety)?"""
