@@ -337,3 +337,28 @@ async def test_a_compressed_body_over_the_limit_names_max_body_bytes_too(tmp_pat
         body = await response.get_json()
     assert response.status_code == 413 and "decompressed" in body["error"]["message"]
     assert body["error"]["message"].endswith(f"(`max_body_bytes` = 4096 in {path}:1; check it with `codexglm doctor`)")
+
+
+async def test_a_team_gateway_does_not_show_its_members_where_its_settings_live(tmp_path: Path) -> None:
+    from codexglm.ledger.store import SqliteStore
+    from codexglm.team.gate import Gate
+    from codexglm.team.store import TeamStore
+    from tests.server_support import mock_settings
+    from tests.team_support import ADMIN, bearer, member
+
+    store = TeamStore(SqliteStore(tmp_path / "usage.sqlite3"))
+    try:
+        alice = store.create(member("alice"))
+        async with open_mock_glm(keys={}) as mock:
+            settings = mock_settings(mock, tmp_path, origins={API_KEYS: Origin(ENV, "ZAI_API_KEY")})
+            for gate in (None, Gate(store)):
+                async with running_proxy(settings, gate=gate, admin_token=ADMIN) as url:
+                    headers = bearer(alice) if gate else PROXY_AUTH
+                    async with httpx.AsyncClient(timeout=30) as client:
+                        response = await client.post(f"{url}/v1/responses", json=codex_body(stream=False), headers=headers)
+                message = response.json()["error"]["message"]
+                assert response.status_code == 401 and "rejected the API key" in message
+                # The user's own proxy says where the key came from; the gateway's members are not told.
+                assert ("from $ZAI_API_KEY" in message) is (gate is None)
+    finally:
+        store.close()

@@ -256,7 +256,10 @@ class Proxy:
 
     def explain(self, error: UpstreamError, record: RequestRecord) -> UpstreamError:
         """ERROR naming the settings that plausibly caused it and where each was set
-        (server/blame.py), judged by the settings of the provider RECORD's request went to."""
+        (server/blame.py), judged by the settings of the provider RECORD's request went to.
+        Not on a team gateway: its members cannot change its settings, nor see its files."""
+        if self.gate is not None:
+            return error
         call = record.call or CallStats()
         route = self.routes.get(call.provider)
         settings = route.upstream.settings if route is not None else self.settings
