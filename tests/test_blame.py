@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ from trio.testing import MockClock
 
 from codexglm.config import load_config
 from codexglm.providers import base as kinds
+from codexglm.providers import define_custom_providers
 from codexglm.server.app import create_app
 from codexglm.server.blame import MODEL, REQUEST_TOO_LARGE, URL, Attempt, clause, explain, responsible
 from codexglm.server.failures import ANSWER_TOO_LARGE, shutdown_error
@@ -174,6 +176,13 @@ def test_explain_appends_one_clause_only_when_a_setting_is_responsible() -> None
 # --------------------------------------------------------------------------- where load_config says values came from
 
 
+@pytest.fixture
+def forget_custom_providers() -> Iterator[None]:
+    """A test that defines `[providers.NAME]` tables leaves none registered for the next."""
+    yield
+    define_custom_providers({})
+
+
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {"CODEXGLM_CONFIG_DIR": str(tmp_path / "cfg"), "CODEXGLM_STATE_DIR": str(tmp_path / "state"), **extra}
 
@@ -211,6 +220,7 @@ def test_load_config_records_the_key_file_and_who_named_it(tmp_path: Path) -> No
     assert load_config(env=_env(tmp_path)).settings.origin(API_KEYS) == Origin(STORED_KEY, str(own), str(path), 1)
 
 
+@pytest.mark.usefixtures("forget_custom_providers")
 def test_a_custom_providers_url_and_key_come_from_its_table_and_variable(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
@@ -362,3 +372,16 @@ async def test_a_team_gateway_does_not_show_its_members_where_its_settings_live(
                 assert ("from $ZAI_API_KEY" in message) is (gate is None)
     finally:
         store.close()
+
+
+@pytest.mark.usefixtures("forget_custom_providers")
+async def test_a_custom_providers_table_url_is_named_by_its_line(tmp_path: Path) -> None:
+    async with open_mock_glm() as mock:
+        text = (f'provider = "acme"\nmax_attempts = 1\n\n[providers.acme]\nkey_env = "ACME_KEY"\n'
+                f'base_url = "{mock.url}/acme/v1"\nmodels = ["acme-1"]\n')
+        settings, path = _proxy_settings(tmp_path, text, ACME_KEY=KEY)
+        async with running_proxy(settings) as url:
+            response = await _post(url, "/v1/responses", codex_body(model="gpt-5.5"))
+    message = sse_events(response.content)[-1]["response"]["error"]["message"]
+    assert "endpoint was not found" in message
+    assert f"(`base_url` = {mock.url}/acme/v1 in {path}:6; check it with `codexglm doctor`)" in message
