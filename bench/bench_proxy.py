@@ -190,7 +190,9 @@ class Target:
     body: bytes
     headers: dict[str, str]
     codex: bool
+    child: Child | None = None  # the proxy answering, if any
     samples: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # the proxy's CPU seconds per request
 
 
 def _is_text(line: bytes, codex: bool) -> bool:
@@ -223,7 +225,7 @@ async def _first_text(client: httpx.AsyncClient, target: Target) -> float:
 
 async def _series(client: httpx.AsyncClient, targets: list[Target], kind: str, rounds: int) -> None:
     """ROUNDS rounds of one request per target, in a fresh order each round, each after the
-    series' idle gap."""
+    series' idle gap; a proxy's CPU time per request is noted too (robust on a busy machine)."""
     gap = SERIES[kind]
     for target in targets:  # warm connections and caches
         for _ in range(5):
@@ -233,7 +235,10 @@ async def _series(client: httpx.AsyncClient, targets: list[Target], kind: str, r
         for target in order:
             if gap:
                 await trio.sleep(gap)
+            before = target.child.cpu_seconds() if target.child else 0.0
             target.samples.setdefault(kind, []).append(await _first_text(client, target))
+            if target.child:
+                target.cpu.setdefault(kind, []).append(target.child.cpu_seconds() - before)
 
 
 async def _throughput(client: httpx.AsyncClient, target: Target, chunks: int) -> float:
@@ -242,8 +247,12 @@ async def _throughput(client: httpx.AsyncClient, target: Target, chunks: int) ->
     marker = b"event: response.output_text.delta" if target.codex else b'"content":"x"'
     headers = {**target.headers, "Content-Type": "application/json"}
     async with client.stream("POST", target.url, content=target.body, headers=headers) as response:
+        tail = b""
         async for raw in response.aiter_raw():
-            seen += raw.count(marker)
+            window = tail + raw  # a marker may be split between two reads
+            seen += window.count(marker)
+            tail = window[-(len(marker) - 1):]
+            seen -= tail.count(marker)  # counted again with the next read
     elapsed = time.perf_counter() - start
     if seen != chunks:
         raise RuntimeError(f"{target.name}: expected {chunks} text chunks, got {seen}")
@@ -288,7 +297,7 @@ def _targets(mock: Child, children: list[Child], codex: dict[str, Any]) -> dict[
     return {
         size: [
             Target("direct", direct, _encode(chat_body(body)), floor_auth, False),
-            *(Target(child.name, child.url + "/v1/responses", _encode(body), auth, True) for child in children),
+            *(Target(child.name, child.url + "/v1/responses", _encode(body), auth, True, child) for child in children),
         ]
         for size, body in bodies.items()
     }
@@ -361,7 +370,7 @@ def _report(
     codex_bytes: int,
 ) -> int:
     print(f"\ntime to first text, ms, p50 / p99 (added p50 over the direct floor; {codex_bytes:,}-byte Codex body)")
-    print(f"{'body':<6} {'series':<6} {'path':<16} {'p50':>8} {'p99':>8} {'added':>8} {'ratio':>6}")
+    print(f"{'body':<6} {'series':<6} {'path':<16} {'p50':>8} {'p99':>8} {'added':>8} {'ratio':>6} {'CPU/request':>12}")
     added: dict[tuple[str, str, str], float] = {}
     for size, targets in by_size.items():
         for kind in SERIES:
@@ -373,6 +382,8 @@ def _report(
                 values = target.samples[kind]
                 p50 = _pct(values, 0.5)
                 extra = "" if target is targets[0] else f"{p50 - base:+8.2f} {p50 / base:5.2f}x"
+                if target.cpu.get(kind):
+                    extra += f" {sum(target.cpu[kind]) / len(target.cpu[kind]) * 1000:9.2f} ms"
                 if target is not targets[0]:
                     added[(size, kind, target.name)] = p50 - base
                 print(f"{size:<6} {kind:<6} {target.name:<16} {p50:8.2f} {_pct(values, 0.99):8.2f} {extra}")

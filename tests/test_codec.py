@@ -88,3 +88,22 @@ def test_a_value_orjson_cannot_encode_uses_the_default_like_the_standard_library
             return "opaque"
 
     assert codec.dumps({"x": Opaque(), 1: 2}, default=str) == b'{"x":"opaque","1":2}'
+
+
+@pytest.mark.parametrize(
+    ("value", "differs"),
+    [
+        ({"output": "Wall time: 0.0000 seconds"}, False),  # in every Codex shell output
+        ({"text": "re-run file-1, one-off line-2"}, False),
+        ({"x": 1.5e-05}, True),
+        ([-0.00002], True),
+        ({"x": 3e-7}, True),
+        ({"x": 3e-17}, False),
+        ({"x": 10.00001}, False),
+    ],
+)
+def test_only_numbers_orjson_writes_otherwise_send_a_body_to_the_standard_library(value: Any, differs: bool) -> None:
+    import orjson
+
+    assert codec._writes_floats_unlike_repr(orjson.dumps(value)) is differs
+    assert codec.dumps(value) == _stdlib_bytes(value)

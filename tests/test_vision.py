@@ -263,3 +263,9 @@ def test_doctor_says_why_auto_descriptions_are_off() -> None:
     message = features_check(Settings(key_type="standard")).message
     assert ("image descriptions: off, since glm-4.6v would be billed to cash with this key type and endpoint "
             "(`codexglm config set vision_model glm-4.6v` turns them on)") in message
+
+
+def test_an_item_whose_type_is_not_a_string_is_no_model_output() -> None:
+    image = {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
+    body = {"input": [{"type": ["function_call"]}, {"type": "message", "role": "user", "content": [image]}]}
+    assert image_urls(body, new_only=True) == ["data:image/png;base64,AAAA"]
