@@ -26,7 +26,14 @@ from codexglm.providers import define_custom_providers
 from codexglm.server.app import create_app
 from codexglm.server.blame import MODEL, REQUEST_TOO_LARGE, URL, Attempt, clause, explain, responsible
 from codexglm.server.failures import ANSWER_TOO_LARGE, shutdown_error
-from codexglm.server.upstream import CONNECT_TIMEOUT, FIRST_BYTE, READ_TIMEOUT, UNREACHABLE
+from codexglm.server.upstream import (
+    CONNECT_TIMEOUT,
+    FIRST_BYTE,
+    READ_TIMEOUT,
+    UNREACHABLE,
+    FirstByteTimeout,
+    transport_failure,
+)
 from codexglm.settings import API_KEYS, ENV, FILE, FLAG, STORED_KEY, Origin, Settings
 from codexglm.translate import classify_error, transport_error
 from tests.mockglm import DEFAULT_KEY, open_mock_glm
@@ -71,6 +78,22 @@ CODING_PATH = "/api/coding/paas/v4"
 )
 def test_each_kind_of_failure_points_to_its_settings(kind: str, options: dict, names: tuple[str, ...]) -> None:
     assert responsible(kind, **options) == names
+
+
+@pytest.mark.parametrize(
+    ("exc", "cause"),
+    [
+        (FirstByteTimeout("coding endpoint, waited 45 s"), FIRST_BYTE),  # a ReadTimeout, but its own cause
+        (httpx.ConnectTimeout("slow"), CONNECT_TIMEOUT),
+        (httpx.ReadTimeout("slow"), READ_TIMEOUT),
+        (httpx.WriteTimeout("slow"), READ_TIMEOUT),
+        (httpx.ConnectError("refused"), UNREACHABLE),
+        (httpx.UnsupportedProtocol("ftp"), UNREACHABLE),
+        (httpx.RemoteProtocolError("closed"), ""),  # the upstream broke off: no setting's doing
+    ],
+)
+def test_transport_failures_name_what_failed_below_http(exc: Exception, cause: str) -> None:
+    assert transport_failure(Settings().upstream, exc).cause == cause
 
 
 # --------------------------------------------------------------------------- how origins are said
