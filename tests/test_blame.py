@@ -182,6 +182,9 @@ def test_the_model_is_blamed_on_the_setting_that_chose_it() -> None:
     assert "`default_model` = glm-9 in /c.toml:1" in clause(settings, (MODEL,), Attempt(requested="gpt-5.4", sent="glm-9"))
     # Codex's own `-m glm-4.5`: no setting chose it.
     assert clause(settings, (MODEL,), Attempt(requested="glm-4.5", sent="glm-4.5")) == ""
+    # The catch-all entry sends every other name.
+    catch_all = settings.replace(model_map={"*": "glm-7"})
+    assert "`model_map.*` = glm-7 in /c.toml:5" in clause(catch_all, (MODEL,), Attempt(requested="o3", sent="glm-7"))
 
 
 def test_explain_appends_one_clause_only_when_a_setting_is_responsible() -> None:

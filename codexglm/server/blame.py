@@ -127,7 +127,9 @@ def _key_part(settings: Settings, position: int | None) -> list[str]:
     if origin.kind == DEFAULT or not settings.api_keys:
         return []
     index = (position or 1) - 1
-    key = settings.api_keys[index] if 0 <= index < len(settings.api_keys) else settings.api_keys[0]
+    if not 0 <= index < len(settings.api_keys):
+        index = 0
+    key = settings.api_keys[index]
     pool = f" (key {index + 1} of {len(settings.api_keys)})" if len(settings.api_keys) > 1 else ""
     return [f"API key {mask_secret(key)}{pool} {origin.place()}"]
 
@@ -153,12 +155,15 @@ def _endpoint_url(settings: Settings, label: str) -> str:
 
 def _model_key(settings: Settings, attempt: Attempt) -> str | None:
     """The setting that chose the model that was sent: a model_map entry for the requested
-    name, else default_model when that is what went out; None for Codex's own `-m` choice."""
+    name, else the catch-all entry `*` or default_model when that is what went out; None for
+    Codex's own `-m` choice."""
     requested = (attempt.requested or "").strip().lower()
     for name in settings.model_map:
         if name.lower() == requested:
             return f"model_map.{name}"
     sent = (attempt.sent or "").strip().lower()
+    if sent and settings.model_map.get("*", "").strip().lower() == sent:
+        return "model_map.*"
     if sent and sent == settings.default_model.strip().lower() and settings.origin("default_model").kind != DEFAULT:
         return "default_model"
     return None
