@@ -62,6 +62,7 @@ CODING_PATH = "/api/coding/paas/v4"
         (kinds.TRANSPORT, {"cause": READ_TIMEOUT}, ("read_timeout",)),
         (kinds.TRANSPORT, {"cause": ""}, ()),  # a broken stream: no setting makes that happen
         (kinds.PLAN, {}, (API_KEYS,)),  # no balance, plan expired: the key's account
+        (kinds.PLAN, {"model_refused": True}, (MODEL, API_KEYS)),  # the plan lacks the model
         (kinds.PLAN, {"wrong_endpoint": True, "endpoint_mode": "coding-only"}, ("endpoint_mode", URL, API_KEYS)),
         (kinds.PLAN, {"wrong_endpoint": True, "endpoint_mode": "auto"},
          ("endpoint_mode", URL, "key_type", "paid_fallback", API_KEYS)),
@@ -197,6 +198,14 @@ def test_explain_appends_one_clause_only_when_a_setting_is_responsible() -> None
     assert explain(shutdown_error(), settings) == shutdown_error()
     busy = classify_error(settings.upstream, 429, {"error": {"code": "1302", "message": "Rate limit reached"}})
     assert explain(busy, settings) == busy
+
+
+def test_a_model_the_plan_lacks_names_the_setting_that_chose_it() -> None:
+    settings = _settings(default_model=Origin(ENV, "GLM_DEFAULT_MODEL")).replace(default_model="glm-5-pro")
+    lacking = classify_error(settings.upstream, 429, {"error": {"code": "1311", "message": "Not in your plan"}})
+    message = explain(lacking, settings, Attempt(requested="glm-5-pro", sent="glm-5-pro", key=1)).message
+    assert message.endswith("(`default_model` = glm-5-pro from $GLM_DEFAULT_MODEL; API key ****wxyz from $ZAI_API_KEY; "
+                            "check it with `codexglm doctor`)")
 
 
 # --------------------------------------------------------------------------- where load_config says values came from

@@ -33,10 +33,10 @@ from ..providers.base import (
     UNKNOWN_MODEL,
     QuotaWindow,
 )
-from ..providers.glm.errors import PLAN_MISMATCH
+from ..providers.glm.errors import PLAN_LACKS_MODEL, PLAN_MISMATCH
 from ..providers.glm.keytypes import KEY_TYPES, detect_key_type, plan_level
 from ..providers.glm.quota import parse_quota
-from ..server.blame import URL, Attempt, places, responsible
+from ..server.blame import URL, Attempt, places, responsible_for
 from ..settings import Settings
 from ..translate import UpstreamError
 from ..translate.errors import format_duration
@@ -47,7 +47,6 @@ ENDPOINT_TITLES = {"coding": "Coding Plan", "general": "pay-as-you-go"}
 _MODE_FOR = {"coding": "coding-only", "general": "base-only"}
 _URL_SETTING = {"coding": ("coding_base_url", "ZAI_CODING_BASE_URL"), "general": ("base_url", "ZAI_BASE_URL")}
 _REGION_HINT = "Keys are per region: a bigmodel.cn key needs `codexglm config set region china` (and a z.ai key, international)."
-_PLAN_LACKS_MODEL = "1311"
 # classify_error's reset sentence (UTC); the doctor shows the reset in local time instead.
 _RESET_NOTE = re.compile(r"^It resets at [^.]*\.\s*")
 
@@ -74,11 +73,7 @@ def outcome_settings(outcome: Outcome, settings: Settings) -> tuple[str, ...]:
     else the proxy's rule for the error (server/blame.py)."""
     if outcome.network is not None or outcome.malformed is not None:
         return (URL,)
-    error = outcome.error
-    if error is None:
-        return ()
-    return responsible(error.kind, cause=error.cause, wrong_endpoint=error.switch_endpoint,
-                       endpoint_mode=settings.endpoint_mode)
+    return responsible_for(outcome.error, settings) if outcome.error is not None else ()
 
 
 def setting_hint(sources: Mapping[str, str], key: str, value: str) -> str:
@@ -113,7 +108,7 @@ class Endpoint:
     def model_problem(self) -> bool:
         """The key works here; only the probed model was refused (reported under Models)."""
         error = self.error
-        return error is not None and (error.kind == UNKNOWN_MODEL or error.glm_code == _PLAN_LACKS_MODEL)
+        return error is not None and (error.kind == UNKNOWN_MODEL or error.glm_code == PLAN_LACKS_MODEL)
 
     @property
     def accepts_key(self) -> bool:
@@ -342,7 +337,7 @@ def _model_verdict(
     error = probe.error if probe is not None else None
     if error is not None and error.kind == UNKNOWN_MODEL:
         return Check(check_id, title, Status.FAIL, f"{use.role}: {split_message(error)[0]}", fix)
-    if error is not None and error.glm_code == _PLAN_LACKS_MODEL:
+    if error is not None and error.glm_code == PLAN_LACKS_MODEL:
         return Check(check_id, title, Status.FAIL, f"{use.role}: {split_message(error)[0]}", f"Pick a model in your plan: {fix}")
     if listing is not None and use.model not in listing.document:
         return Check(check_id, title, Status.FAIL, f"{use.role}: Z.ai does not list this model at {host_of(listing.url)}", fix)

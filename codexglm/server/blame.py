@@ -52,15 +52,20 @@ _URL_SETTINGS = ("coding_base_url", "base_url", "region")
 _MAX_VALUE = 120
 
 
-def responsible(kind: str, *, cause: str = "", wrong_endpoint: bool = False, endpoint_mode: str = "") -> tuple[str, ...]:
+def responsible(
+    kind: str, *, cause: str = "", wrong_endpoint: bool = False, model_refused: bool = False, endpoint_mode: str = ""
+) -> tuple[str, ...]:
     """The settings (or URL, MODEL, API_KEYS) a failure of KIND plausibly comes from.
 
     CAUSE is a transport failure's `UpstreamError.cause`; WRONG_ENDPOINT says the provider
     answered that the key's plan does not match the endpoint, where the endpoint mode (and
-    in auto mode the billing guard: key_type, paid_fallback) decided where it went."""
+    in auto mode the billing guard: key_type, paid_fallback) decided where it went;
+    MODEL_REFUSED that the key's plan does not include the model."""
     if kind == TRANSPORT:
         return _TRANSPORT_RULES.get(cause, ())
     if kind == PLAN:
+        if model_refused:
+            return (MODEL, API_KEYS)
         if not wrong_endpoint:
             return (API_KEYS,)
         guard = ("key_type", "paid_fallback") if endpoint_mode == "auto" else ()
@@ -93,11 +98,19 @@ def clause(settings: Settings, names: tuple[str, ...], attempt: Attempt = Attemp
 
 def explain(error: UpstreamError, settings: Settings, attempt: Attempt = Attempt()) -> UpstreamError:
     """ERROR with the clause naming where its responsible settings came from, if any."""
-    names = responsible(
-        error.kind, cause=error.cause, wrong_endpoint=error.switch_endpoint, endpoint_mode=settings.endpoint_mode
-    )
-    note = clause(settings, names, attempt)
+    note = clause(settings, responsible_for(error, settings), attempt)
     return dataclasses.replace(error, message=f"{error.message.rstrip()} {note}") if note else error
+
+
+def responsible_for(error: UpstreamError, settings: Settings) -> tuple[str, ...]:
+    """`responsible` for a classified ERROR under SETTINGS (its provider's codes, its mode)."""
+    return responsible(
+        error.kind,
+        cause=error.cause,
+        wrong_endpoint=error.switch_endpoint,
+        model_refused=error.glm_code in settings.upstream.plan_model_codes,
+        endpoint_mode=settings.endpoint_mode,
+    )
 
 
 def _parts(settings: Settings, name: str, attempt: Attempt) -> list[str]:
