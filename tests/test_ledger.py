@@ -586,3 +586,28 @@ def _stored_count(path: Path) -> int:
         return _stored(path).totals.requests
     except LedgerError:
         return 0
+
+
+def test_rows_arriving_together_share_one_transaction(tmp_path: Path) -> None:
+    transactions: list[int] = []
+
+    class CountingStore(SqliteStore):
+        def record(self, entries: Sequence[UsageEntry]) -> None:
+            transactions.append(len(entries))
+            super().record(entries)
+
+    path = tmp_path / "usage.sqlite3"
+    ledger = Ledger(lambda: CountingStore(path))
+    for _ in range(20):  # a busy gateway: a request finishing every few milliseconds
+        ledger.record(entry(time=time.time()))
+        time.sleep(0.002)
+    ledger.close()
+    assert sum(transactions) == 20 and len(transactions) <= 2, transactions
+
+
+def test_close_does_not_wait_for_the_gathering_interval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("codexglm.ledger.writer.GATHER_SECONDS", 60.0)
+    ledger = Ledger(lambda: SqliteStore(tmp_path / "usage.sqlite3"))
+    ledger.record(entry(time=time.time()))
+    ledger.close(timeout=10)  # would give up after 10 s if the writer sat out the minute
+    assert _stored(tmp_path / "usage.sqlite3").totals.requests == 1
