@@ -29,7 +29,7 @@ from .providers import (
     provider_names,
 )
 from .providers.base import UNKNOWN_KEY_TYPE
-from .settings import ProviderAccess, Settings, mask_secret
+from .settings import API_KEYS, ENV, FILE, FLAG, STORED_KEY, Origin, ProviderAccess, Settings, mask_secret
 
 APP_NAME = "codexglm"
 CONFIG_FILE = "config.toml"
@@ -54,7 +54,7 @@ class ConfigError(Exception):
 
 # Settings fields config.toml cannot set: keys come from the key store, the other
 # providers from their own keys and variables, discovered models from the cache.
-_NOT_CONFIGURABLE = frozenset({"api_keys", "other_providers", "discovered_models"})
+_NOT_CONFIGURABLE = frozenset({"api_keys", "other_providers", "discovered_models", "origins"})
 
 
 def _setting_types() -> dict[str, type]:
@@ -254,18 +254,25 @@ def check_model(provider: Provider, key: str, model: str) -> None:
 
 
 def _line_of(path: Path, key: str) -> int | None:
-    """The line of config.toml that sets KEY at the top level, for messages."""
+    """The line of config.toml that sets KEY, for messages: a top-level key or table
+    (`model_map`), or a key inside a table (`providers.acme.base_url`)."""
     import re
 
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, ValueError):
         return None
-    pattern = re.compile(rf"""^\s*["']?{re.escape(key)}["']?\s*=""")
+    table, _, name = key.rpartition(".")
+    assignment = re.compile(rf"""^\s*["']?{re.escape(name)}["']?\s*=""")
+    header = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
+    section = ""
     for number, line in enumerate(lines, 1):
-        if line.lstrip().startswith("["):
-            break  # past the top-level keys
-        if pattern.match(line):
+        opened = header.match(line)
+        if opened:
+            section = opened[1].replace('"', "").replace("'", "")
+            if section == key:
+                return number  # the table itself: [model_map]
+        elif section == table and assignment.match(line):
             return number
     return None
 
@@ -313,16 +320,23 @@ def _parse_toml(text: str) -> dict[str, Any]:
 
 
 def load_config(
-    flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None, *, read_file: bool = True
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    read_file: bool = True,
+    flag_names: Mapping[str, str] | None = None,
 ) -> LoadedConfig:
-    """Merge defaults, config.toml (unless READ_FILE is false), the environment and flags into Settings."""
+    """Merge defaults, config.toml (unless READ_FILE is false), the environment and flags into
+    Settings; FLAG_NAMES (setting -> option) lets an error name the option that set a value."""
     environ = _env(env)
     path = config_path(environ)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {key: "default" for key in SETTING_TYPES}
+    origins: dict[str, Origin] = {}
 
     file_values = read_config_file(path) if read_file else {}
-    _define_providers(path, file_values.pop("providers", {}))
+    tables = file_values.pop("providers", {})
+    _define_providers(path, tables)
     key_file: Path | None = None
     file_warnings: list[str] = []
     for key, raw in file_values.items():
@@ -336,6 +350,7 @@ def load_config(
             value = coerce(key, raw)
         except ConfigError as exc:
             raise ConfigError(f"{_where(path, key)}: {key}: {exc}") from None
+        origins[key] = file_origin(path, key)
         if key == "key_file":
             key_file = Path(value).expanduser()
             continue
@@ -351,33 +366,60 @@ def load_config(
             except ConfigError as exc:
                 raise ConfigError(f"${name}: {exc}") from None
             sources[key] = f"env {name}"
+            origins[key] = Origin(ENV, name)
 
     for key, raw in (flags or {}).items():
         if key not in SETTING_TYPES:
             raise ConfigError(f"unknown setting {key!r}")
         values[key] = coerce(key, raw)
         sources[key] = "flag"
+        origins[key] = Origin(FLAG, (flag_names or {}).get(key, key))
 
     # The proxy logs beside codexglm's other state unless told otherwise.
     if "log_dir" not in values:
         values["log_dir"] = str(state_dir(environ))
         if environ.get("CODEXGLM_STATE_DIR"):
             sources["log_dir"] = "env CODEXGLM_STATE_DIR"
+            origins["log_dir"] = Origin(ENV, "CODEXGLM_STATE_DIR")
     provider = get_provider(values.get("provider", DEFAULT_PROVIDER))
+    chosen_key_file = origins.pop("key_file", None)
     key_file = key_file or default_key_file(config_dir(environ), provider.name)
     # Each provider has its own default model unless one is configured.
     values.setdefault("default_model", provider.default_model)
     keys, sources["api_keys"], key_source, warnings = _load_keys(environ, key_file, provider.key_env)
-    others, other_sources, other_warnings = _other_providers(environ, provider.name)
-    settings = Settings(api_keys=keys, other_providers=others, **values)
+    if keys:
+        origins[API_KEYS] = _key_origin(sources["api_keys"], key_file, chosen_key_file)
+    origins.update(_table_origins(path, tables, provider.name, values))
+    others, other_sources, other_warnings = _other_providers(environ, provider.name, path, tables)
+    settings = Settings(api_keys=keys, other_providers=others, origins=origins, **values)
     file_warnings += _unknown_models(settings, sources, path)
     return LoadedConfig(
         settings, sources, path, key_file, key_source, (*file_warnings, *warnings, *other_warnings), other_sources
     )
 
 
+def file_origin(path: Path, key: str) -> Origin:
+    """KEY of the config file at PATH (dotted inside a table), with its line."""
+    return Origin(FILE, key, str(path), _line_of(path, key))
+
+
+def _key_origin(label: str, key_file: Path, chosen: Origin | None) -> Origin:
+    """Where the keys came from: the variable of LABEL ("env NAME"), else KEY_FILE, which
+    config.toml's `key_file` (CHOSEN) may have named."""
+    if label.startswith("env "):
+        return Origin(ENV, label.removeprefix("env "))
+    return Origin(STORED_KEY, str(key_file), chosen.path if chosen else "", chosen.line if chosen else None)
+
+
+def _table_origins(path: Path, tables: Any, name: str, values: Mapping[str, Any]) -> dict[str, Origin]:
+    """A custom provider's URL comes from its `[providers.NAME]` table unless a setting overrides it."""
+    if not isinstance(tables, Mapping) or name not in tables or values.get("base_url"):
+        return {}
+    return {"base_url": file_origin(path, f"providers.{name}.base_url")}
+
+
 def _other_providers(
-    environ: Mapping[str, str], default: str
+    environ: Mapping[str, str], default: str, path: Path, tables: Any
 ) -> tuple[dict[str, ProviderAccess], dict[str, str], list[str]]:
     """Every provider besides DEFAULT with a key (its variable or its stored key) or with
     settings from its own environment variables."""
@@ -388,11 +430,14 @@ def _other_providers(
         if name == default:
             continue
         provider = get_provider(name)
-        keys, _, described, key_warnings = _load_keys(environ, default_key_file(config_dir(environ), name), provider.key_env)
+        key_file = default_key_file(config_dir(environ), name)
+        keys, label, described, key_warnings = _load_keys(environ, key_file, provider.key_env)
         warnings += key_warnings
+        overrides: dict[str, Any] = {}
+        origins: dict[str, Origin] = {}
         if keys:
             key_sources[name] = described
-        overrides: dict[str, Any] = {}
+            origins[API_KEYS] = _key_origin(label, key_file, None)
         for variable, key in provider.env_settings.items():
             raw = environ.get(variable, "").strip()
             if raw and key in SETTING_TYPES and key != "provider":
@@ -400,8 +445,10 @@ def _other_providers(
                     overrides[key] = coerce(key, raw)
                 except ConfigError as exc:
                     raise ConfigError(f"${variable}: {exc}") from None
+                origins[key] = Origin(ENV, variable)
+        origins.update(_table_origins(path, tables, name, overrides))
         if keys or overrides:  # overrides alone: `codexglm login NAME` checks the key there
-            others[name] = ProviderAccess(keys, overrides)
+            others[name] = ProviderAccess(keys, overrides, origins)
     return others, key_sources, warnings
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from .config import cache_dir, write_atomic
 from .providers import get_provider
 from .providers.base import ModelSpec, Provider
-from .settings import Settings
+from .settings import API_KEYS, Settings
 
 REFRESH_SECONDS = 24 * 3600.0
 _TIMEOUT = 8.0
@@ -89,18 +89,30 @@ def fetch_ids(settings: Settings, *, transport: Any = None) -> list[str]:
     provider = settings.upstream
     if not settings.api_keys:
         raise DiscoveryError(f"no {provider.vendor} key")
-    base = settings.endpoints()[0][1]
+    label, base = settings.endpoints()[0]
     try:
         with httpx.Client(transport=transport, timeout=_TIMEOUT) as client:
             response = client.get(base + "/models", headers={"Authorization": f"Bearer {settings.api_keys[0]}"})
     except httpx.HTTPError as exc:
-        raise DiscoveryError(f"cannot reach {provider.vendor} for its model list ({type(exc).__name__})") from None
+        where = _where_set(settings, label, None)
+        raise DiscoveryError(f"cannot reach {provider.vendor} for its model list ({type(exc).__name__}){where}") from None
     if response.status_code != 200:
-        raise DiscoveryError(f"{provider.vendor} /models answered HTTP {response.status_code}")
+        where = _where_set(settings, label, response.status_code)
+        raise DiscoveryError(f"{provider.vendor} /models answered HTTP {response.status_code}{where}")
     try:
         return parse_model_ids(response.json())
     except ValueError:
         raise DiscoveryError(f"{provider.vendor} /models answered something that is not JSON") from None
+
+
+def _where_set(settings: Settings, label: str, status: int | None) -> str:
+    """The clause naming where the key (401, 403) or the URL (no answer, 404) behind a failed
+    listing was set, when the user set it; "" otherwise."""
+    from .server.blame import URL, Attempt, clause  # only on failure: the launch path stays light
+
+    names = {None: (URL,), 404: (URL,), 401: (API_KEYS,), 403: (API_KEYS,)}.get(status, ())
+    note = clause(settings, names, Attempt(endpoint=label, key=1))
+    return f" {note}" if note else ""
 
 
 def store_ids(provider: str, ids: list[str], directory: Path | None = None, *, now: float | None = None) -> None:

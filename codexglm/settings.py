@@ -26,6 +26,42 @@ def mask_secret(secret: str) -> str:
     return "****" + secret[-4:]
 
 
+# Where a setting's value came from (`Origin.kind`).
+DEFAULT = "default"
+FILE = "file"  # a key of config.toml (`name` is the key, dotted inside a table)
+ENV = "env"  # an environment variable (`name`)
+FLAG = "flag"  # a codexglm command-line option (`name`, e.g. --glm-model)
+STORED_KEY = "key file"  # the API key's 0600 file (`name` is its path)
+# The Origin key of the API keys (a Settings field too, but never shown as a value).
+API_KEYS = "api_keys"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where one setting's value came from, said the way the user would go and change it,
+    so an error the value causes can name its place (server/blame.py)."""
+
+    kind: str = DEFAULT
+    name: str = ""
+    # The config file (FILE; STORED_KEY when config.toml's `key_file` chose the file) and its line.
+    path: str = ""
+    line: int | None = None
+
+    def place(self) -> str:
+        """Where, as a phrase to follow a value: "in FILE:LINE", "from $VARIABLE", "from --glm-model",
+        "from PATH (stored by `codexglm login`)", or "(the default)"."""
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        if self.kind == FILE:
+            return f"in {where}"
+        if self.kind == ENV:
+            return f"from ${self.name}"
+        if self.kind == FLAG:
+            return f"from {self.name}"
+        if self.kind == STORED_KEY:
+            return f"from {self.name} ({f'named by `key_file` in {where}' if self.path else 'stored by `codexglm login`'})"
+        return "(the default)"
+
+
 @dataclass(frozen=True)
 class ProviderAccess:
     """A provider besides the default one that the user has a key for: its keys, and the
@@ -33,6 +69,8 @@ class ProviderAccess:
 
     api_keys: tuple[str, ...]
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    # Where its keys and overrides came from (see Settings.origins).
+    origins: Mapping[str, Origin] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"ProviderAccess(api_keys={tuple(mask_secret(k) for k in self.api_keys)!r}, overrides={dict(self.overrides)!r})"
@@ -115,6 +153,12 @@ class Settings:
     # A team gateway (`codexglm serve --team` elsewhere): Codex talks to it with the member
     # key instead of to a local proxy.  The key is in its own 0600 file (`config set member_key -`).
     gateway_url: str | None = None
+    # Where each value came from (field name, or API_KEYS), filled by codexglm.config; a key
+    # missing here is at its default.  Errors the value causes name that place.
+    origins: Mapping[str, Origin] = field(default_factory=dict)
+
+    def origin(self, key: str) -> Origin:
+        return self.origins.get(key, Origin())
 
     def __repr__(self) -> str:  # keys never reach a log through repr()
         fields = []
@@ -163,7 +207,13 @@ class Settings:
         defaults = {f.name: f.default for f in dataclasses.fields(Settings) if f.name in _PROVIDER_OWN}
         defaults["model_map"] = {}
         defaults["default_model"] = get_provider(name).default_model
-        return self.replace(**{**defaults, **access.overrides}, provider=name, api_keys=access.api_keys, other_providers={})
+        return self.replace(
+            **{**defaults, **access.overrides},
+            provider=name,
+            api_keys=access.api_keys,
+            other_providers={},
+            origins={**{k: v for k, v in self.origins.items() if k not in (*_PROVIDER_OWN, API_KEYS)}, **access.origins},
+        )
 
     @property
     def upstream(self) -> Provider:
@@ -180,10 +230,21 @@ class Settings:
 
     @property
     def describer(self) -> str | None:
-        """The model that describes images for text-only models, or None when that is off."""
-        if self.vision_model == "off":
+        """The model that describes images for text-only models, or None when that is off;
+        "auto" is off where a description would be billed to cash (`auto_vision_spends_cash`)."""
+        if self.vision_model == "off" or (self.vision_model == "auto" and self.auto_vision_spends_cash):
             return None
         return self.upstream.vision_model if self.vision_model == "auto" else self.vision_model
+
+    @property
+    def auto_vision_spends_cash(self) -> bool:
+        """Would the provider's own vision model be paid from the cash balance: a priced model
+        on the endpoint requests go to first, which this key's type bills in cash (a Standard
+        key anywhere, a Compatible one on Z.ai's general path)?  No plan quota covers it then."""
+        model = self.upstream.vision_model
+        if model is None or self.upstream.spec_for(model).price is None:
+            return False
+        return not self.upstream.plan_pays(self.key_type, self.endpoints()[0][0])
 
     @property
     def quota_url(self) -> str | None:

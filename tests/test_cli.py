@@ -42,6 +42,8 @@ def test_glm_options_anywhere_before_a_separator() -> None:
     parsed = parse_glm_args(["exec", "--glm-model", "glm-5", "--json", "--glm-region=china", "hi", "--glm-log-bodies"])
     assert parsed.rest == ["exec", "--json", "hi"]
     assert parsed.flags == {"default_model": "glm-5", "region": "china", "log_bodies": True}
+    # Errors a flag's value causes name the option the user typed.
+    assert parsed.flag_names == {"default_model": "--glm-model", "region": "--glm-region", "log_bodies": "--glm-log-bodies"}
     assert parsed.dropped == [1, 2, 4, 6]
 
 

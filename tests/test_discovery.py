@@ -19,7 +19,7 @@ from codexglm import discovery
 from codexglm.cli import main
 from codexglm.discovery import DiscoveryError, cached_ids, is_stale, listed_models, parse_model_ids, refresh, store_ids
 from codexglm.providers import GLM
-from codexglm.settings import Settings
+from codexglm.settings import API_KEYS, ENV, FILE, Origin, Settings
 from tests.mockglm import DEFAULT_KEY, open_mock_glm
 
 KEY = "zai-discovery-key-5555666677778888"
@@ -96,6 +96,21 @@ def test_refresh_failures_are_one_line_without_the_key(tmp_path: Path) -> None:
         refresh(SETTINGS, tmp_path, transport=httpx.MockTransport(broken))
     with pytest.raises(DiscoveryError, match="no Z.ai key"):
         refresh(Settings(), tmp_path)
+
+
+def test_a_refused_listing_names_where_the_key_or_url_was_set(tmp_path: Path) -> None:
+    settings = SETTINGS.replace(origins={
+        API_KEYS: Origin(ENV, "ZAI_API_KEY"), "coding_base_url": Origin(FILE, "coding_base_url", "/cfg/config.toml", 2),
+    })
+    refused = httpx.MockTransport(lambda request: httpx.Response(401, json={"error": {"code": "1002"}}))
+    with pytest.raises(DiscoveryError) as failure:
+        refresh(settings, tmp_path, force=True, transport=refused)
+    assert str(failure.value) == (f"Z.ai /models answered HTTP 401 (API key ****{KEY[-4:]} from $ZAI_API_KEY; "
+                                  "check it with `codexglm doctor`)")
+    missing = httpx.MockTransport(lambda request: httpx.Response(404, text="Not Found"))
+    with pytest.raises(DiscoveryError) as failure:
+        refresh(settings, tmp_path, force=True, transport=missing)
+    assert "(`coding_base_url` = http://glm.test/api/coding/paas/v4 in /cfg/config.toml:2;" in str(failure.value)
 
 
 def test_unknown_listed_models_get_conservative_defaults_and_a_note() -> None:

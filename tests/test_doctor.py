@@ -242,6 +242,7 @@ async def test_bad_key_is_named_with_its_fix(env: dict[str, str]) -> None:
     assert coding.status is Status.FAIL
     assert "rejected the API key (GLM 1002: Authorization Token is invalid" in coding.message
     assert "ZAI_API_KEY" in coding.fix and "region" in coding.fix
+    assert coding.message.endswith("(API key ****5678 from $ZAI_API_KEY)")  # where the rejected key came from
     assert by_id(report)["proxy.selftest"].status is Status.SKIP
     assert exit_code(report) == 1
 
@@ -257,6 +258,8 @@ async def test_wrong_plan_recommends_the_endpoint_mode_that_works(env: dict[str,
     assert checks["model.glm-5.3"].status is Status.OK  # looked up where the key works
     mode = checks["endpoint.mode"]
     assert mode.status is Status.FAIL and mode.fix == "codexglm config set endpoint_mode base-only"
+    assert mode.message.endswith("(`endpoint_mode` = coding-only, the default)")
+    assert "`endpoint_mode` = coding-only, the default" in coding.message
 
 
 async def test_auto_mode_falling_back_from_a_refusing_endpoint_is_healthy(env: dict[str, str]) -> None:
@@ -304,13 +307,15 @@ async def test_doctor_names_the_key_type_and_what_each_endpoint_bills(
 
 
 async def test_unknown_model_is_a_model_failure_not_an_endpoint_failure(env: dict[str, str]) -> None:
-    (Path(env["CODEXGLM_CONFIG_DIR"]) / "config.toml").write_text('default_model = "glm-9"\n')
+    path = Path(env["CODEXGLM_CONFIG_DIR"]) / "config.toml"
+    path.write_text('default_model = "glm-9"\n')
     async with open_mock_glm() as mock:
         report = await diagnose(pointed_at(env, mock), limits=FAST)
     checks = by_id(report)
     assert checks["endpoint.coding"].status is Status.OK
     model = checks["model.glm-9"]
     assert model.status is Status.FAIL and "GLM 1211" in model.message
+    assert model.message.endswith(f"(`default_model` = glm-9 in {path}:1)")
     assert model.fix.startswith("codexglm config set default_model glm-")
     assert checks["proxy.selftest"].status is Status.SKIP
 
@@ -399,7 +404,11 @@ async def test_no_network_fails_every_remote_check_without_hanging(env: dict[str
     )
     checks = by_id(report)
     assert checks["endpoint.coding"].status is Status.FAIL
-    assert checks["endpoint.coding"].message.endswith(f"cannot reach 127.0.0.1:{port}: connection refused")
+    # The failure names the variable that set the dead URL.
+    assert checks["endpoint.coding"].message.endswith(
+        f"cannot reach 127.0.0.1:{port}: connection refused "
+        f"(`coding_base_url` = {dead}/api/coding/paas/v4 from $ZAI_CODING_BASE_URL)"
+    )
     assert checks["quota"].status is Status.SKIP and "cannot reach" in checks["quota"].message
     assert checks["proxy.selftest"].status is Status.SKIP
     assert exit_code(report) == 1
@@ -889,6 +898,7 @@ async def test_another_providers_refused_key_is_a_failure_with_its_fix(env: dict
         report = await diagnose(pointed_at(env, glm, FAKECO_API_KEY=KEY, FAKECO_BASE_URL=fake.general_url), limits=FAST)
     check = by_id(report)["providers.fake"]
     assert check.status is Status.FAIL and "127.0.0.1" in check.message
+    assert check.message.endswith(f"(API key ****{KEY[-4:]} from $FAKECO_API_KEY)")
     assert exit_code(report) == 1 and KEY not in render_text(report)
 
 

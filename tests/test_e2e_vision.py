@@ -77,20 +77,36 @@ async def test_a_view_image_result_is_described_for_a_text_model(sandbox: Sandbo
     assert run.messages()[-2:] == ["ⓘ glm-4.6v described 1 image for glm-5.1, which cannot see images.", "It is red."]
 
 
-async def test_descriptions_off_means_only_the_notice(sandbox: Sandbox) -> None:
-    (sandbox.root / "config" / "config.toml").write_text('vision_model = "off"\n')
+async def _undescribed(sandbox: Sandbox, config: str) -> tuple[MockGLM, list[str]]:
+    """An image for glm-5.1 with CONFIG in config.toml, when it must not be described: the
+    mock (which got no vision request) and the messages Codex printed."""
+    (sandbox.root / "config" / "config.toml").write_text(config)
     image = _red_image(sandbox)
     async with open_mock_glm() as mock:
         mock.enqueue(text_reply("I cannot see it."))
         run = await sandbox.exec(mock, "-m", "glm-5.1", f"--image={image}", "What is in the picture?")
     assert run.returncode == 0, run.describe()
     assert _by_model(mock, "glm-4.6v") == []
+    return mock, run.messages()
+
+
+async def test_descriptions_off_means_only_the_notice(sandbox: Sandbox) -> None:
+    mock, (notice, answer) = await _undescribed(sandbox, 'vision_model = "off"\n')
     [main] = mock.chat_requests
     text = "\n".join(p["text"] for p in _user_parts(main.json))
     assert "[image omitted: glm-5.1 does not accept images]" in text and "base64" not in json.dumps(main.json)
-    notice, answer = run.messages()
     assert notice.startswith("ⓘ glm-5.1 cannot see images: 1 image left out")
     assert "codexglm config set vision_model auto" in notice
+    assert answer == "I cannot see it."
+
+
+async def test_a_standard_key_is_not_charged_for_descriptions_by_default(sandbox: Sandbox) -> None:
+    # `codexglm login` records a Standard key's type: every path then spends cash, so no
+    # description is requested.
+    _, (notice, answer) = await _undescribed(sandbox, 'key_type = "standard"\n')
+    assert notice == ("ⓘ glm-5.1 cannot see images: 1 image left out (not described: with this key and endpoint "
+                      "glm-4.6v would be billed to your cash balance; to describe them anyway: "
+                      "`codexglm config set vision_model glm-4.6v`).")
     assert answer == "I cannot see it."
 
 

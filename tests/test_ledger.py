@@ -221,8 +221,9 @@ def test_a_version_1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> No
     store.close()
     assert report.totals.requests == 2 and report.totals.input_tokens == 1100
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert check.execute("SELECT turn_id FROM requests ORDER BY id").fetchall() == [(None,), ("turn-9",)]
+    assert check.execute("SELECT count(*) FROM key_endpoints").fetchone()[0] == 0  # v4: the shared endpoint memory
     assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     check.close()
 

@@ -241,3 +241,20 @@ async def test_the_key_typed_at_a_terminal_is_not_echoed(tmp_path: Path) -> None
     assert "(input hidden):" in text and "Personal Coding Plan" in text
     assert KEY not in text and KEY[-4:] in text  # never echoed, shown as its last 4 characters
     assert (tmp_path / "config" / "api_key").read_text().strip() == KEY
+
+
+@pytest.mark.parametrize(
+    ("key_type", "vision_model", "words"),
+    [
+        ("standard", "auto", "not described (glm-4.6v would spend your cash balance with this key); "
+                             "`codexglm config set vision_model glm-4.6v` turns it on"),
+        ("standard", "glm-4.6v", "described by glm-4.6v for text-only models"),
+        ("coding-plan", "auto", "described by glm-4.6v for text-only models"),
+        ("coding-plan", "off", "not described (vision_model = off)"),
+    ],
+)
+async def test_the_report_says_whether_images_will_be_described(key_type: str, vision_model: str, words: str) -> None:
+    async with open_mock_glm(keys={}) as mock:
+        mock.add_key(KEY, key_type)
+        lines = describe_glm(await inspect_glm(_settings(mock), KEY), vision_model).lines
+    assert f"images:        {words}" in lines

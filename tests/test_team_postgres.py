@@ -115,3 +115,42 @@ def test_concurrent_admissions_never_exceed_the_stream_limit(postgres_url: str) 
     finally:
         for store in stores:
             store.close()
+
+
+async def test_two_instances_share_which_endpoint_each_key_takes(tmp_path: Path, postgres_url: str) -> None:
+    """Auto mode: what instance A learns (this key's plan is refused on the Coding Plan path)
+    instance B uses from its first request, instead of being refused once itself."""
+    from codexglm.providers.glm.endpoints import CODING_PATH, GENERAL_PATH
+    from codexglm.team.endpoints import SYNC_SECONDS
+    from codexglm.team.members import hash_key
+    from tests.mockglm import DEFAULT_KEY
+
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS team_endpoints")
+        admin.execute("CREATE DATABASE team_endpoints")
+    url = postgres_url.rsplit("/", 1)[0] + "/team_endpoints"
+
+    def learned() -> list[tuple[str, str]]:
+        with psycopg.connect(url) as db:
+            return [(r[0], r[1]) for r in db.execute("SELECT key_hash, endpoint FROM key_endpoints").fetchall()]
+
+    async with open_mock_glm(keys={DEFAULT_KEY: {"general"}}) as mock:
+        envs = {name: {**gateway_env(tmp_path, mock, name, url), "GLM_ZAI_ENDPOINT_MODE": "auto",
+                       "GLM_ZAI_KEY_TYPE": "standard"} for name in ("cli", "a", "b")}
+        alice = codexglm("keys", "create", "alice", env=envs["cli"]).splitlines()[-1]
+        a, b = Instance(envs["a"], free_port()), Instance(envs["b"], free_port())
+        await a.start()
+        await b.start()
+        try:
+            async with httpx.AsyncClient(timeout=30) as client:
+                assert (await client.post(f"{a.url}/v1/responses", json=codex_body(), headers=bearer(alice))).status_code == 200
+                with trio.fail_after(10):
+                    while await trio.to_thread.run_sync(learned) != [(hash_key(DEFAULT_KEY), "general")]:
+                        await trio.sleep(0.1)
+                await trio.sleep(2 * SYNC_SECONDS)  # B's next sync reads it
+                assert (await client.post(f"{b.url}/v1/responses", json=codex_body(), headers=bearer(alice))).status_code == 200
+        finally:
+            await a.stop()
+            await b.stop()
+    paths = [r.path.removesuffix("/chat/completions") for r in mock.chat_requests]
+    assert paths == [CODING_PATH, GENERAL_PATH, GENERAL_PATH]

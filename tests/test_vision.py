@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 from hypothesis import given
 from hypothesis import strategies as st
 from trio.testing import MockClock
 
 from codexglm.doctor.local import features_check
+from codexglm.providers import register_provider, unregister_provider
 from codexglm.server import create_app
 from codexglm.server.reqlog import log_path
 from codexglm.settings import Settings
@@ -199,6 +202,67 @@ async def test_at_most_four_images_are_described_at_once(tmp_path: Path, autojum
     assert _messages(events)[0].startswith("ⓘ glm-4.6v described 6 images")
     start = arrivals[0]
     assert sorted(round(t - start) for t in arrivals) == [0, 0, 0, 0, 10, 10]
+
+
+# --------------------------------------------------------------------------- "auto" never spends cash
+
+
+@pytest.mark.parametrize(
+    ("key_type", "endpoint_mode", "spends_cash"),
+    [
+        ("standard", "coding-only", True),  # a Standard key pays cash on every path
+        ("standard", "base-only", True),
+        ("compatible", "coding-only", False),  # the Coding Plan path is plan quota for it
+        ("compatible", "base-only", True),  # the general path spends cash even with a plan
+        ("coding-plan", "base-only", False),
+        ("team-plan", "coding-only", False),
+        ("unknown", "coding-only", False),  # read as Compatible: plan on the Coding Plan path
+        ("unknown", "base-only", True),
+        ("compatible", "auto", False),  # auto tries the Coding Plan path first
+    ],
+)
+def test_auto_descriptions_are_off_where_they_would_be_billed_to_cash(
+    key_type: str, endpoint_mode: str, spends_cash: bool
+) -> None:
+    settings = Settings(key_type=key_type, endpoint_mode=endpoint_mode)
+    assert settings.auto_vision_spends_cash is spends_cash
+    assert settings.describer == (None if spends_cash else "glm-4.6v")
+    # Chosen by name, a vision model describes whatever it costs; "off" is off.
+    assert settings.replace(vision_model="glm-4.6v").describer == "glm-4.6v"
+    assert settings.replace(vision_model="off").describer is None
+
+
+def test_a_free_vision_model_never_counts_as_spending_cash() -> None:
+    from codexglm.providers import GLM
+
+    free = dataclasses.replace(GLM, name="freevision", vision_model="glm-4.6v-flash")
+    register_provider(free)
+    try:
+        settings = Settings(provider="freevision", key_type="standard")
+        assert not settings.auto_vision_spends_cash and settings.describer == "glm-4.6v-flash"
+    finally:
+        unregister_provider("freevision")
+
+
+async def test_a_standard_key_leaves_the_image_out_with_the_reason_and_the_fix(tmp_path: Path) -> None:
+    script = Script(sse_response(glm_stream("unseen")))
+    settings = make_settings(tmp_path, key_type="standard")
+    [events] = await _responses(settings, script, _body(_user(_image(RED))))
+    assert [json.loads(r.content)["model"] for r in script.requests] == ["glm-5.1"]  # no vision request
+    notice = _messages(events)[0]
+    assert notice == ("ⓘ glm-5.1 cannot see images: 1 image left out (not described: with this key and endpoint "
+                      "glm-4.6v would be billed to your cash balance; to describe them anyway: "
+                      "`codexglm config set vision_model glm-4.6v`).")
+    # Asked for by name, the description is made (and paid) as the user chose.
+    script = Script(_vision_reply("a red pixel"), sse_response(glm_stream("Red.")))
+    [events] = await _responses(settings.replace(vision_model="glm-4.6v"), script, _body(_user(_image(RED))))
+    assert _messages(events)[0].startswith("ⓘ glm-4.6v described 1 image")
+
+
+def test_doctor_says_why_auto_descriptions_are_off() -> None:
+    message = features_check(Settings(key_type="standard")).message
+    assert ("image descriptions: off, since glm-4.6v would be billed to cash with this key type and endpoint "
+            "(`codexglm config set vision_model glm-4.6v` turns them on)") in message
 
 
 def test_an_item_whose_type_is_not_a_string_is_no_model_output() -> None:

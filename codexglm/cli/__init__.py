@@ -119,13 +119,13 @@ def _launch(parsed: GlmArgs) -> int:
     from ..launcher import run
 
     try:
-        loaded = load_config(parsed.flags)
+        loaded = load_config(parsed.flags, flag_names=parsed.flag_names)
     except ConfigError as exc:
         if talks_to_model(parsed.rest):
             raise
         # `codexglm --help` or `login` must not be blocked by a broken config.toml.
         _warn(f"{exc}; ignoring the config file for this command")
-        loaded = load_config(parsed.flags, read_file=False)
+        loaded = load_config(parsed.flags, read_file=False, flag_names=parsed.flag_names)
     _introduce(parsed.rest)
     return run(parsed.rest, loaded, port=parsed.port, warn=_warn)
 
@@ -353,7 +353,7 @@ def _serve_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
         raise UsageError(f"refusing to serve on {host} without a token: pass --token or set CODEXGLM_TOKEN")
     from ..discovery import with_discovered
 
-    settings = with_discovered(load_config(parsed.flags).settings)
+    settings = with_discovered(load_config(parsed.flags, flag_names=parsed.flag_names).settings)
     from ..config import no_key_message
     from ..launcher import LaunchError, new_token
     from ..server.hosting import bind

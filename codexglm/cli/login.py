@@ -118,8 +118,9 @@ def _why(outcome: network.Outcome) -> str:
     return outcome.network or outcome.malformed or "no answer"
 
 
-def describe_glm(findings: GlmFindings) -> Findings:
-    """The report lines and the settings to store for a checked Z.ai key."""
+def describe_glm(findings: GlmFindings, vision_model: str = "auto") -> Findings:
+    """The report lines and the settings to store for a checked Z.ai key (VISION_MODEL: the
+    configured one, to say whether images will be described on this key)."""
     kind = KEY_TYPES[findings.detection.key_type]
     result = Findings()
     host = network.host_of(findings.paths[0].url)
@@ -135,10 +136,24 @@ def describe_glm(findings: GlmFindings) -> Findings:
     result.lines.append(f"endpoint mode: {mode} (never moves a request onto a path that spends cash)")
     if kind.name != UNKNOWN_KEY_TYPE:
         result.lines.append(f"billing:       {kind.note}")
+    found = Settings(region=findings.region, endpoint_mode=mode, key_type=kind.name, vision_model=vision_model)
+    result.lines.append(f"images:        {_images_note(found)}")
     if findings.plan is not None:
         result.lines.append(POLICY_NOTE)
     result.settings = {"region": findings.region, "endpoint_mode": mode, "key_type": kind.name}
     return result
+
+
+def _images_note(settings: Settings) -> str:
+    """Whether text-only models get images described on this key, and why not where "auto"
+    stays off because the vision model would be billed to cash."""
+    if settings.describer is not None:
+        return f"described by {settings.describer} for text-only models"
+    vision = settings.upstream.vision_model
+    if settings.vision_model == "auto" and vision is not None:
+        return (f"not described ({vision} would spend your cash balance with this key); "
+                f"`codexglm config set vision_model {vision}` turns it on")
+    return "not described (vision_model = off)"
 
 
 async def inspect_other(settings: Settings, key: str, *, timeout: float = PROBE_TIMEOUT) -> Findings:
@@ -175,7 +190,7 @@ def login(loaded: LoadedConfig, provider_name: str | None, text: str) -> Finding
     key = keys[0]
     settings = loaded.settings.for_provider(name) if name != loaded.settings.provider else loaded.settings
     if provider.name == GLM.name:
-        findings = describe_glm(trio.run(inspect_glm, settings, key))
+        findings = describe_glm(trio.run(inspect_glm, settings, key), settings.vision_model)
     else:
         findings = trio.run(inspect_other, settings.replace(api_keys=(key,)), key)
     key_file = loaded.key_file if name == loaded.settings.provider else default_key_file(config_dir(), name)

@@ -176,6 +176,7 @@ class GlmArgs:
     """codexglm's share of the command line; `rest` is codex's (or a codexglm command's)."""
 
     flags: dict[str, Any] = field(default_factory=dict)  # Settings field -> raw value
+    flag_names: dict[str, str] = field(default_factory=dict)  # Settings field -> the option that set it
     port: int = 0
     help: bool = False
     version: bool = False
@@ -238,6 +239,7 @@ def _apply_switch(parsed: GlmArgs, option: Option) -> None:
         parsed.version = True
     elif option.setting:
         parsed.flags[option.setting] = option.value
+        parsed.flag_names[option.setting] = option.flag
 
 
 def _apply_value(parsed: GlmArgs, option: Option, value: str) -> None:
@@ -247,6 +249,7 @@ def _apply_value(parsed: GlmArgs, option: Option, value: str) -> None:
         parsed.port = port_number(option.flag, value)
     elif option.setting:
         parsed.flags[option.setting] = value
+        parsed.flag_names[option.setting] = option.flag
 
 
 def port_number(flag: str, value: str) -> int:

@@ -226,7 +226,8 @@ async def _provider_checks(
         body = network.probe_body(routed, routed.default_model)
         chat = await network.probe_chat(http, base, key, body, timeout=limits.probe, provider=provider)
     _remember_models(name, listed, env)
-    out.append(remote.provider_check(provider.vendor, name, routed.default_model, listed, chat))
+    check = remote.provider_check(provider.vendor, name, routed.default_model, listed, chat)
+    out.append(remote.where_set(check, routed, remote.outcome_settings(chat, routed), routed.endpoints()[0][0]))
 
 
 async def _model_checks(

@@ -185,7 +185,10 @@ def features_check(settings: Settings) -> Check:
     """Web search and image descriptions in one line: whether each is on, and what it costs."""
     search = billing_note(settings)
     describer = settings.describer
-    if describer is None:
+    if describer is None and settings.vision_model == "auto" and settings.upstream.vision_model is not None:
+        vision = (f"image descriptions: off, since {settings.upstream.vision_model} would be billed to cash with this "
+                  f"key type and endpoint (`codexglm config set vision_model {settings.upstream.vision_model}` turns them on)")
+    elif describer is None:
         vision = "image descriptions: off (text-only models get a note where an image was)"
     else:
         price = settings.upstream.spec_for(describer).price

@@ -8,6 +8,7 @@ setup: which endpoint works for this key, which mode to use, which model to pick
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -32,9 +33,10 @@ from ..providers.base import (
     UNKNOWN_MODEL,
     QuotaWindow,
 )
-from ..providers.glm.errors import PLAN_MISMATCH
+from ..providers.glm.errors import PLAN_LACKS_MODEL, PLAN_MISMATCH
 from ..providers.glm.keytypes import KEY_TYPES, detect_key_type, plan_level
 from ..providers.glm.quota import parse_quota
+from ..server.blame import URL, Attempt, places, responsible_for
 from ..settings import Settings
 from ..translate import UpstreamError
 from ..translate.errors import format_duration
@@ -45,7 +47,6 @@ ENDPOINT_TITLES = {"coding": "Coding Plan", "general": "pay-as-you-go"}
 _MODE_FOR = {"coding": "coding-only", "general": "base-only"}
 _URL_SETTING = {"coding": ("coding_base_url", "ZAI_CODING_BASE_URL"), "general": ("base_url", "ZAI_BASE_URL")}
 _REGION_HINT = "Keys are per region: a bigmodel.cn key needs `codexglm config set region china` (and a z.ai key, international)."
-_PLAN_LACKS_MODEL = "1311"
 # classify_error's reset sentence (UTC); the doctor shows the reset in local time instead.
 _RESET_NOTE = re.compile(r"^It resets at [^.]*\.\s*")
 
@@ -58,6 +59,21 @@ def split_message(error: UpstreamError) -> tuple[str, str]:
     if end < 0:
         return text, ""
     return text[: end + 2], text[end + 2 :].strip()
+
+
+def where_set(check: Check, settings: Settings, names: tuple[str, ...], label: str = "") -> Check:
+    """A failing CHECK naming where the settings behind it were set (file and line, variable,
+    flag, key file), as the proxy's errors do; other checks as they are."""
+    parts = places(settings, names, Attempt(endpoint=label)) if check.status is Status.FAIL else []
+    return dataclasses.replace(check, message=f"{check.message} ({'; '.join(parts)})") if parts else check
+
+
+def outcome_settings(outcome: Outcome, settings: Settings) -> tuple[str, ...]:
+    """The settings a probe's failure points to: the URL for what is not the provider at all,
+    else the proxy's rule for the error (server/blame.py)."""
+    if outcome.network is not None or outcome.malformed is not None:
+        return (URL,)
+    return responsible_for(outcome.error, settings) if outcome.error is not None else ()
 
 
 def setting_hint(sources: Mapping[str, str], key: str, value: str) -> str:
@@ -92,7 +108,7 @@ class Endpoint:
     def model_problem(self) -> bool:
         """The key works here; only the probed model was refused (reported under Models)."""
         error = self.error
-        return error is not None and (error.kind == UNKNOWN_MODEL or error.glm_code == _PLAN_LACKS_MODEL)
+        return error is not None and (error.kind == UNKNOWN_MODEL or error.glm_code == PLAN_LACKS_MODEL)
 
     @property
     def accepts_key(self) -> bool:
@@ -129,7 +145,8 @@ def endpoint_check(
     elif status is not Status.OK and fallback:
         message = f"{message.rstrip('.')} (endpoint_mode {settings.endpoint_mode} uses {_names(fallback)} instead)"
     else:
-        return Check(f"endpoint.{label}", title, status, message, fix, timings)
+        check = Check(f"endpoint.{label}", title, status, message, fix, timings)
+        return where_set(check, settings, outcome_settings(outcome, settings), label)
     return Check(f"endpoint.{label}", title, Status.OK if status is Status.OK else Status.SKIP, message, "", timings)
 
 
@@ -198,11 +215,12 @@ def mode_check(endpoints: Sequence[Endpoint], settings: Settings, sources: Mappi
     if fallback is not None and not GLM.fallback_allowed(
         settings.key_type, in_use[0].label, fallback.label, paid=settings.paid_fallback
     ):
-        return Check(
+        check = Check(
             "endpoint.mode", title, Status.FAIL,
             f"{mode} will not fall back to {_names([fallback])}: with key type {settings.key_type} it spends cash",
             f"{setting_hint(sources, 'endpoint_mode', _MODE_FOR[fallback.label])} (or run `codexglm login`)",
         )
+        return where_set(check, settings, ("endpoint_mode", "key_type", "paid_fallback"))
     if fallback is not None:
         # auto: the proxy moves to the endpoint that works after the first refusal.
         return Check(
@@ -210,11 +228,12 @@ def mode_check(endpoints: Sequence[Endpoint], settings: Settings, sources: Mappi
             f"{mode} falls back to {_names([e for e in in_use if e.accepts_key])} "
             f"({best} would skip the refused first attempt)",
         )
-    return Check(
+    check = Check(
         "endpoint.mode", title, Status.FAIL,
         f"{mode} only uses {_names(in_use)}, which refuses this key; {_names(accepting)} accepts it",
         setting_hint(sources, "endpoint_mode", best),
     )
+    return where_set(check, settings, ("endpoint_mode",))
 
 
 def provider_check(vendor: str, name: str, model: str, listed: Outcome, chat: Outcome) -> Check:
@@ -304,6 +323,12 @@ def model_check(
     use: ModelUse, listed: Outcome | None, probe: Outcome | None, sources: Mapping[str, str], settings: Settings
 ) -> Check:
     """LISTED: GET /models of a working endpoint; PROBE: a completion with this model (or None)."""
+    return where_set(_model_verdict(use, listed, probe, sources, settings), settings, (use.setting,))
+
+
+def _model_verdict(
+    use: ModelUse, listed: Outcome | None, probe: Outcome | None, sources: Mapping[str, str], settings: Settings
+) -> Check:
     check_id, title = f"model.{use.model}", f"model {use.model}"
     listing = listed if listed is not None and listed.ok else None
     offered: set[str] | None = listing.document if listing is not None else None
@@ -312,7 +337,7 @@ def model_check(
     error = probe.error if probe is not None else None
     if error is not None and error.kind == UNKNOWN_MODEL:
         return Check(check_id, title, Status.FAIL, f"{use.role}: {split_message(error)[0]}", fix)
-    if error is not None and error.glm_code == _PLAN_LACKS_MODEL:
+    if error is not None and error.glm_code == PLAN_LACKS_MODEL:
         return Check(check_id, title, Status.FAIL, f"{use.role}: {split_message(error)[0]}", f"Pick a model in your plan: {fix}")
     if listing is not None and use.model not in listing.document:
         return Check(check_id, title, Status.FAIL, f"{use.role}: Z.ai does not list this model at {host_of(listing.url)}", fix)

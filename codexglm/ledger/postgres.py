@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .store import TEAM_TABLES, Connection, LedgerError, SqlLedger
+from .store import ENDPOINT_TABLE, TEAM_TABLES, Connection, LedgerError, SqlLedger
 from .terms import Grouping
 
 CONNECT_TIMEOUT_SECONDS = 3
@@ -51,7 +51,7 @@ SCHEMA = (
     CREATE INDEX IF NOT EXISTS requests_member ON requests (member, time);
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """
-    + TEAM_TABLES.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ")
+    + (TEAM_TABLES + ENDPOINT_TABLE).replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ")
 )
 
 

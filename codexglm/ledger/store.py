@@ -43,6 +43,11 @@ TEAM_TABLES = """
     CREATE TABLE member_rate (name TEXT NOT NULL, minute BIGINT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (name, minute));
     CREATE TABLE member_streams (lease TEXT PRIMARY KEY, name TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL);
 """
+# Which endpoint last worked for each upstream key (auto mode), shared by a team gateway's
+# instances so each does not relearn it with a refused request (`team.endpoints`).
+ENDPOINT_TABLE = """
+    CREATE TABLE key_endpoints (key_hash TEXT PRIMARY KEY, endpoint TEXT NOT NULL, updated DOUBLE PRECISION NOT NULL);
+"""
 DAY_SECONDS = 86_400
 # How long a writer waits for another process's transaction before giving up on a batch.
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -84,6 +89,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX requests_member ON requests (member, time);
     """
     + TEAM_TABLES,
+    # v4: the team gateway's shared endpoint memory.
+    ENDPOINT_TABLE,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -220,6 +220,8 @@ class Provider:
     # Error codes -> kind and wording; codes that mean "wrong endpoint for this key".
     error_codes: Mapping[str, ErrorCode] = field(default_factory=dict)
     endpoint_switch_codes: frozenset[str] = frozenset()
+    # Codes that mean the key's plan does not include the requested model.
+    plan_model_codes: frozenset[str] = frozenset()
     # Key types whose billing differs by endpoint; an endpoint not listed spends cash.
     key_types: Mapping[str, KeyType] = field(default_factory=dict)
     # Phrases of a message that say more than its code (checked first), and kinds by HTTP

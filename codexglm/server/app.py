@@ -39,6 +39,7 @@ from ..team.metrics import CONTENT_TYPE as METRICS_TYPE
 from ..translate import ChatRequest, RequestError, build_chat_request, codec, error_body
 from ..translate.images import notice_item
 from . import chat, responses
+from .blame import REQUEST_TOO_LARGE, clause, responsible
 from .encoding import EncodingError, decode_body
 from .failures import internal_error, shutdown_error
 from .proxy import HEALTH_PATH, Proxy, RequestRecord, Route, log
@@ -282,7 +283,7 @@ def create_app(
         try:
             answer = await responses.complete(proxy, route.upstream, chat_request, payload, record)
         except UpstreamFailure as failure:
-            raise _upstream_error(proxy, failure) from None
+            raise _upstream_error(proxy, failure, record) from None
         if notice is not None and isinstance(answer.get("output"), list):
             answer["output"].insert(0, notice_item(notice))
         proxy.log_body(record, "response", answer)
@@ -303,7 +304,7 @@ def create_app(
                 return _event_stream(await chat.open_stream(proxy, upstream, payload, record))
             return _json(200, await chat.complete(proxy, upstream, payload, record))
         except UpstreamFailure as failure:
-            raise _upstream_error(proxy, failure) from None
+            raise _upstream_error(proxy, failure, record) from None
 
     @app.post("/v1/alpha/search")
     @app.post("/alpha/search")
@@ -467,16 +468,17 @@ async def _json_body(proxy: Proxy, record: RequestRecord) -> tuple[Any, int]:
     raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
     coding = request.headers.get("Content-Encoding")
     if coding:
-        raw = await _off_loop(len(raw), _decoded, raw, coding, proxy.settings.max_body_bytes)
+        raw = await _off_loop(len(raw), _decoded, raw, coding, proxy.settings)
     proxy.log_body(record, "request", raw)
     return await _off_loop(len(raw), _parse_body, raw), len(raw)
 
 
-def _decoded(raw: bytes, coding: str, limit: int) -> bytes:
+def _decoded(raw: bytes, coding: str, settings: Settings) -> bytes:
     try:
-        return decode_body(raw, coding, limit)
+        return decode_body(raw, coding, settings.max_body_bytes)
     except EncodingError as exc:
-        raise ApiError(exc.status, error_body(exc.message, code=exc.code)) from None
+        where = clause(settings, responsible(REQUEST_TOO_LARGE)) if exc.status == 413 else ""
+        raise ApiError(exc.status, error_body(f"{exc.message} {where}".rstrip(), code=exc.code)) from None
 
 
 def _parse_body(raw: bytes) -> dict[str, Any]:
@@ -563,11 +565,11 @@ def _event_stream(body: EventStream, extra_headers: dict[str, str] | None = None
     return response
 
 
-def _upstream_error(proxy: Proxy, failure: UpstreamFailure) -> ApiError:
+def _upstream_error(proxy: Proxy, failure: UpstreamFailure, record: RequestRecord) -> ApiError:
     error = failure.error
     # Clients that honour Retry-After (Codex among them) wait for rate limits, not quota resets.
     hint = error.retry_after if error.retryable else None
-    return ApiError(error.http_status, proxy.error_body(error), outcome="failed", retry_after=hint)
+    return ApiError(error.http_status, proxy.error_body(error, record), outcome="failed", retry_after=hint)
 
 
 def _http_error_text(status: int, exc: HTTPException, settings: Settings) -> tuple[str, str]:
@@ -576,8 +578,9 @@ def _http_error_text(status: int, exc: HTTPException, settings: Settings) -> tup
     if status == 405:
         return f"Method {request.method} is not allowed on {request.path}.", "method_not_allowed"
     if status == 413:
+        where = clause(settings, responsible(REQUEST_TOO_LARGE))
         return (
-            f"The request body is larger than the proxy's limit of {settings.max_body_bytes} bytes.",
+            f"The request body is larger than the proxy's limit of {settings.max_body_bytes} bytes. {where}".rstrip(),
             "request_too_large",
         )
     return exc.description or exc.name, exc.name.lower().replace(" ", "_")

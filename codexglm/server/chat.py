@@ -135,7 +135,7 @@ class _Relay:
 
     async def _fail(self, send: Sink, error: UpstreamError) -> None:
         self._error = error
-        await send.send(b"data: " + codec.dumps(self._proxy.error_body(error)) + b"\n\n")
+        await send.send(b"data: " + codec.dumps(self._proxy.error_body(error, self._record)) + b"\n\n")
 
     async def finish(self, completed: bool) -> None:
         await self._call.aclose()

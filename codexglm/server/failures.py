@@ -10,6 +10,9 @@ from ..config import no_key_message
 from ..providers import Provider
 from ..translate import UpstreamError
 
+# The kind of an answer cut off at max_answer_bytes.
+ANSWER_TOO_LARGE = "too_large"
+
 
 def _proxy_error(kind: str, message: str, *, codex_code: str, http_status: int, openai_type: str) -> UpstreamError:
     return UpstreamError(
@@ -62,7 +65,7 @@ def internal_error(exc: BaseException) -> UpstreamError:
 def answer_too_large_error(provider: Provider, limit: int) -> UpstreamError:
     # invalid_prompt: the same request would only produce the same flood again.
     return _proxy_error(
-        "too_large",
+        ANSWER_TOO_LARGE,
         f"{provider.vendor}'s answer exceeded the proxy's limit of {limit // (1024 * 1024)} MiB and was cut off. "
         "Ask for a shorter answer, or raise max_answer_bytes (`codexglm config set max_answer_bytes N`).",
         codex_code="invalid_prompt",

@@ -24,11 +24,13 @@ from hypercorn.trio.tcp_server import TCPServer
 
 from ..ledger.writer import Ledger
 from ..settings import Settings
+from ..team.endpoints import SharedEndpoints
 from ..team.gate import Gate
 from .app import allowed_hosts, create_app
 from .proxy import log
 from .reqlog import SERVER_LOG_NAME, ServerLog, log_dir
 from .streaming import CONNECTION
+from .upstream import Upstream
 
 GRACEFUL_TIMEOUT = 2.0
 # Hard bound on shutdown: graceful period, then lifespan shutdown and closing the client.
@@ -73,6 +75,7 @@ async def serve(
                 await hypercorn.trio.serve(app, config, shutdown_trigger=stop.wait, task_status=listening)
 
         quota_scope = trio.CancelScope()
+        shared = _shared_endpoints(app.proxy.upstream, gate)
 
         async def _poll_quota() -> None:
             # With a gateway's lease writer: background work that ends when serving does.
@@ -81,6 +84,8 @@ async def serve(
                     background.start_soon(app.proxy.quota.run)
                     if gate is not None:
                         background.start_soon(gate.run)
+                    if shared is not None:
+                        background.start_soon(shared.run)
 
         log.addHandler(handler)
         propagate, log.propagate = log.propagate, False
@@ -235,6 +240,16 @@ class _Listening:
 
     def started(self, value: object = None) -> None:
         self.event.set()
+
+
+def _shared_endpoints(upstream: Upstream, gate: Gate | None) -> SharedEndpoints | None:
+    """A team gateway in auto mode shares what its instances learn about each key's endpoint
+    through the team database; installed before the first request."""
+    if gate is None or upstream.settings.endpoint_mode != "auto":
+        return None
+    shared = SharedEndpoints(gate.store, upstream.settings.api_keys, [label for label, _ in upstream.endpoints])
+    upstream.endpoint_of = shared
+    return shared
 
 
 def bind(host: str, port: int) -> socket.socket:

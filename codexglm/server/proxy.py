@@ -24,6 +24,7 @@ from ..team.gate import Gate
 from ..team.metrics import Metrics
 from ..team.tracing import record_span, tracer_from_env
 from ..translate import TranslateOptions, UpstreamError, codec
+from .blame import Attempt, explain
 from .lifecycle import Lifecycle
 from .quota import QuotaMonitor
 from .reqlog import Redactor, RequestLog, ServerLog
@@ -246,11 +247,23 @@ class Proxy:
             "usage_ledger": {"error": self.ledger.error, "dropped": self.ledger.dropped},
         }
 
-    def error_body(self, error: UpstreamError) -> dict[str, Any]:
-        """The OpenAI error body for a client, with any secret the upstream echoed back masked."""
-        body = error.to_error_body()
+    def error_body(self, error: UpstreamError, record: RequestRecord | None = None) -> dict[str, Any]:
+        """The OpenAI error body for a client, with any secret the upstream echoed back masked
+        and, for RECORD's failure, where the settings behind it were set."""
+        body = (self.explain(error, record) if record is not None else error).to_error_body()
         body["error"]["message"] = self.redact(body["error"]["message"])
         return body
+
+    def explain(self, error: UpstreamError, record: RequestRecord) -> UpstreamError:
+        """ERROR naming the settings that plausibly caused it and where each was set
+        (server/blame.py), judged by the settings of the provider RECORD's request went to.
+        Not on a team gateway: its members cannot change its settings, nor see its files."""
+        if self.gate is not None:
+            return error
+        call = record.call or CallStats()
+        route = self.routes.get(call.provider)
+        settings = route.upstream.settings if route is not None else self.settings
+        return explain(error, settings, Attempt(call.endpoint, call.key, record.model_in, record.model_out))
 
     def log_body(self, record: RequestRecord, name: str, body: bytes | dict[str, Any]) -> None:
         if self.reqlog is None or not self.settings.log_bodies:

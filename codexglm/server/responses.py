@@ -98,6 +98,10 @@ class ResponsesStream:
             frames.append(encode_sse(event))
         return b"".join(frames)
 
+    def _fail(self, error: UpstreamError) -> Events:
+        """The terminal `response.failed`, naming where the settings behind ERROR were set."""
+        return self._translator.fail(self._proxy.explain(error, self._record))
+
     def _heartbeat(self) -> bytes:
         return self._encode(self._translator.heartbeat())
 
@@ -123,7 +127,7 @@ class ResponsesStream:
                     self._restart()
                     await call.recover(retry)
                 except UpstreamFailure as failure:
-                    await self._send(send, self._translator.fail(failure.error))
+                    await self._send(send, self._fail(failure.error))
                     return
 
     async def _pump(self, call: Call, response: httpx.Response, send: Sink) -> UpstreamError | None:
@@ -144,7 +148,7 @@ class ResponsesStream:
             error = transport_failure(self._provider, exc)
             if not self._sent:
                 return error
-            await self._send(send, self._translator.fail(error))
+            await self._send(send, self._fail(error))
             return None
 
     async def _relay(self, chunks: AsyncIterator[bytes], send: Sink) -> UpstreamError | None:
@@ -154,7 +158,7 @@ class ResponsesStream:
         async for raw in chunks:
             received += len(raw)
             if received > limit:
-                await self._send(send, translator.fail(answer_too_large_error(self._provider, limit)))
+                await self._send(send, self._fail(answer_too_large_error(self._provider, limit)))
                 return None
             events: Events = []
             for payload in decoder.feed(raw):

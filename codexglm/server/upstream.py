@@ -17,7 +17,7 @@ import math
 import random
 import socket
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -97,8 +97,9 @@ class Upstream:
         self.provider = settings.upstream
         self.endpoints: list[tuple[str, str]] = settings.endpoints()
         self.keys = KeyPool(settings.api_keys)
-        # Auto mode: the endpoint (index into `endpoints`) that last worked for each key.
-        self._endpoint_of: dict[str, int] = {}
+        # Auto mode: the endpoint (index into `endpoints`) that last worked for each key; a team
+        # gateway puts a map here that its instances share (team/endpoints.py).
+        self.endpoint_of: MutableMapping[str, int] = {}
         self.limiter = trio.CapacityLimiter(max(1, settings.max_concurrency))
         timeout = httpx.Timeout(
             connect=settings.connect_timeout,
@@ -142,11 +143,11 @@ class Upstream:
         return response
 
     def endpoint_index(self, key: str) -> int:
-        return self._endpoint_of.get(key, 0)
+        return self.endpoint_of.get(key, 0)
 
     def remember_endpoint(self, key: str, index: int) -> None:
         if self.settings.endpoint_mode == "auto":
-            self._endpoint_of[key] = index
+            self.endpoint_of[key] = index
 
     def may_switch(self, current: int, target: int) -> bool:
         """May the fallback move a request from endpoint CURRENT to TARGET (billing safety)?"""
@@ -423,11 +424,21 @@ _TRANSPORT_FAILURES: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
+# What below HTTP failed (`UpstreamError.cause`): server/blame.py names the settings behind each.
+UNREACHABLE, CONNECT_TIMEOUT, FIRST_BYTE, READ_TIMEOUT = "unreachable", "connect_timeout", "first_byte", "read_timeout"
+_CAUSES: tuple[tuple[type[Exception] | tuple[type[Exception], ...], str], ...] = (
+    (FirstByteTimeout, FIRST_BYTE),
+    (httpx.ConnectTimeout, CONNECT_TIMEOUT),
+    ((httpx.ReadTimeout, httpx.WriteTimeout), READ_TIMEOUT),
+    ((httpx.ConnectError, httpx.UnsupportedProtocol), UNREACHABLE),
+)
+
+
 def transport_failure(provider: Provider, exc: BaseException) -> UpstreamError:
     """The failure an exception below the answer means: a transport error, named by
     `describe_transport_error`, or a broken event stream, in its own words."""
     reason = describe_transport_error(exc, provider.model_family) if isinstance(exc, httpx.TransportError) else str(exc)
-    return transport_error(provider, reason)
+    return transport_error(provider, reason, next((cause for kind, cause in _CAUSES if isinstance(exc, kind)), ""))
 
 
 def transport_root_cause(exc: BaseException) -> str | None:

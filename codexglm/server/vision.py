@@ -163,6 +163,11 @@ async def prepare_images(
 
 
 def _describe_fix(proxy: Proxy) -> str:
-    if proxy.upstream.provider.vision_model is not None:
+    settings = proxy.settings
+    vision = proxy.upstream.provider.vision_model
+    if vision is not None and settings.vision_model == "auto" and settings.auto_vision_spends_cash:
+        return (f"not described: with this key and endpoint {vision} would be billed to your cash balance; "
+                f"to describe them anyway: `codexglm config set vision_model {vision}`")
+    if vision is not None:
         return "describe them with a vision model: `codexglm config set vision_model auto`"
     return "set `vision_model` to a vision model of your provider to have them described"

@@ -9,7 +9,7 @@ them in worker threads (`gate`), the `keys` command directly.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,6 +134,21 @@ class TeamStore:
         with self.db.transaction() as db:
             db.executemany("DELETE FROM member_streams WHERE lease = ?", [(lease,) for lease in leases])
             db.execute("DELETE FROM member_rate WHERE minute < ?", (int(time.time() // 60) - 2,))
+
+    # --- the shared endpoint memory (team.endpoints) -------------------------------------
+
+    def share_endpoints(self, learned: Mapping[str, str], since: float) -> list[tuple[str, str, float]]:
+        """Write LEARNED (key hash -> endpoint label) and read back every row changed after
+        SINCE, in one transaction: (key hash, endpoint label, when)."""
+        now = time.time()
+        with self.db.transaction() as db:
+            db.executemany(
+                "INSERT INTO key_endpoints (key_hash, endpoint, updated) VALUES (?, ?, ?) ON CONFLICT (key_hash) "
+                "DO UPDATE SET endpoint = excluded.endpoint, updated = excluded.updated",
+                [(digest, label, now) for digest, label in learned.items()],
+            )
+            rows = db.execute("SELECT key_hash, endpoint, updated FROM key_endpoints WHERE updated > ?", (since,)).fetchall()
+        return [(str(r[0]), str(r[1]), float(r[2])) for r in rows]
 
     def ping(self) -> None:
         """Raises LedgerError unless the database answers (the readiness check)."""

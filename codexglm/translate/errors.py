@@ -157,6 +157,9 @@ class UpstreamError:
     openai_type: str
     retry_after: float | None = None
     reset_at: datetime | None = None
+    # What failed below HTTP, named by whoever saw the exception (server/upstream.py), so
+    # the proxy can tell which setting a transport failure points to; "" when not known.
+    cause: str = ""
 
     def to_error_body(self) -> dict[str, Any]:
         policy = _POLICIES.get(self.kind)
@@ -235,8 +238,8 @@ def classify_error(
     )
 
 
-def transport_error(provider: Provider, description: str) -> UpstreamError:
-    """A failure to reach PROVIDER at all (DNS, connect, read timeout, reset)."""
+def transport_error(provider: Provider, description: str, cause: str = "") -> UpstreamError:
+    """A failure to reach PROVIDER at all (DNS, connect, read timeout, reset); CAUSE names it."""
     policy = _POLICIES[TRANSPORT]
     return UpstreamError(
         glm_code=None,
@@ -249,6 +252,7 @@ def transport_error(provider: Provider, description: str) -> UpstreamError:
         codex_code=policy.codex_code,
         http_status=policy.http_status,
         openai_type=policy.openai_type,
+        cause=cause,
     )
 
 

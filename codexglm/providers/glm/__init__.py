@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..base import Provider
 from . import endpoints
-from .errors import ERROR_CODES, FAILED_FINISH_REASONS, PLAN_MISMATCH
+from .errors import ERROR_CODES, FAILED_FINISH_REASONS, PLAN_LACKS_MODEL, PLAN_MISMATCH
 from .keytypes import KEY_TYPES
 from .models import DEFAULT_MODEL, MODELS, PLAN_ROUTED
 from .quota import parse_quota
@@ -37,6 +37,7 @@ GLM = Provider(
     vision_model="glm-4.6v",
     error_codes=ERROR_CODES,
     endpoint_switch_codes=frozenset({PLAN_MISMATCH}),
+    plan_model_codes=frozenset({PLAN_LACKS_MODEL}),
     key_types=KEY_TYPES,
     failed_finish_reasons=FAILED_FINISH_REASONS,
     # Z.ai sends no Retry-After; a concurrency limit usually clears within seconds.

@@ -19,6 +19,8 @@ from ..base import (
 
 # The code Z.ai answers when a key's plan does not match the endpoint (or there is no balance).
 PLAN_MISMATCH = "1113"
+# The code of a model the key's plan does not include.
+PLAN_LACKS_MODEL = "1311"
 
 ERROR_CODES: dict[str, ErrorCode] = {
     **error_codes(AUTH, range(1000, 1005)),
@@ -43,7 +45,7 @@ ERROR_CODES: dict[str, ErrorCode] = {
         "Your GLM Coding Plan has expired",
         "Renew it on z.ai, or use a pay-as-you-go key with endpoint mode base-only.",
     ),
-    "1311": ErrorCode(
+    PLAN_LACKS_MODEL: ErrorCode(
         PLAN,
         "Your Z.ai plan does not include this model",
         "Choose another model with `-m <model>` or GLM_DEFAULT_MODEL.",
