@@ -381,3 +381,15 @@ async def test_the_usage_ledger_gets_every_request_of_every_worker(tmp_path: Pat
                                capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(usage.stdout)["totals"]["requests"] == 10
 
+
+
+@pytest.mark.slow
+async def test_workers_outlive_the_thread_that_started_them(tmp_path: Path) -> None:
+    # trio starts processes from a cached thread that ends after 10 idle seconds; a worker
+    # tied to that thread (PR_SET_PDEATHSIG) was SIGTERMed then and replaced, again and again.
+    async with open_mock_glm() as mock, serving(_env(tmp_path, mock), tmp_path, "--workers", "2") as served:
+        before = {i: w["worker"]["pid"] for i, w in (await served.workers(2)).items()}
+        await trio.sleep(12)
+        after = {i: w["worker"]["pid"] for i, w in (await served.workers(2)).items()}
+        assert after == before
+        assert "ended" not in served.stderr.read_text()

@@ -15,7 +15,7 @@ documented in the README (auto mode's endpoint memory, /healthz and /metrics cou
 
 Workers run in a session of their own, so a Ctrl-C in the terminal reaches only the
 supervisor, which stops every worker with SIGTERM (their graceful shutdown) and SIGKILLs
-one that outlives the bound; a worker dies with its supervisor (PR_SET_PDEATHSIG).  A
+one that outlives the bound; a worker stops when its supervisor is gone (its stdin ends).  A
 worker that ends unexpectedly is replaced after a backoff; a crash loop stops the server.
 """
 
@@ -27,8 +27,10 @@ import os
 import pickle
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -43,6 +45,7 @@ from .hosting import SHUTDOWN_BOUND, serve, serve_until_signal
 from .shared import SharedState
 
 READY = b"ready\n"
+_LENGTH = struct.Struct("<Q")  # before the pickled job on a worker's stdin
 # How long a worker may take to accept connections (imports, a team database to reach).
 START_TIMEOUT = 60.0
 # A worker still running this long after SIGTERM is killed (its own shutdown is bounded).
@@ -187,7 +190,8 @@ class _Supervisor:
                 start_new_session=True,  # the terminal's Ctrl-C is the supervisor's to forward
             )
             try:
-                ready = await _ready(process, pickle.dumps(worker))
+                job = pickle.dumps(worker)
+                ready = await _ready(process, _LENGTH.pack(len(job)) + job)
                 if not started:
                     started = True
                     task_status.started()
@@ -217,8 +221,7 @@ async def _ready(process: trio.Process, job: bytes) -> bool:
     said = b""
     with trio.move_on_after(START_TIMEOUT):
         try:
-            await process.stdin.send_all(job)
-            await process.stdin.aclose()
+            await process.stdin.send_all(job)  # stdin stays open: its end tells the worker we are gone
         except trio.BrokenResourceError:
             return False  # it died at once
         while not said.endswith(READY):
@@ -240,8 +243,9 @@ async def _stop(process: trio.Process) -> None:
     if process.returncode is None:
         process.kill()
         await process.wait()
-    if process.stdout is not None:
-        await process.stdout.aclose()
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            await pipe.aclose()
 
 
 def _say(message: str) -> None:
@@ -251,14 +255,32 @@ def _say(message: str) -> None:
 # --------------------------------------------------------------------------- the worker
 
 
-def _die_with_parent(parent: int) -> None:
-    """SIGTERM when the supervisor dies, even by SIGKILL (Linux); gone at once if it already has."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _stop_with_supervisor(parent: int) -> None:
+    """SIGTERM (the graceful shutdown) once the supervisor is gone, even by SIGKILL: the
+    kernel then closes its end of our stdin.  (Not PR_SET_PDEATHSIG: trio starts processes
+    from a thread, and that signal fires when the thread ends.)"""
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    def watch() -> None:
+        while os.read(sys.stdin.fileno(), 4096):
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
     if os.getppid() != parent:
         sys.exit(128 + signal.SIGTERM)
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
+
+
+def _read_job() -> _WorkerJob:
+    """The job the supervisor wrote on stdin: its length, then the pickle."""
+    stdin = sys.stdin.fileno()
+    data = b""
+    while len(data) < _LENGTH.size or len(data) < _LENGTH.size + _LENGTH.unpack_from(data)[0]:
+        chunk = os.read(stdin, 65536)
+        if not chunk:
+            raise EOFError("the supervisor went away before handing over the job")
+        data += chunk
+    job: _WorkerJob = pickle.loads(data[_LENGTH.size:])
+    return job
 
 
 def serve_job(
@@ -289,8 +311,8 @@ def serve_job(
 
 
 def _worker_main() -> int:
-    worker: _WorkerJob = pickle.load(sys.stdin.buffer)
-    _die_with_parent(worker.parent)
+    worker = _read_job()
+    _stop_with_supervisor(worker.parent)
 
     def ready(host: str, port: int) -> None:
         os.write(sys.stdout.fileno(), READY)
