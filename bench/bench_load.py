@@ -1,13 +1,13 @@
 """Load benchmark: many Codex-paced streams through `codexglm serve --workers N`, against the direct floor.
 
-    .venv/bin/python bench/bench_load.py [--streams 50,200,500] [--workers 1,2] [--requests 3]
+    .venv/bin/python bench/bench_load.py [--streams 50,200,500] [--workers 1,2] [--seconds 12]
                                          [--chunks 100] [--gap 0.02] [--rounds 1]
 
 Each stream is one Codex session on one keep-alive connection: it sends a ~39 KB Codex
 request body (a recorded Codex 0.171 body from tests/fixtures, its instructions filled up
 to the size of Codex's real ones), reads the whole streamed answer (--chunks text chunks,
 --gap seconds apart, as GLM streams them), waits 0.2 s, as Codex does between requests,
-and sends the next, --requests times.  Streams start spread over one second.
+and sends the next, until --seconds have passed.  Streams start spread over one second.
 
 Every configuration runs in the same session against one mock upstream:
 
@@ -15,7 +15,9 @@ Every configuration runs in the same session against one mock upstream:
 * w1, w2:  the client posts to `codexglm serve --workers N` /v1/responses, which calls the mock.
 
 For each it reports time to first text (TTFT) p50/p99 over every request of every stream,
-completed streams, errors, the chunks delivered per second, CPU seconds per streamed
+the streams that got answers and no error ("ok"), complete answers, errors, requests still
+without text when the window closed ("wait": their TTFT is not in the percentiles, so
+look at it beside them), the text chunks delivered per second, CPU seconds per streamed
 chunk of the proxy (all its processes, from /proc/<pid>/stat) and of the mock, and the
 worker balance (each worker's share of the proxy's CPU); then each configuration's TTFT
 and throughput as a ratio to the direct floor, and w2's throughput over w1's (the
@@ -55,7 +57,6 @@ TOKEN = "bench-load-token"
 SPACING = 0.2  # seconds between a stream's requests, as Codex sends them
 BODY_BYTES = 39 * 1024
 FIXTURE = ROOT / "tests" / "fixtures" / "codex-bodies" / "0.171.0" / "test-shell-command-round-trip-1.json"
-REQUEST_TIMEOUT = 120.0
 _TICKS = os.sysconf("SC_CLK_TCK")
 _CHAT_PATH = "/api/coding/paas/v4/chat/completions"
 
@@ -197,46 +198,56 @@ def _request(port: int, path: str, body: bytes) -> bytes:
 @dataclass
 class Tally:
     ttft: list[float] = field(default_factory=list)
-    completed_streams: int = 0
-    errors: int = 0
+    requests: int = 0  # answered completely
+    errors: int = 0  # failed requests (each ends its stream)
+    waiting: int = 0  # sent, and no text yet when the window closed
+    streams_ok: set[int] = field(default_factory=set)  # streams with an answer and no error
     chunks: int = 0
 
 
-async def _stream(port: int, request: bytes, marker: bytes, requests: int, start: float, tally: Tally,
-                  chunks: int) -> None:
+async def _request_once(connection: trio.SocketStream, request: bytes, marker: bytes, tally: Tally) -> bool:
+    """Send one request and read its whole answer (MARKER starts each text chunk); whether it succeeded."""
+    sent = time.perf_counter()
+    first: float | None = None
+    tail, failed = b"", False
+    try:
+        await connection.send_all(request)
+        while not tail.endswith(b"\r\n0\r\n\r\n"):
+            data = await connection.receive_some(262144)
+            if not data or (not tail and first is None and not data.startswith(b"HTTP/1.1 200")):
+                return False
+            failed = failed or b"response.failed" in data
+            tally.chunks += data.count(marker)
+            if first is None and marker in tail[-64:] + data:
+                first = time.perf_counter()
+                tally.ttft.append(first - sent)
+            tail = (tail + data)[-64:]
+            if first is not None:
+                await trio.sleep(0.01)  # read in batches: the client must not be the bottleneck
+    except trio.BrokenResourceError:
+        return False
+    except trio.Cancelled:
+        if first is None:
+            tally.waiting += 1  # the window closed before any text came
+        raise
+    return first is not None and not failed
+
+
+async def _stream(index: int, port: int, request: bytes, marker: bytes, start: float, tally: Tally) -> None:
+    """One Codex session: requests SPACING apart on one connection, until the window closes."""
     await trio.sleep(start)
     try:
         connection = await trio.open_tcp_stream("127.0.0.1", port)
     except OSError:
-        tally.errors += requests
+        tally.errors += 1
         return
     async with connection:
-        for n in range(requests):
-            if n:
-                await trio.sleep(SPACING)
-            sent = time.perf_counter()
-            first: float | None = None
-            tail = b""
-            with trio.move_on_after(REQUEST_TIMEOUT):
-                await connection.send_all(request)
-                while not tail.endswith(b"\r\n0\r\n\r\n"):
-                    data = await connection.receive_some(262144)
-                    if not data:
-                        break
-                    if first is None:
-                        if marker in tail[-64:] + data:
-                            first = time.perf_counter()
-                        elif not tail and not data.startswith(b"HTTP/1.1 200"):
-                            break
-                    tail = (tail + data)[-4096:] if first is None else (tail + data)[-64:]
-                    if first is not None:
-                        await trio.sleep(0.01)  # read in batches: the client must not be the bottleneck
-            if first is None or not tail.endswith(b"\r\n0\r\n\r\n") or b"response.failed" in tail:
-                tally.errors += requests - n
-                return
-            tally.ttft.append(first - sent)
-            tally.chunks += chunks
-    tally.completed_streams += 1
+        while await _request_once(connection, request, marker, tally):
+            tally.requests += 1
+            tally.streams_ok.add(index)
+            await trio.sleep(SPACING)
+        tally.errors += 1
+        tally.streams_ok.discard(index)
 
 
 @dataclass
@@ -245,22 +256,25 @@ class Result:
     streams: int
     ttft_p50: float
     ttft_p99: float
-    completed: int
+    streams_ok: int
+    requests: int
     errors: int
+    waiting: int
     chunks_per_s: float
     proxy_cpu_per_chunk: float | None
     mock_cpu_per_chunk: float
     balance: str
 
 
-async def _load(port: int, path: str, marker: bytes, streams: int, requests: int, chunks: int, body: bytes) -> tuple[Tally, float]:
+async def _load(port: int, path: str, marker: bytes, streams: int, seconds: float, body: bytes) -> Tally:
+    """STREAMS sessions (starting spread over a second) for SECONDS."""
     tally = Tally()
     request = _request(port, path, body)
-    began = time.perf_counter()
-    async with trio.open_nursery() as nursery:
-        for index in range(streams):
-            nursery.start_soon(_stream, port, request, marker, requests, index / streams, tally, chunks)
-    return tally, time.perf_counter() - began
+    with trio.move_on_after(seconds):
+        async with trio.open_nursery() as nursery:
+            for index in range(streams):
+                nursery.start_soon(_stream, index, port, request, marker, index / streams, tally)
+    return tally
 
 
 def _measure(name: str, port: int, path: str, marker: bytes, streams: int, args: argparse.Namespace, body: bytes,
@@ -269,7 +283,7 @@ def _measure(name: str, port: int, path: str, marker: bytes, streams: int, args:
     before = {pid: _cpu_seconds(pid) for pid in workers}
     proxy_before = _cpu_seconds(proxy.process.pid) if proxy else 0.0
     mock_before = _cpu_seconds(mock.process.pid)
-    tally, wall = trio.run(_load, port, path, marker, streams, args.requests, args.chunks, body)
+    tally = trio.run(_load, port, path, marker, streams, args.seconds, body)
     mock_cpu = _cpu_seconds(mock.process.pid) - mock_before
     delivered = max(tally.chunks, 1)
     proxy_cpu = (_cpu_seconds(proxy.process.pid) - proxy_before) / delivered if proxy else None
@@ -277,7 +291,8 @@ def _measure(name: str, port: int, path: str, marker: bytes, streams: int, args:
     balance = "/".join(f"{100 * u / max(sum(used), 1e-9):.0f}%" for u in used) if len(used) > 1 else "-"
     ttft = sorted(tally.ttft) or [float("nan")]
     return Result(name, streams, statistics.median(ttft), ttft[min(len(ttft) - 1, int(len(ttft) * 0.99))],
-                  tally.completed_streams, tally.errors, tally.chunks / wall, proxy_cpu, mock_cpu / delivered, balance)
+                  len(tally.streams_ok), tally.requests, tally.errors, tally.waiting, tally.chunks / args.seconds, proxy_cpu,
+                  mock_cpu / delivered, balance)
 
 
 def _spread(values: list[float], scale: float = 1.0, unit: str = "") -> str:
@@ -291,7 +306,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", default="50,200,500", help="concurrent streams per run (comma-separated)")
     parser.add_argument("--workers", default="1,2", help="proxy worker counts to compare (comma-separated)")
-    parser.add_argument("--requests", type=int, default=3, help="requests per stream")
+    parser.add_argument("--seconds", type=float, default=12.0, help="how long each configuration runs")
     parser.add_argument("--chunks", type=int, default=100, help="text chunks per streamed answer")
     parser.add_argument("--gap", type=float, default=0.02, help="seconds between the mock's chunks")
     parser.add_argument("--rounds", type=int, default=1, help="repeat everything, reshuffled, and show the spread")
@@ -320,8 +335,8 @@ def main() -> None:
                 if proxy is None:
                     result = _measure(name, mock.port, _CHAT_PATH, b'"content":"', streams, args, body, mock, None)
                 else:
-                    result = _measure(name, proxy.port, "/v1/responses", b"response.output_text.delta", streams, args,
-                                      body, mock, proxy)
+                    result = _measure(name, proxy.port, "/v1/responses", b"event: response.output_text.delta", streams,
+                                      args, body, mock, proxy)
                 results.setdefault((name, streams), []).append(result)
                 time.sleep(0.5)
         _report(results, names, args)
@@ -332,14 +347,15 @@ def main() -> None:
 
 def _report(results: dict[tuple[str, int], list[Result]], names: list[str], args: argparse.Namespace) -> None:
     print(f"body {len(codex_body()) / 1024:.1f} KB, {args.chunks} chunks per answer {args.gap * 1000:g} ms apart, "
-          f"{args.requests} requests per stream {SPACING:g} s apart, {args.rounds} round(s), {os.cpu_count()} CPUs")
-    print(f"{'config':8} {'streams':>7} {'TTFT p50':>16} {'TTFT p99':>16} {'done':>5} {'err':>4} "
+          f"requests {SPACING:g} s apart for {args.seconds:g} s, {args.rounds} round(s), {os.cpu_count()} CPUs")
+    print(f"{'config':8} {'streams':>7} {'TTFT p50':>16} {'TTFT p99':>16} {'ok':>4} {'answers':>7} {'err':>4} {'wait':>4} "
           f"{'chunks/s':>16} {'proxy ms CPU/chunk':>20} {'mock ms CPU/chunk':>18} {'worker CPU split':>16}")
     for (name, streams), runs in sorted(results.items(), key=lambda item: (item[0][1], names.index(item[0][0]))):
         proxy_cpu = [r.proxy_cpu_per_chunk for r in runs if r.proxy_cpu_per_chunk is not None]
         print(f"{name:8} {streams:7d} {_spread([r.ttft_p50 for r in runs], 1000, ' ms'):>16} "
-              f"{_spread([r.ttft_p99 for r in runs], 1000, ' ms'):>16} {min(r.completed for r in runs):5d} "
-              f"{max(r.errors for r in runs):4d} {_spread([r.chunks_per_s for r in runs]):>16} "
+              f"{_spread([r.ttft_p99 for r in runs], 1000, ' ms'):>16} {min(r.streams_ok for r in runs):4d} "
+              f"{min(r.requests for r in runs):7d} {max(r.errors for r in runs):4d} {max(r.waiting for r in runs):4d} "
+              f"{_spread([r.chunks_per_s for r in runs]):>16} "
               f"{_spread(proxy_cpu, 1000) if proxy_cpu else '-':>20} "
               f"{_spread([r.mock_cpu_per_chunk for r in runs], 1000):>18} {runs[-1].balance:>16}")
     print("\nas a ratio to the direct floor (TTFT p50, chunks/s):")
