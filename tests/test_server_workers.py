@@ -40,9 +40,9 @@ from codexglm.server.workers import (
 from codexglm.settings import Settings
 from tests.mockglm import DEFAULT_KEY, QUOTA_PATH, MockGLM, open_mock_glm
 from tests.server_support import codex_body
+from tests.team_support import ADMIN, codexglm, gateway_env
 
 TOKEN = "workers-test-token-5678"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 # --------------------------------------------------------------------------- the policy
 
@@ -211,9 +211,12 @@ class Served:
     url: str
     stderr: Path
 
-    def client(self) -> httpx.AsyncClient:
+    token: str = TOKEN
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
         # A fresh connection per request: the kernel hands each to whichever worker accepts it.
-        return httpx.AsyncClient(base_url=self.url, headers={**AUTH, "Connection": "close"}, timeout=10)
+        bearer = {"Authorization": f"Bearer {token or self.token}"}
+        return httpx.AsyncClient(base_url=self.url, headers={**bearer, "Connection": "close"}, timeout=10)
 
     async def health(self) -> dict[str, Any]:
         async with self.client() as client:
@@ -393,3 +396,19 @@ async def test_workers_outlive_the_thread_that_started_them(tmp_path: Path) -> N
         after = {i: w["worker"]["pid"] for i, w in (await served.workers(2)).items()}
         assert after == before
         assert "ended" not in served.stderr.read_text()
+
+
+async def test_a_team_gateway_with_two_workers_enforces_one_limit_for_both(tmp_path: Path) -> None:
+    async with open_mock_glm() as mock:
+        env = gateway_env(tmp_path, mock, "workers", None)
+        key = codexglm("keys", "create", "alice", "--rpm", "3", env=env).splitlines()[-1]
+        async with serving(env, tmp_path, "--team", "--workers", "2") as served:
+            served.token = ADMIN
+            await served.workers(2)
+            statuses = []
+            for _ in range(4):
+                async with served.client(key) as client:
+                    statuses.append((await client.post("/v1/responses", json=codex_body())).status_code)
+        # The minute's count lives in the team database, so the fourth is refused by whichever worker.
+        assert statuses == [200, 200, 200, 429]
+        assert json.loads(codexglm("usage", "--json", env=env))["totals"]["requests"] == 3
