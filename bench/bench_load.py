@@ -121,16 +121,16 @@ def _cpu_seconds(pid: int) -> float:
     """CPU time of PID and of its children, live (read one by one) and reaped (cutime)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return 0.0
     own = sum(int(value) for value in fields[11:15]) / _TICKS
-    return own + sum(_cpu_seconds(int(child)) for child in children)
+    return own + sum(_cpu_seconds(child) for child in _children(pid))
 
 
 def _children(pid: int) -> list[int]:
+    """PID's live children, whichever of its threads started them (trio starts processes from threads)."""
     try:
-        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        return [int(child) for task in Path(f"/proc/{pid}/task").glob("*/children") for child in task.read_text().split()]
     except OSError:
         return []
 

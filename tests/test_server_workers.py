@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -412,3 +413,39 @@ async def test_a_team_gateway_with_two_workers_enforces_one_limit_for_both(tmp_p
         # The minute's count lives in the team database, so the fourth is refused by whichever worker.
         assert statuses == [200, 200, 200, 429]
         assert json.loads(codexglm("usage", "--json", env=env))["totals"]["requests"] == 3
+
+
+def _kill_workers_until(stop: threading.Event) -> None:
+    """SIGKILL every worker of this process (the supervisor) as soon as it appears."""
+    while not stop.is_set():
+        # trio starts processes from its threads: each thread has its own list of children.
+        for child in " ".join(p.read_text() for p in Path("/proc/self/task").glob("*/children")).split():
+            try:
+                if b"codexglm.server.workers" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    os.kill(int(child), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass  # gone already
+        stop.wait(0.05)
+
+
+def test_workers_that_keep_dying_end_the_server_with_one_line(tmp_path: Path) -> None:
+    settings = Settings(api_keys=(DEFAULT_KEY,), log_dir=str(tmp_path / "logs"))
+    policy = RestartPolicy(max_restarts=2, window=60.0, first_delay=0.05, max_delay=0.1)
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_workers_until, args=(stop,))
+    announced = []
+
+    def announce(host: str, port: int) -> None:
+        announced.append(port)
+        killer.start()
+
+    try:
+        with bind("127.0.0.1", 0) as listener, pytest.raises(WorkersFailed) as failed:
+            run_workers(ServeJob(settings, TOKEN, "127.0.0.1"), listener, 2, announce, policy=policy)
+    finally:
+        stop.set()
+        if killer.is_alive():
+            killer.join()
+    assert len(announced) == 1
+    assert re.fullmatch(r"workers keep ending \(3 times, the last: worker \d, signal 9\); stopping the server",
+                        str(failed.value))
