@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,58 +114,50 @@ def test_workers_that_cannot_start_end_the_server_with_one_line(tmp_path: Path) 
 # --------------------------------------------------------------------------- shared state
 
 
-def _two_views() -> tuple[SharedState, SharedState]:
+@pytest.fixture
+def views() -> Iterator[tuple[SharedState, SharedState]]:
     """Two mappings of one state file, as two workers have it."""
     first = SharedState.create()
-    return first, SharedState(os.dup(first.fd))
+    second = SharedState(os.dup(first.fd))
+    yield first, second
+    first.close()
+    second.close()
 
 
-async def test_a_key_cooling_down_in_one_worker_is_skipped_by_the_other() -> None:
-    first, second = _two_views()
-    try:
-        pool_a, pool_b = KeyPool(["k1", "k2"]), KeyPool(["k1", "k2"])
-        pool_a.share(first)
-        pool_b.share(second)
-        pool_a.cool_down("k1", 30)
-        assert pool_b.pick() == "k2"
-        assert pool_b.cooling() == 1
-        assert pool_b.cooling_until("k1") == pytest.approx(trio.current_time() + 30, abs=0.5)
-        # The later end wins, whichever worker set it.
-        pool_b.cool_down("k1", 5)
-        assert pool_a.cooling_until("k1") == pytest.approx(trio.current_time() + 30, abs=0.5)
-    finally:
-        first.close()
-        second.close()
+async def test_a_key_cooling_down_in_one_worker_is_skipped_by_the_other(views: tuple[SharedState, SharedState]) -> None:
+    first, second = views
+    pool_a, pool_b = KeyPool(["k1", "k2"]), KeyPool(["k1", "k2"])
+    pool_a.share(first)
+    pool_b.share(second)
+    pool_a.cool_down("k1", 30)
+    assert pool_b.pick() == "k2"
+    assert pool_b.cooling() == 1
+    assert pool_b.cooling_until("k1") == pytest.approx(trio.current_time() + 30, abs=0.5)
+    # The later end wins, whichever worker set it.
+    pool_b.cool_down("k1", 5)
+    assert pool_a.cooling_until("k1") == pytest.approx(trio.current_time() + 30, abs=0.5)
 
 
-def test_more_keys_than_slots_reuse_the_slot_whose_cool_down_ended_first() -> None:
-    first, second = _two_views()
-    try:
-        for n in range(KEY_SLOTS):
-            first.cool_down(f"key-{n}", 1000.0 + n)
-        first.cool_down("one-more", 5000.0)
-        assert second.cooling_until("one-more") == 5000.0
-        assert second.cooling_until("key-0") == 0.0  # its slot was the oldest
-        assert second.cooling_until("key-1") == 1001.0
-    finally:
-        first.close()
-        second.close()
+def test_more_keys_than_slots_reuse_the_slot_whose_cool_down_ended_first(views: tuple[SharedState, SharedState]) -> None:
+    first, second = views
+    for n in range(KEY_SLOTS):
+        first.cool_down(f"key-{n}", 1000.0 + n)
+    first.cool_down("one-more", 5000.0)
+    assert second.cooling_until("one-more") == 5000.0
+    assert second.cooling_until("key-0") == 0.0  # its slot was the oldest
+    assert second.cooling_until("key-1") == 1001.0
 
 
-def test_one_worker_polls_the_usage_api_per_period_and_all_see_its_windows() -> None:
-    first, second = _two_views()
-    try:
-        assert first.claim_poll(60.0) == 0.0
-        wait = second.claim_poll(60.0)
-        assert 59.0 < wait <= 60.0
-        assert second.windows() == (0, [])
-        window = QuotaWindow("tokens", 300, "5-hour", 12.0, None, None, 1795450000.0)
-        first.publish_windows([window])
-        generation, windows = second.windows()
-        assert generation == 1 and windows == [window]
-    finally:
-        first.close()
-        second.close()
+def test_one_worker_polls_the_usage_api_per_period_and_all_see_its_windows(views: tuple[SharedState, SharedState]) -> None:
+    first, second = views
+    assert first.claim_poll(60.0) == 0.0
+    wait = second.claim_poll(60.0)
+    assert 59.0 < wait <= 60.0
+    assert second.windows() == (0, [])
+    window = QuotaWindow("tokens", 300, "5-hour", 12.0, None, None, 1795450000.0)
+    first.publish_windows([window])
+    generation, windows = second.windows()
+    assert generation == 1 and windows == [window]
 
 
 # --------------------------------------------------------------------------- logs from several writers
