@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -441,3 +442,14 @@ def test_workers_that_keep_dying_end_the_server_with_one_line(tmp_path: Path) ->
     assert len(announced) == 1
     assert re.fullmatch(r"workers keep ending \(3 times, the last: worker \d, signal 9\); stopping the server",
                         str(failed.value))
+
+
+async def test_the_listen_queue_is_the_kernels_not_hypercorns_100(tmp_path: Path) -> None:
+    # hypercorn calls listen() again on the socket serve() gives it; with its default of
+    # 100, a burst of 500 new sessions overflowed the queue all workers share.
+    async with open_mock_glm() as mock, serving(_env(tmp_path, mock), tmp_path, "--workers", "2") as served:
+        await served.workers(2)
+        port = served.url.rsplit(":", 1)[1]
+        listing = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True)
+    backlogs = {int(line.split()[2]) for line in listing.stdout.splitlines()}
+    assert backlogs == {socket.SOMAXCONN}

@@ -68,6 +68,9 @@ async def serve(
         handler = _server_log_handler(settings)
         app.proxy.server_log = handler if isinstance(handler, ServerLog) else None
         config = _ProxyConfig(settings.send_timeout)
+        # hypercorn listens again on the socket it is given, with its default queue of 100:
+        # a burst of new Codex sessions (or workers sharing the one queue) needs the kernel's.
+        config.backlog = socket.SOMAXCONN
         config.accesslog = None
         config.errorlog = log
         config.graceful_timeout = GRACEFUL_TIMEOUT
