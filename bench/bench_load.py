@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,14 +200,15 @@ def _request(port: int, path: str, body: bytes) -> bytes:
 class Tally:
     ttft: list[float] = field(default_factory=list)
     requests: int = 0  # answered completely
-    errors: int = 0  # failed requests (each ends its stream)
+    errors: Counter[str] = field(default_factory=Counter)  # failed requests by kind (each ends its stream)
     waiting: int = 0  # sent, and no text yet when the window closed
     streams_ok: set[int] = field(default_factory=set)  # streams with an answer and no error
     chunks: int = 0
 
 
-async def _request_once(connection: trio.SocketStream, request: bytes, marker: bytes, tally: Tally) -> bool:
-    """Send one request and read its whole answer (MARKER starts each text chunk); whether it succeeded."""
+async def _request_once(connection: trio.SocketStream, request: bytes, marker: bytes, tally: Tally) -> str | None:
+    """Send one request and read its whole answer (MARKER starts each text chunk); None, or
+    what went wrong."""
     sent = time.perf_counter()
     first: float | None = None
     tail, failed = b"", False
@@ -214,8 +216,10 @@ async def _request_once(connection: trio.SocketStream, request: bytes, marker: b
         await connection.send_all(request)
         while not tail.endswith(b"\r\n0\r\n\r\n"):
             data = await connection.receive_some(262144)
-            if not data or (not tail and first is None and not data.startswith(b"HTTP/1.1 200")):
-                return False
+            if not data:
+                return "closed"
+            if not tail and first is None and not data.startswith(b"HTTP/1.1 200"):
+                return "status " + data[9:12].decode(errors="replace")
             failed = failed or b"response.failed" in data
             tally.chunks += data.count(marker)
             if first is None and marker in tail[-64:] + data:
@@ -225,12 +229,12 @@ async def _request_once(connection: trio.SocketStream, request: bytes, marker: b
             if first is not None:
                 await trio.sleep(0.01)  # read in batches: the client must not be the bottleneck
     except trio.BrokenResourceError:
-        return False
+        return "reset"
     except trio.Cancelled:
         if first is None:
             tally.waiting += 1  # the window closed before any text came
         raise
-    return first is not None and not failed
+    return "response.failed" if failed else None
 
 
 async def _stream(index: int, port: int, request: bytes, marker: bytes, start: float, tally: Tally) -> None:
@@ -239,14 +243,14 @@ async def _stream(index: int, port: int, request: bytes, marker: bytes, start: f
     try:
         connection = await trio.open_tcp_stream("127.0.0.1", port)
     except OSError:
-        tally.errors += 1
+        tally.errors["connect"] += 1
         return
     async with connection:
-        while await _request_once(connection, request, marker, tally):
+        while (error := await _request_once(connection, request, marker, tally)) is None:
             tally.requests += 1
             tally.streams_ok.add(index)
             await trio.sleep(SPACING)
-        tally.errors += 1
+        tally.errors[error] += 1
         tally.streams_ok.discard(index)
 
 
@@ -258,7 +262,7 @@ class Result:
     ttft_p99: float
     streams_ok: int
     requests: int
-    errors: int
+    errors: Counter[str]
     waiting: int
     chunks_per_s: float
     proxy_cpu_per_chunk: float | None
@@ -354,10 +358,14 @@ def _report(results: dict[tuple[str, int], list[Result]], names: list[str], args
         proxy_cpu = [r.proxy_cpu_per_chunk for r in runs if r.proxy_cpu_per_chunk is not None]
         print(f"{name:8} {streams:7d} {_spread([r.ttft_p50 for r in runs], 1000, ' ms'):>16} "
               f"{_spread([r.ttft_p99 for r in runs], 1000, ' ms'):>16} {min(r.streams_ok for r in runs):4d} "
-              f"{min(r.requests for r in runs):7d} {max(r.errors for r in runs):4d} {max(r.waiting for r in runs):4d} "
+              f"{min(r.requests for r in runs):7d} {max(sum(r.errors.values()) for r in runs):4d} {max(r.waiting for r in runs):4d} "
               f"{_spread([r.chunks_per_s for r in runs]):>16} "
               f"{_spread(proxy_cpu, 1000) if proxy_cpu else '-':>20} "
               f"{_spread([r.mock_cpu_per_chunk for r in runs], 1000):>18} {runs[-1].balance:>16}")
+    failures = {key: sum((r.errors for r in runs), Counter()) for key, runs in results.items()}
+    for (name, streams), kinds in failures.items():
+        if kinds:
+            print(f"  errors of {name} at {streams} streams: " + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()))
     print("\nas a ratio to the direct floor (TTFT p50, chunks/s):")
     for (name, streams), runs in sorted(results.items(), key=lambda item: (item[0][1], names.index(item[0][0]))):
         floor = results[("direct", streams)]
