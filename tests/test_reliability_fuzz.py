@@ -541,8 +541,10 @@ def test_any_codex_shaped_body_is_translated_into_a_request_glm_accepts(root: Pa
     exchange = _exchange_with_mock(root, _encode(body))
     # The strict mock refuses whatever api.z.ai would; the proxy must never provoke that.
     assert _outcome(exchange) == "completed", exchange.data[-2000:]
-    assert len(exchange.upstream) == 1
-    sent = _strict_json(exchange.upstream[0])
+    # The turn's request last; before it only descriptions of images a text-only model cannot see.
+    *descriptions, turn = exchange.upstream
+    assert all(b"Describe this image" in sent and _strict_json(sent)["stream"] is False for sent in descriptions)
+    sent = _strict_json(turn)
     assert sent["stream"] is body["stream"]
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codexglm.translate import RequestError, build_chat_request
+from codexglm.translate import RequestError, ToolNames, build_chat_request
 from codexglm.translate.reasoning import encode_compaction, encode_reasoning
 from tests import codex_fixtures as cf
 
@@ -458,3 +458,67 @@ def test_a_call_without_a_call_id_is_dropped_not_sent_with_an_empty_id() -> None
     messages = chat(cf.body(call))["messages"]
     check_glm_sequence(messages)
     assert not any(m.get("tool_calls") for m in messages)
+
+
+# --- the tool cache: Codex resends the same tools every turn -------------------------------
+
+
+def test_a_resent_tool_list_is_translated_once_per_route() -> None:
+    options = cf.options()
+    first = build_chat_request(cf.body(), options)
+    again = build_chat_request(cf.body(prompt="and now?"), options)
+    assert again.body["tools"] is first.body["tools"]
+    assert again.context.tools is first.context.tools
+    fresh = build_chat_request(cf.body(prompt="and now?"), cf.options())
+    assert json.dumps(fresh.body["tools"]) == json.dumps(again.body["tools"])
+    assert again.context.tools.resolve("mcp__mini__echo") == fresh.context.tools.resolve("mcp__mini__echo")
+
+
+def test_a_changed_tool_list_is_translated_again() -> None:
+    options = cf.options()
+    first = build_chat_request(cf.body(), options)
+    changed = json.loads(json.dumps(cf.body()))
+    changed["tools"][0]["description"] = "A new description."
+    second = build_chat_request(changed, options)
+    assert second.body["tools"][0]["function"]["description"] == "A new description."
+    assert first.body["tools"][0]["function"]["description"] != "A new description."
+
+
+def test_tools_loaded_in_the_history_are_part_of_the_cached_list() -> None:
+    options = cf.options()
+    search_tool = {"type": "tool_search", "description": "Find tools.", "parameters": {"type": "object", "properties": {}}}
+    loaded = {"type": "tool_search_output", "call_id": "ts1", "status": "completed", "tools": [cf.MCP_MINI]}
+    call = {"type": "tool_search_call", "call_id": "ts1", "status": "completed", "arguments": {}}
+    before = build_chat_request(cf.body(tools=[search_tool]), options)
+    after = build_chat_request(cf.body(call, loaded, tools=[search_tool]), options)
+    assert [t["function"]["name"] for t in before.body["tools"]] == ["tool_search"]
+    assert [t["function"]["name"] for t in after.body["tools"]] == ["tool_search", "mcp__mini__echo"]
+
+
+def test_the_tool_cache_is_bounded_and_keeps_the_most_recent() -> None:
+    from codexglm.translate.options import ToolCache
+
+    cache = ToolCache(size=2)
+    for key in (b"a", b"b", b"c"):
+        cache.store(key, ([], ToolNames()))
+    cache.lookup(b"b")
+    cache.store(b"d", ([], ToolNames()))
+    assert cache.lookup(b"a") is None and cache.lookup(b"c") is None
+    assert cache.lookup(b"b") is not None and cache.lookup(b"d") is not None
+
+
+def test_options_for_a_chosen_model_share_the_routes_tool_cache() -> None:
+    import dataclasses
+
+    options = cf.options()
+    explicit = dataclasses.replace(options, model_map={"glm-9": "glm-9"})
+    assert explicit.tool_cache is options.tool_cache
+
+
+def test_a_cached_tool_list_is_never_changed_by_a_later_translation() -> None:
+    options = cf.options()
+    first = build_chat_request(cf.body(), options)
+    snapshot = json.dumps(first.body["tools"])
+    build_chat_request(cf.body(prompt="more"), options)
+    build_chat_request({**cf.body(), "tool_choice": "none"}, options)
+    assert json.dumps(first.body["tools"]) == snapshot

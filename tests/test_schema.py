@@ -545,13 +545,16 @@ def test_ensure_object_schema_leaves_the_rest_to_simplify_schema() -> None:
     }
 
 
-def test_ensure_object_schema_returns_copies() -> None:
+def test_ensure_object_schema_never_changes_its_input() -> None:
     first = ensure_object_schema(None)
     first["properties"]["x"] = {}
     assert ensure_object_schema(None) == {"type": "object", "properties": {}}
-    ensured = ensure_object_schema(EXEC_COMMAND)
-    ensured["properties"]["cmd"]["type"] = "number"
-    assert EXEC_COMMAND["properties"]["cmd"]["type"] == "string"
+    untyped = {"properties": "not a dict", "description": "d"}
+    ensured = ensure_object_schema(untyped)
+    assert ensured == {"type": "object", "properties": {}, "description": "d"}
+    assert untyped == {"properties": "not a dict", "description": "d"}
+    # Below the top level the result shares the input's values (no copies on the hot path).
+    assert ensure_object_schema(EXEC_COMMAND)["properties"] is EXEC_COMMAND["properties"]
 
 
 # --- properties ------------------------------------------------------------------------------

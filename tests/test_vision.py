@@ -199,3 +199,9 @@ async def test_at_most_four_images_are_described_at_once(tmp_path: Path, autojum
     assert _messages(events)[0].startswith("ⓘ glm-4.6v described 6 images")
     start = arrivals[0]
     assert sorted(round(t - start) for t in arrivals) == [0, 0, 0, 0, 10, 10]
+
+
+def test_an_item_whose_type_is_not_a_string_is_no_model_output() -> None:
+    image = {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
+    body = {"input": [{"type": ["function_call"]}, {"type": "message", "role": "user", "content": [image]}]}
+    assert image_urls(body, new_only=True) == ["data:image/png;base64,AAAA"]

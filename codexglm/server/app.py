@@ -36,7 +36,7 @@ from ..settings import Settings
 from ..team import dashboard
 from ..team.gate import Gate, Refusal
 from ..team.metrics import CONTENT_TYPE as METRICS_TYPE
-from ..translate import ChatRequest, RequestError, build_chat_request, error_body
+from ..translate import ChatRequest, RequestError, build_chat_request, codec, error_body
 from ..translate.images import notice_item
 from . import chat, responses
 from .encoding import EncodingError, decode_body
@@ -465,6 +465,12 @@ def _decoded(raw: bytes, coding: str, limit: int) -> bytes:
 
 
 def _parse_body(raw: bytes) -> dict[str, Any]:
+    body = codec.loads_fast(raw)
+    if isinstance(body, dict):
+        return body  # strict UTF-8 JSON: no lone surrogate, no number out of range
+    if body is not codec.REFUSED:
+        raise ApiError(400, error_body("The request body must be a JSON object.", code="invalid_json"))
+    # The standard library decides, and words the error.
     out_of_range: list[float] = []
     try:
         body = json.loads(raw, parse_constant=_reject_constant, parse_float=_float_noting(out_of_range))
@@ -532,7 +538,7 @@ def _reject_constant(name: str) -> None:
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    data = codec.dumps(body)
     return Response(data, status=status, content_type="application/json")
 
 

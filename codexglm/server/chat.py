@@ -9,19 +9,18 @@ the stream started becomes a final `data: {"error": ...}` frame.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 import trio
 
 from ..providers import Provider
-from ..translate import UpstreamError, error_body, is_error_document
+from ..translate import UpstreamError, codec, error_body, is_error_document
 from ..translate.sse import SSEDecoder, SSEError
 from .failures import shutdown_error
 from .proxy import Proxy, RequestRecord
 from .responses import CHAT_PATH, fetch_json
-from .streaming import EventStream
+from .streaming import EventStream, Sink
 from .upstream import Call, Upstream, UpstreamFailure, transport_failure, upstream_json
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -90,7 +89,7 @@ class _Relay:
         self._done = False
         self._error: UpstreamError | None = None
 
-    async def produce(self, send: trio.MemorySendChannel[bytes]) -> None:
+    async def produce(self, send: Sink) -> None:
         decoder = SSEDecoder()
         with self._proxy.lifecycle.guard() as scope:
             try:
@@ -99,6 +98,8 @@ class _Relay:
                         frames = self._frames(decoder.feed(raw))
                         if frames:
                             await send.send(frames)
+                            if self._record.first_output is not None:
+                                send.batch()
                 tail = self._frames(decoder.close())
                 if tail:
                     await send.send(tail)
@@ -122,7 +123,7 @@ class _Relay:
 
     def _note(self, payload: str) -> None:
         try:
-            chunk = json.loads(payload)
+            chunk = codec.loads(payload)
         except ValueError:
             return
         if isinstance(chunk, dict) and isinstance(chunk.get("usage"), dict):
@@ -132,10 +133,9 @@ class _Relay:
             code = error.get("code") if isinstance(error, dict) else None
             self._record.error = str(code) if code is not None else "upstream_error"
 
-    async def _fail(self, send: trio.MemorySendChannel[bytes], error: UpstreamError) -> None:
+    async def _fail(self, send: Sink, error: UpstreamError) -> None:
         self._error = error
-        frame = json.dumps(self._proxy.error_body(error), ensure_ascii=False, separators=(",", ":"))
-        await send.send(b"data: " + frame.encode() + b"\n\n")
+        await send.send(b"data: " + codec.dumps(self._proxy.error_body(error)) + b"\n\n")
 
     async def finish(self, completed: bool) -> None:
         await self._call.aclose()

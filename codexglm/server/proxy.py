@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import secrets
@@ -25,7 +24,7 @@ from ..settings import Settings
 from ..team.gate import Gate
 from ..team.metrics import Metrics
 from ..team.tracing import record_span, tracer_from_env
-from ..translate import TranslateOptions, UpstreamError
+from ..translate import TranslateOptions, UpstreamError, codec
 from .lifecycle import Lifecycle
 from .quota import QuotaMonitor
 from .reqlog import Redactor, RequestLog, ServerLog
@@ -259,7 +258,7 @@ class Proxy:
     def log_body(self, record: RequestRecord, name: str, body: bytes | dict[str, Any]) -> None:
         if self.reqlog is None or not self.settings.log_bodies:
             return
-        text = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False)
+        text = body if isinstance(body, bytes) else codec.dumps(body)
         record.bodies[name] = self.reqlog.body(text)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 import platformdirs
 
 from ..settings import Settings, mask_secret
+from ..translate import codec
 from ..translate.errors import mask_bearer
 
 LOG_NAME = "requests.jsonl"
@@ -123,7 +123,7 @@ class RequestLog:
         """Append one record.  Never raises: a broken log must not break the proxy."""
         record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **record}
         # "replace": a lone surrogate from a hostile client must not break the log.
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode("utf-8", "replace")
+        line = codec.dumps(record, default=str) + b"\n"
         try:
             if self._fd is None or replaced(self.path, self._fd):
                 self._open()

@@ -9,7 +9,6 @@ code, never with a dropped connection.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
@@ -22,6 +21,7 @@ from ..translate import (
     StreamTranslator,
     UpstreamError,
     classify_error,
+    codec,
     encode_sse,
     is_error_document,
     translate_completion,
@@ -31,7 +31,7 @@ from ..translate.images import notice_events
 from ..translate.sse import SSEDecoder, SSEError
 from .failures import answer_too_large_error, internal_error, shutdown_error
 from .proxy import Proxy, RequestRecord, log
-from .streaming import EventStream
+from .streaming import EventStream, Sink
 from .upstream import Call, Upstream, UpstreamFailure, drain, read_document, transport_failure
 
 CHAT_PATH = "/chat/completions"
@@ -99,7 +99,7 @@ class ResponsesStream:
     def _heartbeat(self) -> bytes:
         return self._encode(self._translator.heartbeat())
 
-    async def _produce(self, send: trio.MemorySendChannel[bytes]) -> None:
+    async def _produce(self, send: Sink) -> None:
         opening = self._translator.start() + (notice_events(self._notice) if self._notice else [])
         await send.send(self._encode(opening))
         try:
@@ -111,7 +111,7 @@ class ResponsesStream:
             log.exception("responses stream %s failed", self._record.id)
             await self._send(send, self._translator.fail(internal_error(exc)))
 
-    async def _attempts(self, send: trio.MemorySendChannel[bytes]) -> None:
+    async def _attempts(self, send: Sink) -> None:
         async with self._upstream.call(CHAT_PATH, self._payload, stream=True) as call:
             self._record.call = call.stats
             while True:
@@ -126,7 +126,7 @@ class ResponsesStream:
                     await self._send(send, self._translator.fail(failure.error))
                     return
 
-    async def _pump(self, call: Call, response: httpx.Response, send: trio.MemorySendChannel[bytes]) -> UpstreamError | None:
+    async def _pump(self, call: Call, response: httpx.Response, send: Sink) -> UpstreamError | None:
         """Relay one upstream answer.  Returns the error to retry on when it failed before
         any of this attempt's output was sent; None once the answer is finished (either way)."""
         self._sent = False
@@ -147,7 +147,7 @@ class ResponsesStream:
             await self._send(send, self._translator.fail(error))
             return None
 
-    async def _relay(self, chunks: AsyncIterator[bytes], send: trio.MemorySendChannel[bytes]) -> UpstreamError | None:
+    async def _relay(self, chunks: AsyncIterator[bytes], send: Sink) -> UpstreamError | None:
         translator = self._translator
         decoder = SSEDecoder()
         limit, received = self._proxy.settings.max_answer_bytes, 0
@@ -187,7 +187,7 @@ class ResponsesStream:
             events += translator.feed_done()
             return None
         try:
-            chunk = json.loads(payload)
+            chunk = codec.loads(payload)
         except ValueError:
             return None  # like Codex: an unparseable data line is skipped
         if not isinstance(chunk, dict):
@@ -197,15 +197,18 @@ class ResponsesStream:
         events += translator.feed(chunk)
         return None
 
-    async def _send(self, send: trio.MemorySendChannel[bytes], events: Events) -> None:
+    async def _send(self, send: Sink, events: Events) -> None:
         if not events:
             return
         self._sent = True
-        if self._record.first_output is None and self._translator.emitted_output:
-            self._record.first_output = trio.current_time()
         if not self._translator.finished:
             await send.send(self._encode(events))
+            if self._record.first_output is None and self._translator.emitted_output:
+                self._record.first_output = trio.current_time()
+                send.batch()  # the first text went out at once; the rest may be coalesced
             return
+        if self._record.first_output is None and self._translator.emitted_output:
+            self._record.first_output = trio.current_time()
         response = events[-1].get("response")
         if isinstance(response, dict):
             error = response.get("error")

@@ -1,10 +1,15 @@
-"""A streamed response body: a producer task writes chunks, silence is filled with keep-alives.
+"""A streamed response body: a producer task writes into a sink, silence is filled with keep-alives.
 
 Quart sends a body with `async with body: async for chunk in body: send(chunk)`, in the
 request's task.  The body opens a nursery in `__aenter__` and closes it in `__aexit__`, so
 the producer (reading GLM) runs under structured concurrency for exactly as long as the
-body is being sent, and is cancelled when Codex disconnects.  Chunks waiting in the
-channel are sent in one write.
+body is being sent, and is cancelled when Codex disconnects.
+
+What the producer writes is appended to one buffer and sent in one piece.  Until the
+producer says the first text is out, each piece goes as soon as it is written (Codex sees
+`response.created` and the first delta at once); after that, writes are at least
+`BATCH_SECONDS` apart, so a fast stream costs one socket write per interval instead of
+one per chunk.
 """
 
 from __future__ import annotations
@@ -16,13 +21,73 @@ from types import TracebackType
 import trio
 from quart.wrappers.response import ResponseBody
 
-Producer = Callable[[trio.MemorySendChannel[bytes]], Awaitable[None]]
 # Called once when the body is done; the flag says whether the client got all of it.
 Finisher = Callable[[bool], Awaitable[None]]
 
-_BUFFER = 64
+# Apart this much at least once batching began: below a frame of Codex's TUI, and 100
+# writes a second however fast the model streams.
+BATCH_SECONDS = 0.01
+# A producer that is this far ahead of a slow client waits (backpressure up to GLM).
+_HIGH_WATER = 256 * 1024
 # A zero or negative keep-alive interval would spin; anything this short is already absurd.
 _MIN_INTERVAL = 0.01
+
+
+class Sink:
+    """The producer's end of a stream body."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._urgent = False  # the buffer holds bytes written before batching began
+        self._batching = False
+        self.closed = False
+        self._ready = trio.Event()  # bytes are waiting, or the producer is done
+        self._done = trio.Event()
+        self._room = trio.Event()
+
+    async def send(self, data: bytes) -> None:
+        """Queue DATA; waits only while the client is `_HIGH_WATER` bytes behind."""
+        self._buffer += data
+        self._urgent = self._urgent or not self._batching
+        self._ready.set()
+        while len(self._buffer) > _HIGH_WATER:
+            self._room = trio.Event()
+            await self._room.wait()
+
+    def batch(self) -> None:
+        """What follows may wait for the batch interval (the first text has been sent)."""
+        self._batching = True
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
+        self._done.set()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buffer)
+
+    def may_wait(self) -> bool:
+        """May the sender hold what is waiting, to send more in one piece?"""
+        return self._batching and not self._urgent and not self.closed
+
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
+    async def wait_closed(self) -> None:
+        await self._done.wait()
+
+    def take(self) -> bytes:
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        self._urgent = False
+        if not self.closed:
+            self._ready = trio.Event()
+        self._room.set()
+        return data
+
+
+Producer = Callable[[Sink], Awaitable[None]]
 
 
 class EventStream(ResponseBody):
@@ -34,40 +99,42 @@ class EventStream(ResponseBody):
         self._finished = False
         self._stack: AsyncExitStack | None = None
         self._nursery: trio.Nursery | None = None
-        self._receive: trio.MemoryReceiveChannel[bytes] | None = None
+        self._sink = Sink()
         self._quiet_since = 0.0
+        self._last_write = -float("inf")
 
     async def __aenter__(self) -> EventStream:
         stack = AsyncExitStack()
         self._nursery = await stack.enter_async_context(trio.open_nursery())
         self._stack = stack
-        send, self._receive = trio.open_memory_channel[bytes](_BUFFER)
-        self._nursery.start_soon(self._run, send)
+        self._nursery.start_soon(self._run)
         self._quiet_since = trio.current_time()
         return self
 
-    async def _run(self, send: trio.MemorySendChannel[bytes]) -> None:
-        async with send:
-            await self._produce(send)
+    async def _run(self) -> None:
+        try:
+            await self._produce(self._sink)
+        finally:
+            self._sink.close()
 
     def __aiter__(self) -> EventStream:
         return self
 
     async def __anext__(self) -> bytes:
-        assert self._receive is not None
+        sink = self._sink
         while True:
-            with trio.move_on_at(self._quiet_since + self._interval):
-                try:
-                    chunks = [await self._receive.receive()]
-                except trio.EndOfChannel:
-                    raise StopAsyncIteration from None
-                while True:
-                    try:
-                        chunks.append(self._receive.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                self._quiet_since = trio.current_time()
-                return b"".join(chunks)
+            if not sink.pending and not sink.closed:
+                with trio.move_on_at(self._quiet_since + self._interval):
+                    await sink.wait_ready()
+            if sink.pending:
+                due = self._last_write + BATCH_SECONDS
+                if sink.may_wait() and trio.current_time() < due:
+                    with trio.move_on_at(due):
+                        await sink.wait_closed()  # the end goes out at once
+                self._quiet_since = self._last_write = trio.current_time()
+                return sink.take()
+            if sink.closed:
+                raise StopAsyncIteration
             self._quiet_since = trio.current_time()
             beat = self._keepalive()
             if beat:

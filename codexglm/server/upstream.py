@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import json
 import math
 import random
 import socket
@@ -34,6 +33,7 @@ from ..settings import Settings
 from ..translate import (
     UpstreamError,
     classify_error,
+    codec,
     is_error_document,
     transport_error,
 )
@@ -58,8 +58,8 @@ _DRAIN_BYTES = 64 * 1024
 
 
 def upstream_json(body: dict[str, Any]) -> bytes:
-    """The body the upstream gets: compact UTF-8 JSON; a lone surrogate from the client becomes U+FFFD."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+    """The body the upstream gets: compact UTF-8 JSON; a lone surrogate becomes "?"."""
+    return codec.dumps(body)
 
 
 class FirstByteTimeout(httpx.ReadTimeout):
@@ -483,7 +483,7 @@ def _retry_after(value: str | None) -> float | None:
 def json_document(provider: Provider, raw: bytes) -> dict[str, Any] | UpstreamError:
     """A completion document, or the error it carries (some upstreams answer 200 + error body)."""
     try:
-        document = json.loads(raw)
+        document = codec.loads(raw)
     except ValueError:
         return transport_error(provider, "the answer is not JSON")
     if not isinstance(document, dict):

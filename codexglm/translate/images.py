@@ -35,6 +35,8 @@ def _is_model_output(item: Any) -> bool:
     if not isinstance(item, dict):
         return False
     kind = item.get("type", "message")
+    if not isinstance(kind, str):  # a hostile body's `"type": []` is no model output
+        return False
     return kind in _MODEL_OUTPUT or (kind == "message" and item.get("role") == "assistant")
 
 

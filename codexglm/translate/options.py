@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,33 @@ class Notices:
         return True
 
 
+# Tool lists remembered per route: several sessions, sub-agents and compaction at once.
+TOOL_CACHE_SIZE = 16
+
+
+class ToolCache:
+    """The translated tool lists of recent requests, by the declared tools' JSON.
+
+    Codex resends its whole tool list, unchanged, on every turn (9 tools are 12 KB);
+    translating it again was a third of a request's translation.  Entries are shared
+    between requests: nothing after the translation changes a tool list or its names."""
+
+    def __init__(self, size: int = TOOL_CACHE_SIZE) -> None:
+        self._size = size
+        self._entries: OrderedDict[bytes, tuple[list[dict[str, Any]], ToolNames]] = OrderedDict()
+
+    def lookup(self, key: bytes) -> tuple[list[dict[str, Any]], ToolNames] | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def store(self, key: bytes, entry: tuple[list[dict[str, Any]], ToolNames]) -> None:
+        self._entries[key] = entry
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+
 @dataclass(frozen=True)
 class TranslateOptions:
     provider: Provider
@@ -32,6 +60,7 @@ class TranslateOptions:
     web_search: bool = False
     show_reasoning: bool = True
     notices: Notices = field(default_factory=Notices, compare=False)
+    tool_cache: ToolCache = field(default_factory=ToolCache, compare=False)
 
 
 @dataclass

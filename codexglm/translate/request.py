@@ -17,9 +17,8 @@ from typing import Any
 from ..providers.base import ModelSpec, Provider
 from .errors import RequestError
 from .messages import MessageBuilder
-from .names import ToolNames
 from .options import ChatRequest, TranslateOptions, TurnContext
-from .tools import ToolConverter
+from .tools import convert_tools
 
 log = logging.getLogger("codexglm.translate")
 
@@ -48,8 +47,7 @@ def build_chat_request(body: object, options: TranslateOptions) -> ChatRequest:
 
     model = provider.resolve_model(requested, options.default_model, options.model_map)
     spec = provider.spec_for(model)
-    names = ToolNames()
-    tools = ToolConverter(names, provider, options.web_search, options.notices).convert(body, items)
+    tools, names = convert_tools(body, items, options)
 
     compaction = bool(items) and items[-1].get("type") == "compaction_trigger"
     builder = MessageBuilder(spec, names, provider, options.notices)

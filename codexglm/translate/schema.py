@@ -4,11 +4,13 @@ Some (GLM) answer 500 / code 1234, or streams nothing at all, when a tool schema
 `anyOf`/`oneOf` or deep nesting.  So every tool schema is flattened before it is sent:
 references inlined, combinators collapsed, nesting capped.  Keywords that cause no
 trouble pass through untouched, so plain schemas come back equal.
+
+The output is built of new dicts but shares leaf values (enums, defaults) with the input:
+neither is changed afterwards, and copying them cost a fifth of a request's translation.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 from urllib.parse import unquote
@@ -24,29 +26,29 @@ _DROPPED = frozenset({
     "unevaluatedItems", "unevaluatedProperties",
 })
 _COMBINATORS = ("anyOf", "oneOf")
-_EMPTY_OBJECT = {"type": "object", "properties": {}}
+
+
+def _empty_object() -> dict[str, Any]:
+    return {"type": "object", "properties": {}}
 
 
 def simplify_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `schema` without `$ref`, combinators or deep nesting.  Never raises."""
+    """`schema` without `$ref`, combinators or deep nesting, as new dicts.  Never raises."""
     return _Simplifier(schema).schema(schema, 0, frozenset())
 
 
 def ensure_object_schema(schema: object) -> dict[str, Any]:
-    """A copy of a tool's `parameters` whose top level is certainly an object schema.
+    """A tool's `parameters` whose top level is certainly an object schema (a new dict).
 
     Only the top level is touched (no simplification): a missing type becomes "object" and
     missing properties `{}`; anything that is not an object schema becomes an empty one.
     """
     if not isinstance(schema, dict) or not schema:
-        return copy.deepcopy(_EMPTY_OBJECT)
+        return _empty_object()
     kind = schema.get("type")
     if kind is not None and kind != "object" and not (isinstance(kind, list) and "object" in kind):
-        return copy.deepcopy(_EMPTY_OBJECT)
-    try:
-        ensured = copy.deepcopy(schema)
-    except RecursionError:  # nesting no real tool has: treat as no schema
-        return copy.deepcopy(_EMPTY_OBJECT)
+        return _empty_object()
+    ensured = dict(schema)
     ensured["type"] = "object"
     if not isinstance(ensured.get("properties"), dict):
         ensured["properties"] = {}
@@ -80,7 +82,7 @@ class _Simplifier:
             elif key == "additionalProperties" and not isinstance(value, bool):
                 out[key] = self.schema(value, depth + 1, seen)
             else:
-                out[key] = copy.deepcopy(value)
+                out[key] = value
         required = flat.get("required")
         if isinstance(required, list):
             names = out.get("properties", {})

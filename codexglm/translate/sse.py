@@ -7,8 +7,9 @@ decoded once its line is complete (invalid bytes become U+FFFD).
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from . import codec
 
 _BOM = b"\xef\xbb\xbf"
 _MERGE_MARK = "data: "
@@ -111,7 +112,7 @@ def _is_payload(text: str) -> bool:
     if text == _DONE:
         return True
     try:
-        json.loads(text)
+        codec.loads(text)
     except ValueError:
         return False
     return True
@@ -134,6 +135,5 @@ def _unmerge(text: str, out: list[str]) -> str:
 
 def encode_sse(event: dict[str, Any]) -> bytes:
     """One SSE frame for Codex: `event:` names the type, `data:` holds compact JSON."""
-    payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-    # A lone surrogate (from a model's broken \u escape) must not crash the stream.
-    return f"event: {event['type']}\ndata: {payload}\n\n".encode("utf-8", "replace")
+    # A lone surrogate (from a model's broken \u escape) becomes "?": it must not crash the stream.
+    return b"event: " + str(event["type"]).encode("utf-8", "replace") + b"\ndata: " + codec.dumps(event) + b"\n\n"

@@ -11,9 +11,10 @@ import logging
 from typing import Any
 
 from ..providers.base import Provider
+from . import codec
 from .errors import RequestError
 from .names import ToolEntry, ToolNames
-from .options import Notices
+from .options import Notices, TranslateOptions
 from .schema import ensure_object_schema, simplify_schema
 
 log = logging.getLogger("codexglm.translate")
@@ -28,6 +29,28 @@ def as_list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def convert_tools(
+    body: dict[str, Any], items: list[dict[str, Any]], options: TranslateOptions
+) -> tuple[list[dict[str, Any]], ToolNames]:
+    """The chat tools for a request and the map of their names, remembered per route."""
+    raw_tools = body.get("tools")
+    if raw_tools is not None and not isinstance(raw_tools, list):
+        raise RequestError("`tools` must be an array", "tools")
+    if body.get("tool_choice") == "none":
+        return [], ToolNames()
+    # Responses-Lite ships tools inside the input; tool_search loads deferred ones there.
+    loaded = [item.get("tools") for item in items if item.get("type") in ("additional_tools", "tool_search_output")]
+    key = codec.dumps([raw_tools, loaded])  # all a route's translation of them depends on
+    cached = options.tool_cache.lookup(key)
+    if cached is not None:
+        return cached
+    names = ToolNames()
+    converter = ToolConverter(names, options.provider, options.web_search, options.notices)
+    entry = converter.convert([*(raw_tools or []), *(spec for tools in loaded for spec in as_list(tools))]), names
+    options.tool_cache.store(key, entry)
+    return entry
+
+
 class ToolConverter:
     def __init__(self, names: ToolNames, provider: Provider, web_search: bool, notices: Notices) -> None:
         self._notices = notices
@@ -36,19 +59,9 @@ class ToolConverter:
         self._web_search = web_search
         self._tools: list[dict[str, Any]] = []
 
-    def convert(self, body: dict[str, Any], items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        raw_tools = body.get("tools")
-        if raw_tools is not None and not isinstance(raw_tools, list):
-            raise RequestError("`tools` must be an array", "tools")
-        if body.get("tool_choice") == "none":
-            return []
-        for spec in raw_tools or []:
+    def convert(self, specs: list[Any]) -> list[dict[str, Any]]:
+        for spec in specs:
             self._add(spec, None)
-        # Responses-Lite ships tools inside the input; tool_search loads deferred ones there.
-        for item in items:
-            if item.get("type") in ("additional_tools", "tool_search_output"):
-                for spec in as_list(item.get("tools")):
-                    self._add(spec, None)
         limit = self._provider.max_tools
         if len(self._tools) > limit:
             log.warning("dropping %d tools beyond the upstream limit of %d", len(self._tools) - limit, limit)
