@@ -6,6 +6,7 @@ Driven through httpx.MockTransport on trio's virtual clock (pytest-trio's
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,37 @@ async def test_concurrency_is_bounded_by_the_limiter(tmp_path: Path) -> None:
             release.set()
     assert upstream.limiter.borrowed_tokens == 0
     await upstream.aclose()
+
+
+async def test_a_proxy_from_the_environment_carries_the_upstream_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The hot path skips httpx's client layers but keeps its choice of transport.
+    seen: list[bytes] = []
+
+    async def proxy_server(stream: trio.SocketStream) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await stream.receive_some(65536)
+        seen.append(head.split(b"\r\n", 1)[0])
+        body = b"data: [DONE]\n\n"
+        await stream.send_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, proxy_server, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        upstream = Upstream(make_settings(tmp_path, coding_base_url="http://glm.invalid/api/coding/paas/v4"))
+        try:
+            async with upstream.call("/chat/completions", PAYLOAD, stream=True) as call:
+                response = await call.open()
+                assert response.status_code == 200
+        finally:
+            await upstream.aclose()
+        nursery.cancel_scope.cancel()
+    assert seen == [b"POST http://glm.invalid/api/coding/paas/v4/chat/completions HTTP/1.1"]

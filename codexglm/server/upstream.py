@@ -100,25 +100,46 @@ class Upstream:
         # Auto mode: the endpoint (index into `endpoints`) that last worked for each key.
         self._endpoint_of: dict[str, int] = {}
         self.limiter = trio.CapacityLimiter(max(1, settings.max_concurrency))
+        timeout = httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.read_timeout,
+            pool=settings.connect_timeout,
+        )
+        # identity: bodies are relayed as raw bytes, so they must not arrive compressed.
+        self.headers = {"User-Agent": f"codexglm/{__version__}", "Accept-Language": "en-US,en", "Accept-Encoding": "identity"}
+        self._timeout = timeout.as_dict()
+        self._targets: dict[str, tuple[httpx.URL, httpx.AsyncBaseTransport]] = {}
         self.client = httpx.AsyncClient(
             transport=transport,
-            timeout=httpx.Timeout(
-                connect=settings.connect_timeout,
-                read=settings.read_timeout,
-                write=settings.read_timeout,
-                pool=settings.connect_timeout,
-            ),
+            timeout=timeout,
             limits=httpx.Limits(
                 max_connections=settings.max_concurrency + 8,
                 max_keepalive_connections=settings.max_concurrency,
                 keepalive_expiry=60.0,
             ),
-            # identity: bodies are relayed as raw bytes, so they must not arrive compressed.
-            headers={"User-Agent": f"codexglm/{__version__}", "Accept-Language": "en-US,en", "Accept-Encoding": "identity"},
+            headers=self.headers,
         )
 
     def call(self, path: str, payload: bytes, *, stream: bool) -> Call:
         return Call(self, path, payload, stream=stream)
+
+    async def send(self, url: str, payload: bytes, headers: dict[str, str]) -> httpx.Response:
+        """POST PAYLOAD to URL, the response's body unread: straight to the transport httpx
+        would pick (a proxy from the environment included), with the URL parsed once.  The
+        client's own layers (auth, redirects, cookies, hooks) have nothing to do here and
+        cost a fifth of a millisecond per request."""
+        target = self._targets.get(url)
+        if target is None:
+            parsed = httpx.URL(url)
+            target = self._targets[url] = (parsed, self.client._transport_for_url(parsed))
+        parsed, transport = target
+        request = httpx.Request(
+            "POST", parsed, content=payload, headers={**self.headers, **headers}, extensions={"timeout": self._timeout}
+        )
+        response = await transport.handle_async_request(request)
+        response.request = request
+        return response
 
     def endpoint_index(self, key: str) -> int:
         return self._endpoint_of.get(key, 0)
@@ -210,17 +231,13 @@ class Call:
             sent = trio.current_time()
             if self._stream:
                 self._first_byte_by = sent + self._up.settings.first_byte_timeout
-            request = self._up.client.build_request(
-                "POST",
-                base + self._path,
-                content=self._payload,
-                headers={**self._headers, "Authorization": f"Bearer {key}"},
-            )
+            url = base + self._path
             try:
+                response = None
                 with trio.move_on_at(self._first_byte_by if self._first_byte_by is not None else math.inf):
-                    response = await self._up.client.send(request, stream=True)
-                if self._first_byte_by is not None and trio.current_time() >= self._first_byte_by:
-                    raise self._missed_first_byte(request)
+                    response = await self._up.send(url, self._payload, {**self._headers, "Authorization": f"Bearer {key}"})
+                if response is None:  # the first-byte deadline passed first
+                    raise self._missed_first_byte(httpx.Request("POST", url))
             except httpx.TransportError as exc:
                 error = transport_failure(self._up.provider, exc)
             else:
