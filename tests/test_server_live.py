@@ -411,3 +411,28 @@ async def test_no_quota_endpoint_means_no_headers_and_no_errors(tmp_path: Path) 
             assert response.status_code == 200
             assert not any(h.startswith("x-codex-") for h in response.headers)
             await trio.sleep(0.05)
+
+
+async def test_a_streamed_answer_takes_few_socket_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The head goes with `response.created`, the last event with the end of the chunked
+    # body, and the deltas after the first text are coalesced: not one write per event.
+    writes: list[bytes] = []
+    real_send_all = trio.SocketStream.send_all
+
+    async def recording_send_all(stream: trio.SocketStream, data: bytes) -> None:
+        if stream.socket.getsockname()[1] == port:  # the proxy's side of a client connection
+            writes.append(bytes(data))
+        await real_send_all(stream, data)
+
+    monkeypatch.setattr(trio.SocketStream, "send_all", recording_send_all)
+    async with open_mock_glm() as mock:
+        mock.enqueue(text_reply("word " * 200, reasoning="Thinking it over.", chunk_size=1))
+        async with running_proxy(_settings(mock, tmp_path)) as url:
+            port = int(url.rsplit(":", 1)[1])
+            async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=30) as client:
+                events = await _stream(client)
+    assert types(events)[-1] == "response.completed"
+    assert writes[0].startswith(b"HTTP/1.1 200") and b"event: response.created" in writes[0]
+    assert b"event: response.completed" in writes[-1] and writes[-1].endswith(b"0\r\n\r\n")
+    deltas = sum(1 for e in events if e["type"].endswith(".delta"))
+    assert deltas > 1000 and len(writes) < deltas / 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from codexglm.server.streaming import _HIGH_WATER, BATCH_SECONDS, EventStream, Sink
+from codexglm.server.streaming import _HIGH_WATER, BATCH_SECONDS, CONNECTION, EventStream, Sink
 
 KEEPALIVE = b": ka\n\n"
 
@@ -110,3 +110,43 @@ async def test_a_producer_far_ahead_of_the_client_waits() -> None:
         assert not unblocked.is_set()
         assert sink.take() == b"x" * _HIGH_WATER + b"y"
         await unblocked.wait()
+
+
+class _Connection:
+    """Records when what the connection holds (the response's head) is released."""
+
+    def __init__(self) -> None:
+        self.released_at: list[float] = []
+
+    def hold(self) -> None:
+        pass
+
+    async def release(self) -> None:
+        self.released_at.append(trio.current_time())
+
+
+async def test_the_opening_is_the_first_chunk_before_the_producer_runs(autojump_clock: trio.testing.MockClock) -> None:
+    async def produce(sink: Sink) -> None:
+        await sink.send(b"later")
+
+    async def finish(completed: bool) -> None:
+        pass
+
+    async with EventStream(produce, keepalive=lambda: b"", interval=15, finish=finish, opening=b"created ") as body:
+        assert await body.__anext__() == b"created "
+
+
+async def test_a_head_is_not_held_while_the_first_chunk_is_not_ready(autojump_clock: trio.testing.MockClock) -> None:
+    # A pass-through stream has no opening: its head must go out before GLM's first chunk.
+    connection = _Connection()
+    token = CONNECTION.set(connection)
+    try:
+        async def produce(sink: Sink) -> None:
+            await trio.sleep(5)
+            await sink.send(b"first")
+
+        writes = await _collect(produce)
+    finally:
+        CONNECTION.reset(token)
+    assert writes == [(5, b"first")]
+    assert connection.released_at and connection.released_at[0] == 0

@@ -43,7 +43,7 @@ from .encoding import EncodingError, decode_body
 from .failures import internal_error, shutdown_error
 from .proxy import HEALTH_PATH, Proxy, RequestRecord, Route, log
 from .search import billing_note
-from .streaming import EventStream
+from .streaming import CONNECTION, EventStream
 from .upstream import UpstreamFailure, upstream_json
 from .vision import ImageDescriber, prepare_images
 
@@ -105,23 +105,38 @@ class ApiError(Exception):
 
 class _Connection(TrioASGIHTTPConnection):
     async def _send_response(self, send: ASGISendCallable, response: ResponseTypes) -> None:
+        body = getattr(response, "response", None)
+        connection = CONNECTION.get()
+
         async def send_last_shielded(message: ASGISendEvent) -> None:
             # Hypercorn handles the last body message by recycling the connection, which
             # also queues `http.disconnect` for this request; quart-trio then cancels this
             # task mid-send, the keep-alive idle timer is never restarted, and every idle
             # client connection holds up shutdown for the whole graceful timeout.
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                with trio.CancelScope(shield=True):
+            last = message["type"] == "http.response.body" and not message.get("more_body", False)
+            if message["type"] == "http.response.body" and not last and not message.get("body"):
+                return  # carries nothing; and a head must never wait for a later chunk
+            if connection is None:  # served without our hypercorn hooks
+                with trio.CancelScope(shield=last):
                     await send(message)
-            else:
-                await send(message)
+                return
+            connection.hold()
+            try:
+                with trio.CancelScope(shield=last):
+                    await send(message)
+            finally:
+                # The head waits for the first chunk (the stream releases it if that is
+                # not ready), the stream's last chunk for the end of the body just behind it.
+                head = message["type"] == "http.response.start"
+                if last or not (head or (isinstance(body, EventStream) and body.ended)):
+                    with trio.CancelScope(shield=last):
+                        await connection.release()
 
         # A stream body owns an upstream connection and a concurrency slot; if the client
         # left before the body was even entered, nothing else would release them.
         try:
             await super()._send_response(send_last_shielded, response)
         finally:
-            body = getattr(response, "response", None)
             if isinstance(body, EventStream):
                 await body.discard()
 

@@ -30,6 +30,7 @@ from .app import allowed_hosts, create_app
 from .proxy import log
 from .reqlog import SERVER_LOG_NAME, ServerLog, log_dir
 from .shared import SharedState
+from .streaming import CONNECTION
 
 GRACEFUL_TIMEOUT = 2.0
 # Hard bound on shutdown: graceful period, then lifespan shutdown and closing the client.
@@ -190,8 +191,26 @@ class _ConnectionServer(TCPServer):
     connection is closed and the app told, which cancels the upstream request.
     """
 
+    _held: list[bytes] | None = None  # writes gathered for one write (see `hold`)
+
+    def hold(self) -> None:
+        """Gather writes until `release` (an app's ASGI sends; see streaming.CONNECTION)."""
+        if self._held is None:
+            self._held = []
+
+    async def release(self) -> None:
+        """Write what was gathered since `hold`, in one piece."""
+        held, self._held = self._held, None
+        if held:
+            await self.protocol_send(RawData(b"".join(held)))
+
     async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, RawData) and self._held is not None:
+            self._held.append(event.data)
+            return
         if not isinstance(event, RawData):
+            if isinstance(event, Closed):
+                await self.release()  # what the app said before the close
             await super().protocol_send(event)
             return
         config = self.config
@@ -213,6 +232,7 @@ class _ConnectionServer(TCPServer):
             await self.protocol.handle(Closed())
 
     async def run(self) -> None:
+        CONNECTION.set(self)  # the app tasks hypercorn starts for this connection inherit it
         try:
             await super().run()
         except Exception:

@@ -73,11 +73,13 @@ class ResponsesStream:
 
     def body(self) -> EventStream:
         self._record.streaming_handoff = True
+        opening = self._translator.start() + (notice_events(self._notice) if self._notice else [])
         return EventStream(
             self._produce,
             keepalive=self._heartbeat,
             interval=self._proxy.settings.keepalive_interval,
             finish=self._finish,
+            opening=self._encode(opening),
         )
 
     def _new_translator(self) -> StreamTranslator:
@@ -100,8 +102,6 @@ class ResponsesStream:
         return self._encode(self._translator.heartbeat())
 
     async def _produce(self, send: Sink) -> None:
-        opening = self._translator.start() + (notice_events(self._notice) if self._notice else [])
-        await send.send(self._encode(opening))
         try:
             with self._proxy.lifecycle.guard() as scope:
                 await self._attempts(send)

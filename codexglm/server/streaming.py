@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from contextvars import ContextVar
 from types import TracebackType
+from typing import Protocol
 
 import trio
 from quart.wrappers.response import ResponseBody
@@ -33,15 +35,31 @@ _HIGH_WATER = 256 * 1024
 _MIN_INTERVAL = 0.01
 
 
+class MergedWrites(Protocol):
+    """A client connection that can gather the writes of several ASGI sends into one."""
+
+    def hold(self) -> None: ...
+
+    async def release(self) -> None: ...
+
+
+# The connection an app task answers on (set by the server for each connection; its app
+# tasks inherit it): a response's head goes out with its first chunk, its last chunk with
+# the end of the body, one socket write each instead of two.
+CONNECTION: ContextVar[MergedWrites | None] = ContextVar("codexglm_connection", default=None)
+
+
 class Sink:
     """The producer's end of a stream body."""
 
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-        self._urgent = False  # the buffer holds bytes written before batching began
+    def __init__(self, opening: bytes = b"") -> None:
+        self._buffer = bytearray(opening)
+        self._urgent = bool(opening)  # the buffer holds bytes written before batching began
         self._batching = False
         self.closed = False
         self._ready = trio.Event()  # bytes are waiting, or the producer is done
+        if opening:
+            self._ready.set()
         self._done = trio.Event()
         self._room = trio.Event()
 
@@ -91,7 +109,16 @@ Producer = Callable[[Sink], Awaitable[None]]
 
 
 class EventStream(ResponseBody):
-    def __init__(self, produce: Producer, *, keepalive: Callable[[], bytes], interval: float, finish: Finisher) -> None:
+    def __init__(
+        self,
+        produce: Producer,
+        *,
+        keepalive: Callable[[], bytes],
+        interval: float,
+        finish: Finisher,
+        opening: bytes = b"",
+    ) -> None:
+        """OPENING is sent first, with the response's head, before the producer runs."""
         self._produce = produce
         self._keepalive = keepalive
         self._interval = max(interval, _MIN_INTERVAL)
@@ -99,9 +126,10 @@ class EventStream(ResponseBody):
         self._finished = False
         self._stack: AsyncExitStack | None = None
         self._nursery: trio.Nursery | None = None
-        self._sink = Sink()
+        self._sink = Sink(opening)
         self._quiet_since = 0.0
         self._last_write = -float("inf")
+        self.ended = False  # the last chunk has been handed out
 
     async def __aenter__(self) -> EventStream:
         stack = AsyncExitStack()
@@ -124,6 +152,10 @@ class EventStream(ResponseBody):
         sink = self._sink
         while True:
             if not sink.pending and not sink.closed:
+                # Nothing to join what the connection holds (the head): it goes now.
+                connection = CONNECTION.get()
+                if connection is not None:
+                    await connection.release()
                 with trio.move_on_at(self._quiet_since + self._interval):
                     await sink.wait_ready()
             if sink.pending:
@@ -132,6 +164,7 @@ class EventStream(ResponseBody):
                     with trio.move_on_at(due):
                         await sink.wait_closed()  # the end goes out at once
                 self._quiet_since = self._last_write = trio.current_time()
+                self.ended = sink.closed
                 return sink.take()
             if sink.closed:
                 raise StopAsyncIteration
