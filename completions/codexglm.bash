@@ -56,9 +56,10 @@ _codexglm_own() {  # $1: codexglm command, $2: current word, then the words in b
                 --host) _codexglm_values host "$cur"; return ;;
                 --port) _codexglm_values none "$cur"; return ;;
                 --token) _codexglm_values none "$cur"; return ;;
+                --workers) _codexglm_values none "$cur"; return ;;
                 --db) _codexglm_values none "$cur"; return ;;
             esac
-            COMPREPLY=($(compgen -W "--host --port --token --print-codex-config --team --db --help" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--host --port --token --print-codex-config --team --workers --db --help" -- "$cur")) ;;
         keys)
             if (( $# == 0 )); then COMPREPLY=($(compgen -W "create list show revoke rotate" -- "$cur")); return; fi
             case $1 in

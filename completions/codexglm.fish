@@ -121,6 +121,7 @@ complete -c codexglm -n '__codexglm_own serve' -l port -x -d 'port to listen on 
 complete -c codexglm -n '__codexglm_own serve' -l token -x -d 'client token (default: $CODEXGLM_TOKEN, else a new one)'
 complete -c codexglm -n '__codexglm_own serve' -l print-codex-config -d 'print the config.toml block and token variable that point Codex here'
 complete -c codexglm -n '__codexglm_own serve' -l team -d 'team gateway: member keys (codexglm keys) replace the token'
+complete -c codexglm -n '__codexglm_own serve' -l workers -x -d 'server processes sharing the port (default 1)'
 complete -c codexglm -n '__codexglm_own serve' -l db -x -d 'the team database: postgresql://… (default: $CODEXGLM_DB, else the usage ledger\'s SQLite)'
 complete -c codexglm -n '__codexglm_own keys' -l db -x -d 'the team database: postgresql://… (default: $CODEXGLM_DB, else the usage ledger\'s SQLite)'
 complete -c codexglm -n '__codexglm_own keys 0' -f -a create -d 'add a member; prints its new key once, on the last line'

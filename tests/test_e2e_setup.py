@@ -36,12 +36,14 @@ async def _read_until(stream: trio.abc.ReceiveStream, marker: str, *, timeout: f
     return text.decode()
 
 
-async def test_printed_config_points_a_plain_codex_at_the_proxy(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_printed_config_points_a_plain_codex_at_the_proxy(sandbox: Sandbox, workers: str) -> None:
+    # With --workers 2 the same block works: one port, one token, whichever worker answers.
     async with open_mock_glm() as mock:
         mock.enqueue(text_reply("Set up by hand."))
         env = sandbox.env(mock)
         serve = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "codexglm", "serve", "--port", "0", "--print-codex-config"],
+            [sys.executable, "-m", "codexglm", "serve", "--port", "0", "--print-codex-config", "--workers", workers],
             env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         try:
             assert serve.stdout is not None

@@ -28,10 +28,12 @@ from .table import (
 
 if TYPE_CHECKING:
     import argparse
+    import socket
     from pathlib import Path
 
     from ..config import LoadedConfig
     from ..providers.base import ModelSpec
+    from ..server.workers import ServeJob
     from ..settings import Settings
 
 
@@ -347,8 +349,9 @@ def _serve_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
+    workers = _workers(options)
     if options.team or options.db:
-        return _serve_team(options, parsed, host, port)
+        return _serve_team(options, parsed, host, port, workers)
     if not token and not loopback:
         raise UsageError(f"refusing to serve on {host} without a token: pass --token or set CODEXGLM_TOKEN")
     from ..discovery import with_discovered
@@ -368,11 +371,7 @@ def _serve_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
     generated = not token
     if generated:
         token = new_token()
-    import functools
-
-    import trio
-
-    from ..server import serve
+    from ..server.workers import ServeJob
 
     # Bound before trio starts, so a busy port is one clear line, not an exception group.
     try:
@@ -393,55 +392,59 @@ def _serve_command(options: argparse.Namespace, parsed: GlmArgs) -> int:
             print(setup, flush=True)
 
     with sock:
-        trio.run(_serve_until_signal, functools.partial(serve, settings, token, sock=sock, host=host), announce)
+        _run_serve(ServeJob(settings, token, host), sock, workers, announce)
     return 0
 
 
-async def _serve_until_signal(serving: Callable[..., Any], announce: Callable[[str, int], None]) -> None:
-    """Run SERVING until SIGINT, SIGTERM or SIGHUP; ANNOUNCE the address once it listens."""
-    import signal
+def _workers(options: argparse.Namespace) -> int:
+    """--workers, checked: a whole number from 1 to `workers_limit()`."""
+    from ..server.workers import workers_limit
 
-    import trio
-
-    async with trio.open_nursery() as nursery:
-        announce(*await nursery.start(serving))
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-            async for _ in signals:
-                nursery.cancel_scope.cancel()
-                break
+    limit = workers_limit()
+    text = options.workers if options.workers is not None else "1"
+    if not text.strip().isdigit() or not 1 <= int(text) <= limit:
+        raise UsageError(f"serve: --workers must be a whole number from 1 to {limit} (4 per CPU), not {text!r}")
+    return int(text)
 
 
-def _serve_team(options: argparse.Namespace, parsed: GlmArgs, host: str, port: int) -> int:
+def _run_serve(job: ServeJob, sock: socket.socket, workers: int, announce: Callable[[str, int], None]) -> None:
+    """Serve JOB on SOCK: in this process, or in WORKERS supervised ones."""
+    from ..launcher import LaunchError
+    from ..server.workers import WorkersFailed, run_workers, serve_job
+
+    if workers == 1:
+        serve_job(job, sock, announce)
+        return
+    if job.settings.max_concurrency < workers:
+        raise UsageError(f"serve: --workers {workers} needs max_concurrency of at least {workers} "
+                         f"(it is {job.settings.max_concurrency}), as each worker gets a share of it")
+    try:
+        run_workers(job, sock, workers, announce)
+    except WorkersFailed as exc:
+        raise LaunchError(str(exc)) from None
+
+
+def _serve_team(options: argparse.Namespace, parsed: GlmArgs, host: str, port: int, workers: int) -> int:
     """`serve --team`: member keys instead of the one token, limits and usage in the team database."""
-    import functools
-
-    import trio
-
     from ..config import load_config, no_key_message
     from ..launcher import LaunchError, new_token
     from ..ledger.store import LedgerError
-    from ..ledger.writer import Ledger, shared_factory
-    from ..server import serve
     from ..server.hosting import bind
-    from ..team.gate import Gate
+    from ..server.workers import ServeJob
     from ..team.store import TeamError
-    from .gateway import admin_token, open_store
+    from .gateway import admin_token, database_url, open_store
 
     settings = load_config(parsed.flags).settings
     if not settings.api_keys:
         raise LaunchError(no_key_message(settings.upstream))
     try:
-        store = open_store(options, settings)
+        open_store(options, settings).close()  # a clear line now; each server process opens its own
     except LedgerError as exc:
         raise TeamError(f"cannot open the team database: {exc}") from None
     try:
         sock = bind(host, port)
     except OSError as exc:
-        store.close()
         raise LaunchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    threads = getattr(store.db, "pool_size", 1)
-    gate = Gate(store, threads=threads)
-    ledger = Ledger(shared_factory(store.db))
     admin = admin_token()
 
     def announce(bound_host: str, bound_port: int) -> None:
@@ -450,12 +453,9 @@ def _serve_team(options: argparse.Namespace, parsed: GlmArgs, host: str, port: i
         print("codexglm: Z.ai's policy: a gateway uses a Standard or Team Plan key, never a personal Coding Plan key",
               flush=True)
 
-    serving = functools.partial(serve, settings, new_token(), sock=sock, host=host, ledger=ledger, gate=gate, admin_token=admin)
-    try:
-        with sock:
-            trio.run(_serve_until_signal, serving, announce)
-    finally:
-        store.close()
+    job = ServeJob(settings, new_token(), host, admin_token=admin, team=True, team_db=database_url(options))
+    with sock:
+        _run_serve(job, sock, workers, announce)
     return 0
 
 

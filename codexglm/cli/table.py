@@ -106,6 +106,7 @@ COMMANDS: tuple[Command, ...] = (
             Option("--token", "client token (default: $CODEXGLM_TOKEN, else a new one)", "TOKEN"),
             Option("--print-codex-config", "print the config.toml block and token variable that point Codex here"),
             Option("--team", "team gateway: member keys (codexglm keys) replace the token"),
+            Option("--workers", "server processes sharing the port (default 1)", "N"),
             _DB_OPTION,
         ),
         epilog=TEAM_SETUP,

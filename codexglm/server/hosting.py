@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import hypercorn.trio
@@ -29,6 +30,7 @@ from ..team.gate import Gate
 from .app import allowed_hosts, create_app
 from .proxy import log
 from .reqlog import SERVER_LOG_NAME, ServerLog, log_dir
+from .shared import SharedState
 from .streaming import CONNECTION
 from .upstream import Upstream
 
@@ -47,19 +49,31 @@ async def serve(
     ledger: Ledger | None = None,
     gate: Gate | None = None,
     admin_token: str | None = None,
+    shared: SharedState | None = None,
+    worker: int | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the proxy until cancelled; `task_status.started((host, port))` once listening.
     LEDGER records usage (the launcher passes its own, to read this run's tally); GATE
-    makes it a team gateway (member keys, limits, the admin surface under ADMIN_TOKEN)."""
+    makes it a team gateway (member keys, limits, the admin surface under ADMIN_TOKEN).
+    SHARED and WORKER: this is worker WORKER of `serve --workers`, sharing key cool-downs
+    and the plan's usage windows with the others."""
     listener = sock if sock is not None else bind(host, port)
     try:
         bound_host, bound_port = listener.getsockname()[:2]
         app = create_app(settings, token, ledger=ledger, gate=gate, admin_token=admin_token)
         app.proxy.hosts = allowed_hosts(bound_host, bound_port)
+        app.proxy.worker = worker
+        if shared is not None:
+            for route in app.proxy.routes.values():
+                route.upstream.keys.share(shared)
+            app.proxy.quota.share(shared)
         handler = _server_log_handler(settings)
         app.proxy.server_log = handler if isinstance(handler, ServerLog) else None
         config = _ProxyConfig(settings.send_timeout)
+        # hypercorn listens again on the socket it is given, with its default queue of 100:
+        # a burst of new Codex sessions (or workers sharing the one queue) needs the kernel's.
+        config.backlog = socket.SOMAXCONN
         config.accesslog = None
         config.errorlog = log
         config.graceful_timeout = GRACEFUL_TIMEOUT
@@ -118,6 +132,17 @@ async def serve(
     finally:
         if sock is None:
             listener.close()
+
+
+async def serve_until_signal(serving: Callable[..., Awaitable[object]], announce: Callable[[str, int], None]) -> None:
+    """Run SERVING (`serve` with its arguments) until SIGINT, SIGTERM or SIGHUP; ANNOUNCE
+    the address once it listens."""
+    async with trio.open_nursery() as nursery:
+        announce(*await nursery.start(serving))
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            async for _ in signals:
+                nursery.cancel_scope.cancel()
+                break
 
 
 class _Writes:

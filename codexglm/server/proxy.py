@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import secrets
 import time
 from collections import Counter
@@ -157,6 +158,7 @@ class Proxy:
         self.in_flight = 0
         self.outcomes: Counter[str] = Counter()
         self.gate: Gate | None = None  # set by create_app for a team gateway
+        self.worker: int | None = None  # which of `serve --workers N` this is (set by serve())
         self.metrics = Metrics(lambda: max(0, self.in_flight - 1))  # read from within /metrics
         self.tracer = tracer_from_env()  # OpenTelemetry, when the extra is installed and OTEL_* asks
 
@@ -223,6 +225,7 @@ class Proxy:
         return {
             "status": "stopping" if self.lifecycle.stopping else "ok",
             "version": __version__,
+            "worker": {"index": self.worker, "pid": os.getpid()},
             "upstream": {
                 "base_url": _public_url(upstream.endpoints[0][1]),
                 "endpoints": [{"label": label, "url": _public_url(url)} for label, url in upstream.endpoints],

@@ -4,15 +4,22 @@ Records are small (a few hundred bytes) and appended with one `os.write` on an O
 descriptor, which costs microseconds, so it runs on the event loop.  Bodies are only
 written when `Settings.log_bodies` is on; they are capped per record (keeping each write
 short) and scrubbed of every secret the proxy knows.
+
+Several processes may append to one log: the workers of `serve --workers N`, or two
+launches sharing the state dir.  So the size that decides rotation is the file's, not
+what this process wrote; a rotation happens under a lock on the file, once (whoever
+finds it already replaced just reopens); and a writer whose file another process rotated
+away moves to the new one before its next record.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -39,6 +46,41 @@ def log_path(settings: Settings) -> Path:
     return log_dir(settings) / LOG_NAME
 
 
+def replaced(path: Path, fd: int) -> bool:
+    """Has another process rotated PATH away from the file FD has open?"""
+    try:
+        return os.stat(path).st_ino != os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return True
+
+
+@contextlib.contextmanager
+def locked(fd: int) -> Iterator[None]:
+    """The whole of FD's file locked against other processes (a POSIX record lock)."""
+    fcntl.lockf(fd, fcntl.LOCK_EX, 0, 0, os.SEEK_SET)
+    try:
+        yield
+    finally:
+        fcntl.lockf(fd, fcntl.LOCK_UN, 0, 0, os.SEEK_SET)
+
+
+def rotate(path: Path, fd: int, backups: int) -> None:
+    """PATH (open as FD) becomes PATH.1, PATH.1 becomes PATH.2 ... up to BACKUPS (none: it
+    is removed), unless another process rotated it already; the caller then reopens PATH."""
+    with locked(fd):
+        if replaced(path, fd):
+            return
+        rotated = [path.with_name(f"{path.name}.{n}") for n in range(1, backups + 1)]
+        if not rotated:
+            path.unlink(missing_ok=True)
+            return
+        rotated[-1].unlink(missing_ok=True)
+        for older, newer in zip(reversed(rotated[1:]), reversed(rotated[:-1]), strict=True):
+            if newer.exists():
+                os.replace(newer, older)
+        os.replace(path, rotated[0])
+
+
 class Redactor:
     """Replaces known secrets and bearer tokens in text with masked forms."""
 
@@ -62,7 +104,6 @@ class RequestLog:
         self._backups = max(backups, 0)
         self._redact = redact
         self._fd: int | None = None
-        self._size = 0
         self.error: str | None = None  # the last write failure (shown by /healthz)
 
     @classmethod
@@ -84,13 +125,14 @@ class RequestLog:
         # "replace": a lone surrogate from a hostile client must not break the log.
         line = codec.dumps(record, default=str) + b"\n"
         try:
-            if self._fd is None:
+            if self._fd is None or replaced(self.path, self._fd):
                 self._open()
-            elif self._size + len(line) > self._max_bytes and self._size > 0:
+            assert self._fd is not None
+            size = os.fstat(self._fd).st_size
+            if size and size + len(line) > self._max_bytes:
                 self._rotate()
             assert self._fd is not None
             os.write(self._fd, line)
-            self._size += len(line)
             self.error = None
         except OSError as exc:
             self.error = f"{type(exc).__name__}: {exc.strerror or exc}"
@@ -103,25 +145,14 @@ class RequestLog:
                 os.close(fd)
 
     def _open(self) -> None:
+        self.close()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        self._size = os.fstat(self._fd).st_size
-        if self._size >= self._max_bytes:
-            self._rotate()
 
     def _rotate(self) -> None:
-        self.close()
-        rotated = [self.path.with_name(f"{self.path.name}.{n}") for n in range(1, self._backups + 1)]
-        if rotated:
-            rotated[-1].unlink(missing_ok=True)
-            for older, newer in zip(reversed(rotated[1:]), reversed(rotated[:-1]), strict=True):
-                if newer.exists():
-                    os.replace(newer, older)
-            os.replace(self.path, rotated[0])
-        else:
-            self.path.unlink(missing_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        self._size = 0
+        assert self._fd is not None
+        rotate(self.path, self._fd, self._backups)
+        self._open()
 
 
 class ServerLog(RotatingFileHandler):
@@ -137,6 +168,21 @@ class ServerLog(RotatingFileHandler):
         super().__init__(path, maxBytes=max_bytes, backupCount=backups, delay=True)
         self.path = path
         self.error: str | None = None
+
+    def shouldRollover(self, record: logging.LogRecord) -> int:
+        if self.stream is not None and replaced(self.path, self.stream.fileno()):
+            self._reopen()  # another process rotated it
+        return super().shouldRollover(record)
+
+    def doRollover(self) -> None:
+        if self.stream is not None:
+            rotate(self.path, self.stream.fileno(), self.backupCount)
+            self._reopen()
+
+    def _reopen(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+        self.stream = self._open()
 
     def handleError(self, record: logging.LogRecord) -> None:
         self._note(sys.exc_info()[1])
