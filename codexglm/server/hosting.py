@@ -89,7 +89,7 @@ async def serve(
                 await hypercorn.trio.serve(app, config, shutdown_trigger=stop.wait, task_status=listening)
 
         quota_scope = trio.CancelScope()
-        shared = _shared_endpoints(app.proxy.upstream, gate)
+        endpoints = _shared_endpoints(app.proxy.upstream, gate)
 
         async def _poll_quota() -> None:
             # With a gateway's lease writer: background work that ends when serving does.
@@ -98,8 +98,8 @@ async def serve(
                     background.start_soon(app.proxy.quota.run)
                     if gate is not None:
                         background.start_soon(gate.run)
-                    if shared is not None:
-                        background.start_soon(shared.run)
+                    if endpoints is not None:
+                        background.start_soon(endpoints.run)
 
         log.addHandler(handler)
         propagate, log.propagate = log.propagate, False
