@@ -56,12 +56,10 @@ class Sink:
         self._buffer = bytearray(opening)
         self._urgent = bool(opening)  # the buffer holds bytes written before batching began
         self._batching = False
-        self.closed = False
         self._ready = trio.Event()  # bytes are waiting, or the producer is done
         if opening:
             self._ready.set()
         self._done = trio.Event()
-        self._room = trio.Event()
         self._taken = trio.Event()  # set when the buffer is handed out
 
     async def send(self, data: bytes) -> None:
@@ -74,17 +72,19 @@ class Sink:
             self._urgent = True
             await self._taken.wait()
         while len(self._buffer) > _HIGH_WATER:
-            self._room = trio.Event()
-            await self._room.wait()
+            await self._taken.wait()
 
     def batch(self) -> None:
         """What follows may wait for the batch interval (the first text has been sent)."""
         self._batching = True
 
     def close(self) -> None:
-        self.closed = True
         self._ready.set()
         self._done.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._done.is_set()
 
     @property
     def pending(self) -> bool:
@@ -106,7 +106,6 @@ class Sink:
         self._urgent = False
         if not self.closed:
             self._ready = trio.Event()
-        self._room.set()
         self._taken.set()
         self._taken = trio.Event()
         return data
