@@ -117,11 +117,8 @@ class _Connection(TrioASGIHTTPConnection):
             last = message["type"] == "http.response.body" and not message.get("more_body", False)
             if message["type"] == "http.response.body" and not last and not message.get("body"):
                 return  # carries nothing; and a head must never wait for a later chunk
-            if connection is None:  # served without our hypercorn hooks
-                with trio.CancelScope(shield=last):
-                    await send(message)
-                return
-            connection.hold()
+            if connection is not None:  # None: served without our hypercorn hooks
+                connection.hold()
             try:
                 with trio.CancelScope(shield=last):
                     await send(message)
@@ -129,7 +126,8 @@ class _Connection(TrioASGIHTTPConnection):
                 # The head waits for the first chunk (the stream releases it if that is
                 # not ready), the stream's last chunk for the end of the body just behind it.
                 head = message["type"] == "http.response.start"
-                if last or not (head or (isinstance(body, EventStream) and body.ended)):
+                held = head or (isinstance(body, EventStream) and body.ended)
+                if connection is not None and (last or not held):
                     with trio.CancelScope(shield=last):
                         await connection.release()
 
