@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 import trio.testing
 
+from codexglm.server.app import _send_stream
 from codexglm.server.streaming import _HIGH_WATER, BATCH_SECONDS, CONNECTION, EventStream, Sink
 
 KEEPALIVE = b": ka\n\n"
 
 
-async def _collect(produce, *, interval: float = 15.0) -> list[tuple[float, bytes]]:
-    """What the body's sender would write, with the (mock) time of each write."""
+async def _finish(completed: bool) -> None:
+    pass
 
-    async def finish(completed: bool) -> None:
-        pass
 
-    writes = []
-    async with EventStream(produce, keepalive=lambda: KEEPALIVE, interval=interval, finish=finish) as body:
-        async for chunk in body:
-            writes.append((trio.current_time(), chunk))
-    return writes
+async def _collect(produce, *, interval: float = 15.0, opening: bytes = b"") -> tuple[list[tuple[float, bytes]], bytes]:
+    """The writes the body makes, with the (mock) time of each, and the last bytes it leaves
+    for the end of the body."""
+    writes: list[tuple[float, bytes]] = []
+
+    async def write(data: bytes) -> None:
+        writes.append((trio.current_time(), data))
+
+    body = EventStream(produce, keepalive=lambda: KEEPALIVE, interval=interval, finish=_finish, opening=opening)
+    last = await body.deliver(write)
+    return writes, last
 
 
 async def test_before_the_first_text_every_write_goes_out_at_once(autojump_clock: trio.testing.MockClock) -> None:
@@ -31,9 +37,10 @@ async def test_before_the_first_text_every_write_goes_out_at_once(autojump_clock
         sink.batch()
         await trio.sleep(1)
 
-    writes = await _collect(produce)
+    writes, last = await _collect(produce)
     assert [chunk for _, chunk in writes] == [b"created ", b"first-text "]
     assert writes[1][0] - writes[0][0] < BATCH_SECONDS
+    assert last == b""
 
 
 async def test_after_the_first_text_writes_are_coalesced(autojump_clock: trio.testing.MockClock) -> None:
@@ -45,8 +52,8 @@ async def test_after_the_first_text_writes_are_coalesced(autojump_clock: trio.te
             await sink.send(b"d%d " % n)
         await trio.sleep(1)
 
-    writes = await _collect(produce)
-    joined = b"".join(chunk for _, chunk in writes)
+    writes, last = await _collect(produce)
+    joined = b"".join(chunk for _, chunk in writes) + last
     assert joined == b"first " + b"".join(b"d%d " % n for n in range(100))
     # One write per batch interval (plus the first), not one per delta.
     assert len(writes) <= 0.1 / BATCH_SECONDS + 3
@@ -65,8 +72,23 @@ async def test_a_delta_after_a_pause_is_not_held(autojump_clock: trio.testing.Mo
         await sink.send(b"later ")
         await trio.sleep(1)
 
-    writes = await _collect(produce)
+    writes, _ = await _collect(produce)
     assert writes[-1] == (sent_at[0], b"later ")
+
+
+async def test_a_batch_waiting_while_the_producer_waits_upstream_is_written_when_due(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def produce(sink: Sink) -> None:
+        await sink.send(b"first ")
+        sink.batch()
+        await trio.sleep(0.001)
+        await sink.send(b"soon ")  # within the interval: waits for the ticker
+        await trio.sleep(1)  # GLM is thinking
+
+    writes, last = await _collect(produce)
+    assert writes == [(0, b"first "), (pytest.approx(BATCH_SECONDS), b"soon ")]
+    assert last == b""
 
 
 async def test_the_end_of_the_stream_is_not_held_for_the_batch_interval(autojump_clock: trio.testing.MockClock) -> None:
@@ -75,10 +97,9 @@ async def test_the_end_of_the_stream_is_not_held_for_the_batch_interval(autojump
         sink.batch()
         await sink.send(b"completed")
 
-    start = trio.current_time()
-    writes = await _collect(produce)
-    assert b"".join(chunk for _, chunk in writes) == b"first completed"
-    assert writes[-1][0] - start < BATCH_SECONDS
+    writes, last = await _collect(produce)
+    assert writes == [(0, b"first ")]
+    assert last == b"completed"  # for the server to send with the end of the body, at once
 
 
 async def test_silence_is_filled_with_keepalives(autojump_clock: trio.testing.MockClock) -> None:
@@ -87,69 +108,125 @@ async def test_silence_is_filled_with_keepalives(autojump_clock: trio.testing.Mo
         await trio.sleep(35)
         await sink.send(b"text")
 
-    writes = await _collect(produce, interval=15)
-    assert [chunk for _, chunk in writes] == [b"created ", KEEPALIVE, KEEPALIVE, b"text"]
+    writes, _ = await _collect(produce, interval=15)
+    assert writes == [(0, b"created "), (15, KEEPALIVE), (30, KEEPALIVE), (35, b"text")]
 
 
-async def test_a_producer_far_ahead_of_the_client_waits() -> None:
-    sink = Sink()
-    sink.batch()
-    blocked = trio.Event()
-    unblocked = trio.Event()
+async def test_writes_keep_the_silence_from_counting(autojump_clock: trio.testing.MockClock) -> None:
+    async def produce(sink: Sink) -> None:
+        for _ in range(4):
+            await trio.sleep(10)
+            await sink.send(b"x")
+
+    writes, _ = await _collect(produce, interval=15)
+    assert KEEPALIVE not in [chunk for _, chunk in writes]
+
+
+async def test_a_producer_waits_for_a_slow_client() -> None:
+    client_reads = trio.Event()
+    written: list[bytes] = []
+    progress: list[str] = []
+
+    async def write(data: bytes) -> None:
+        written.append(data)
+        await client_reads.wait()
+
+    sink = Sink(write)
 
     async def producer() -> None:
-        await sink.send(b"x" * _HIGH_WATER)  # up to the mark: no wait
-        blocked.set()
-        await sink.send(b"y")  # past it: waits for the client
-        unblocked.set()
+        await sink.send(b"first")
+        progress.append("first written")
+        sink.batch()
+        await sink.send(b"x" * _HIGH_WATER)  # within the batch interval: waits for the ticker
+        progress.append("queued")
+        await sink.send(b"y")  # past the mark: written now, after the write in progress
+        progress.append("second written")
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(producer)
-        await blocked.wait()
         await trio.testing.wait_all_tasks_blocked()
-        assert not unblocked.is_set()
-        assert sink.take() == b"x" * _HIGH_WATER + b"y"
-        await unblocked.wait()
+        assert (written, progress) == ([b"first"], [])
+        client_reads.set()
+        await trio.testing.wait_all_tasks_blocked()
+    assert progress == ["first written", "queued", "second written"]
+    assert written == [b"first", b"x" * _HIGH_WATER + b"y"]
 
 
 class _Connection:
-    """Records when what the connection holds (the response's head) is released."""
+    """A connection that merges held writes; records what reaches the socket, and when."""
 
     def __init__(self) -> None:
-        self.released_at: list[float] = []
+        self.socket: list[tuple[float, list[str]]] = []
+        self._held: list[str] | None = None
 
     def hold(self) -> None:
-        pass
+        if self._held is None:
+            self._held = []
 
     async def release(self) -> None:
-        self.released_at.append(trio.current_time())
+        held, self._held = self._held, None
+        if held:
+            self.socket.append((trio.current_time(), held))
+
+    async def send(self, message: dict) -> None:
+        """An ASGI send as hypercorn makes it: each message is one write, unless held."""
+        if message["type"] == "http.response.start":
+            what = "head"
+        else:
+            what = message["body"].decode() + ("" if message["more_body"] else "|end")
+        if self._held is not None:
+            self._held.append(what)
+        else:
+            self.socket.append((trio.current_time(), [what]))
 
 
-async def test_the_opening_is_the_first_chunk_before_the_producer_runs(autojump_clock: trio.testing.MockClock) -> None:
+class _Response:
+    status_code = 200
+    headers: dict[str, str] = {}
+
+
+async def _serve_stream(produce, *, opening: bytes = b"") -> _Connection:
+    connection = _Connection()
+    token = CONNECTION.set(connection)
+    try:
+        body = EventStream(produce, keepalive=lambda: b"", interval=15, finish=_finish, opening=opening)
+        await _send_stream(_merged(connection), _Response(), body)  # type: ignore[arg-type]
+    finally:
+        CONNECTION.reset(token)
+    return connection
+
+
+def _merged(connection: _Connection):
+    from codexglm.server.app import _merged_sends
+
+    token = CONNECTION.set(connection)
+    try:
+        return _merged_sends(connection.send)  # type: ignore[arg-type]
+    finally:
+        CONNECTION.reset(token)
+
+
+async def test_the_head_goes_out_with_the_opening_and_the_last_bytes_with_the_end(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async def produce(sink: Sink) -> None:
-        await sink.send(b"later")
+        await trio.sleep(1)  # GLM thinking: the opening must not wait for it
+        await sink.send(b"text ")
+        sink.batch()
+        await sink.send(b"completed")
 
-    async def finish(completed: bool) -> None:
-        pass
-
-    async with EventStream(produce, keepalive=lambda: b"", interval=15, finish=finish, opening=b"created ") as body:
-        assert await body.__anext__() == b"created "
+    connection = await _serve_stream(produce, opening=b"created ")
+    assert connection.socket == [(0, ["head", "created "]), (1, ["text "]), (1, ["completed|end"])]
 
 
 async def test_a_head_is_not_held_while_the_first_chunk_is_not_ready(autojump_clock: trio.testing.MockClock) -> None:
     # A pass-through stream has no opening: its head must go out before GLM's first chunk.
-    connection = _Connection()
-    token = CONNECTION.set(connection)
-    try:
-        async def produce(sink: Sink) -> None:
-            await trio.sleep(5)
-            await sink.send(b"first")
+    async def produce(sink: Sink) -> None:
+        await trio.sleep(5)
+        await sink.send(b"first")
 
-        writes = await _collect(produce)
-    finally:
-        CONNECTION.reset(token)
-    assert writes == [(5, b"first")]
-    assert connection.released_at and connection.released_at[0] == 0
+    connection = await _serve_stream(produce)
+    assert connection.socket == [(0, ["head"]), (5, ["first"]), (5, ["|end"])]
 
 
 async def test_the_first_text_goes_out_before_the_rest_of_its_burst_is_produced() -> None:
@@ -157,17 +234,16 @@ async def test_the_first_text_goes_out_before_the_rest_of_its_burst_is_produced(
     # first would hold the first text back.
     order: list[str] = []
 
+    async def write(data: bytes) -> None:
+        order.append(data.decode())
+
     async def produce(sink: Sink) -> None:
-        await sink.send(b"first-text ")
+        await sink.send(b"first-text")
         order.append("produced the rest")
         sink.batch()
         await sink.send(b"rest")
 
-    async def finish(completed: bool) -> None:
-        pass
-
-    async with EventStream(produce, keepalive=lambda: b"", interval=15, finish=finish) as body:
-        assert await body.__anext__() == b"first-text "
-        assert order == []  # the producer is still waiting for its first text to be taken
-        assert await body.__anext__() == b"rest"
-    assert order == ["produced the rest"]
+    body = EventStream(produce, keepalive=lambda: b"", interval=15, finish=_finish)
+    last = await body.deliver(write)
+    assert order == ["first-text", "produced the rest"]
+    assert last == b"rest"

@@ -22,6 +22,7 @@ import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope, WebsocketScope
 from quart import Response, g, request
 from quart.typing import ResponseTypes
+from quart.utils import encode_headers
 from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIHTTPConnection
 from werkzeug.datastructures import Headers
@@ -107,37 +108,64 @@ class ApiError(Exception):
 class _Connection(TrioASGIHTTPConnection):
     async def _send_response(self, send: ASGISendCallable, response: ResponseTypes) -> None:
         body = getattr(response, "response", None)
-        connection = CONNECTION.get()
-
-        async def send_last_shielded(message: ASGISendEvent) -> None:
-            # Hypercorn handles the last body message by recycling the connection, which
-            # also queues `http.disconnect` for this request; quart-trio then cancels this
-            # task mid-send, the keep-alive idle timer is never restarted, and every idle
-            # client connection holds up shutdown for the whole graceful timeout.
-            last = message["type"] == "http.response.body" and not message.get("more_body", False)
-            if message["type"] == "http.response.body" and not last and not message.get("body"):
-                return  # carries nothing; and a head must never wait for a later chunk
-            if connection is not None:  # None: served without our hypercorn hooks
-                connection.hold()
-            try:
-                with trio.CancelScope(shield=last):
-                    await send(message)
-            finally:
-                # The head waits for the first chunk (the stream releases it if that is
-                # not ready), the stream's last chunk for the end of the body just behind it.
-                head = message["type"] == "http.response.start"
-                held = head or (isinstance(body, EventStream) and body.ended)
-                if connection is not None and (last or not held):
-                    with trio.CancelScope(shield=last):
-                        await connection.release()
-
-        # A stream body owns an upstream connection and a concurrency slot; if the client
-        # left before the body was even entered, nothing else would release them.
+        merged = _merged_sends(send)
         try:
-            await super()._send_response(send_last_shielded, response)
+            if isinstance(body, EventStream):
+                await _send_stream(merged, response, body)
+            else:
+                await super()._send_response(merged, response)
         finally:
+            # A stream body owns an upstream connection and a concurrency slot; if the client
+            # left before the body was even entered, nothing else would release them.
             if isinstance(body, EventStream):
                 await body.discard()
+
+
+def _merged_sends(send: ASGISendCallable) -> ASGISendCallable:
+    """SEND, with a response's head held for its first chunk and the last chunk written
+    with the end of the body (one socket write each), and the end shielded.
+
+    Hypercorn handles the last body message by recycling the connection, which also queues
+    `http.disconnect` for this request; quart-trio then cancels this task mid-send, the
+    keep-alive idle timer is never restarted, and every idle client connection holds up
+    shutdown for the whole graceful timeout."""
+    connection = CONNECTION.get()  # None: served without our hypercorn hooks
+
+    async def send_merged(message: ASGISendEvent) -> None:
+        if message["type"] != "http.response.body":
+            if connection is not None:
+                connection.hold()
+            await send(message)
+            return
+        if message.get("more_body", False):
+            if message.get("body"):  # an empty one would write the head before its first chunk
+                await send(message)
+                if connection is not None:
+                    await connection.release()
+            return
+        with trio.CancelScope(shield=True):
+            if connection is not None:
+                connection.hold()
+            await send(message)
+            if connection is not None:
+                await connection.release()
+
+    return send_merged
+
+
+async def _send_stream(send: ASGISendCallable, response: ResponseTypes, body: EventStream) -> None:
+    """A stream body's head, its writes as the producer makes them, and the end with its last bytes."""
+    await send({"type": "http.response.start", "status": response.status_code, "headers": encode_headers(response.headers)})
+    connection = CONNECTION.get()
+    if connection is not None and not body.opening:
+        await connection.release()  # nothing to join the head: a pass-through waits for GLM
+
+    async def write(data: bytes) -> None:
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+
+    last = await body.deliver(write)
+    await send({"type": "http.response.body", "body": last, "more_body": False})
+    await body.discard(completed=True)
 
 
 class ProxyApp(QuartTrio):

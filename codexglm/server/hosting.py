@@ -13,8 +13,7 @@ import math
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 
 import hypercorn.trio
 import hypercorn.trio.run
@@ -152,17 +151,16 @@ class _Writes:
         self._scopes: set[trio.CancelScope] = set()
         self._close_by = math.inf
 
-    @contextmanager
-    def bounded(self, timeout: float) -> Iterator[trio.CancelScope]:
-        """A shielded scope (a write cut in the middle would corrupt the stream) with a deadline."""
-        deadline = min(trio.current_time() + timeout, self._close_by)
-        scope = trio.CancelScope(shield=True, deadline=deadline)
+    def open(self, timeout: float) -> trio.CancelScope:
+        """A shielded scope (a write cut in the middle would corrupt the stream) with a
+        deadline; `done` it after use.  A plain scope, not a context manager: it is made
+        for every write."""
+        scope = trio.CancelScope(shield=True, deadline=min(trio.current_time() + timeout, self._close_by))
         self._scopes.add(scope)
-        try:
-            with scope:
-                yield scope
-        finally:
-            self._scopes.discard(scope)
+        return scope
+
+    def done(self, scope: trio.CancelScope) -> None:
+        self._scopes.discard(scope)
 
     def close_by(self, deadline: float) -> None:
         """No write, open or to come, may last past `deadline`."""
@@ -221,15 +219,22 @@ class _ConnectionServer(TCPServer):
             return
         config = self.config
         assert isinstance(config, _ProxyConfig)
-        async with self.send_lock:
-            try:
-                with config.writes.bounded(config.send_timeout) as scope:
-                    await self.stream.send_all(event.data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                await self.protocol.handle(Closed())
-                return
+        # Free, the lock is taken without a trip through the scheduler (`async with` makes one).
+        try:
+            self.send_lock.acquire_nowait()
+        except trio.WouldBlock:
+            await self.send_lock.acquire()
+        scope = config.writes.open(config.send_timeout)
+        try:
+            with scope:
+                await self.stream.send_all(event.data)
             if scope.cancelled_caught:
                 await self._drop_stuck_client()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.protocol.handle(Closed())
+        finally:
+            config.writes.done(scope)
+            self.send_lock.release()
 
     async def _drop_stuck_client(self) -> None:
         log.warning("a client stopped reading (send timeout or shutdown); connection dropped")

@@ -1,21 +1,22 @@
-"""A streamed response body: a producer task writes into a sink, silence is filled with keep-alives.
+"""A streamed response body: the producer writes to the client itself; a ticker batches and fills silence.
 
-Quart sends a body with `async with body: async for chunk in body: send(chunk)`, in the
-request's task.  The body opens a nursery in `__aenter__` and closes it in `__aexit__`, so
-the producer (reading GLM) runs under structured concurrency for exactly as long as the
-body is being sent, and is cancelled when Codex disconnects.
+The request's own task runs the producer (reading GLM, translating) and writes what it
+produces to the client connection directly, so no task hand-off stands between an
+upstream chunk and its write.  A second task, the ticker, owns time: it writes a batch
+once its interval is up, and a keep-alive into a silence.
 
-What the producer writes is appended to one buffer and sent in one piece.  Until the
-producer says the first text is out, each piece goes as soon as it is written (Codex sees
-`response.created` and the first delta at once); after that, writes are at least
-`BATCH_SECONDS` apart, so a fast stream costs one socket write per interval instead of
-one per chunk.
+Until the producer says the first text is out, every piece is written at once (Codex sees
+`response.created` and the first delta immediately, and the rest of a burst is not
+translated ahead of the first text); after that, a piece that comes within
+`BATCH_SECONDS` of the last write waits for the ticker, so a fast stream costs one socket
+write per interval instead of one per chunk.  The last piece is not written here: the
+server sends it with the end of the body, in one write (see streaming.CONNECTION).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Protocol
@@ -25,11 +26,13 @@ from quart.wrappers.response import ResponseBody
 
 # Called once when the body is done; the flag says whether the client got all of it.
 Finisher = Callable[[bool], Awaitable[None]]
+# One body write to the client.
+Writer = Callable[[bytes], Awaitable[None]]
 
 # Apart this much at least once batching began: below a frame of Codex's TUI, and 100
 # writes a second however fast the model streams.
 BATCH_SECONDS = 0.01
-# A producer that is this far ahead of a slow client waits (backpressure up to GLM).
+# A producer this far ahead of the batch it waits for writes it itself (and so waits for a slow client).
 _HIGH_WATER = 256 * 1024
 # A zero or negative keep-alive interval would spin; anything this short is already absurd.
 _MIN_INTERVAL = 0.01
@@ -50,64 +53,70 @@ CONNECTION: ContextVar[MergedWrites | None] = ContextVar("codexglm_connection", 
 
 
 class Sink:
-    """The producer's end of a stream body."""
+    """The producer's end of a stream body: writes to the client, at once or batched."""
 
-    def __init__(self, opening: bytes = b"") -> None:
+    def __init__(self, write: Writer, opening: bytes = b"") -> None:
+        self._write = write
         self._buffer = bytearray(opening)
-        self._urgent = bool(opening)  # the buffer holds bytes written before batching began
         self._batching = False
-        self._ready = trio.Event()  # bytes are waiting, or the producer is done
-        if opening:
-            self._ready.set()
-        self._done = trio.Event()
-        self._taken = trio.Event()  # set when the buffer is handed out
+        self._writing: trio.Event | None = None  # set when the write in progress has ended
+        self._last_write = -math.inf
+        self.wake: trio.CancelScope | None = None  # the ticker's sleep (its deadline is the next batch)
 
     async def send(self, data: bytes) -> None:
-        """Queue DATA; before batching began, wait until it is handed to the client (the
-        rest of a burst GLM sent with the first text must not be translated ahead of it);
-        after, only while the client is `_HIGH_WATER` bytes behind."""
+        """Write DATA: at once before batching began, or when the last write is an interval
+        old; else with the ticker's next batch."""
         self._buffer += data
-        self._ready.set()
-        if not self._batching:
-            self._urgent = True
-            await self._taken.wait()
-        while len(self._buffer) > _HIGH_WATER:
-            await self._taken.wait()
+        if self._batching and len(self._buffer) <= _HIGH_WATER:
+            due = self.batch_due()
+            if trio.current_time() < due:
+                if self.wake is not None and due < self.wake.deadline:
+                    self.wake.deadline = due
+                return
+        await self.flush()
 
     def batch(self) -> None:
         """What follows may wait for the batch interval (the first text has been sent)."""
         self._batching = True
 
-    def close(self) -> None:
-        self._ready.set()
-        self._done.set()
-
-    @property
-    def closed(self) -> bool:
-        return self._done.is_set()
+    def add(self, data: bytes) -> None:
+        """Queue DATA for the next write, whoever makes it."""
+        self._buffer += data
 
     @property
     def pending(self) -> bool:
         return bool(self._buffer)
 
-    def may_wait(self) -> bool:
-        """May the sender hold what is waiting, to send more in one piece?"""
-        return self._batching and not self._urgent and not self.closed
+    @property
+    def last_write(self) -> float:
+        return self._last_write
 
-    async def wait_ready(self) -> None:
-        await self._ready.wait()
+    def batch_due(self) -> float:
+        """When what is waiting has to be written."""
+        return self._last_write + BATCH_SECONDS
 
-    async def wait_closed(self) -> None:
-        await self._done.wait()
-
-    def take(self) -> bytes:
+    async def flush(self) -> None:
+        """Write what is waiting, after the write in progress (backpressure from a slow client)."""
+        while self._writing is not None:
+            await self._writing.wait()
+        if not self._buffer:
+            return
         data = bytes(self._buffer)
         self._buffer.clear()
-        self._urgent = False
-        if not self.closed:
-            self._ready = trio.Event()
-        self._taken.set()
-        self._taken = trio.Event()
+        self._writing = writing = trio.Event()
+        self._last_write = trio.current_time()
+        try:
+            await self._write(data)
+        finally:
+            self._writing = None
+            writing.set()
+
+    async def rest(self) -> bytes:
+        """What is still waiting, once the write in progress has ended: the body's last bytes."""
+        while self._writing is not None:
+            await self._writing.wait()
+        data = bytes(self._buffer)
+        self._buffer.clear()
         return data
 
 
@@ -115,6 +124,8 @@ Producer = Callable[[Sink], Awaitable[None]]
 
 
 class EventStream(ResponseBody):
+    """A streamed body, sent by `deliver` (the server's send path), not iterated."""
+
     def __init__(
         self,
         produce: Producer,
@@ -124,71 +135,48 @@ class EventStream(ResponseBody):
         finish: Finisher,
         opening: bytes = b"",
     ) -> None:
-        """OPENING is sent first, with the response's head, before the producer runs."""
+        """OPENING is written first, with the response's head."""
         self._produce = produce
         self._keepalive = keepalive
         self._interval = max(interval, _MIN_INTERVAL)
         self._finish = finish
         self._finished = False
-        self._stack: AsyncExitStack | None = None
-        self._nursery: trio.Nursery | None = None
-        self._sink = Sink(opening)
-        self._quiet_since = 0.0
-        self._last_write = -float("inf")
-        self.ended = False  # the last chunk has been handed out
+        self.opening = opening
+
+    async def deliver(self, write: Writer) -> bytes:
+        """Run the producer, writing with WRITE; returns the last bytes, for the server to send
+        with the end of the body."""
+        sink = Sink(write, self.opening)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._tick, sink)
+            await self._produce(sink)
+            last = await sink.rest()
+            nursery.cancel_scope.cancel()
+        return last
+
+    async def _tick(self, sink: Sink) -> None:
+        """Write the opening, then each batch when its interval is up, and keep-alives into silences."""
+        quiet_since = trio.current_time()
+        while True:
+            due = sink.batch_due() if sink.pending else max(sink.last_write, quiet_since) + self._interval
+            if due > trio.current_time():
+                with trio.CancelScope(deadline=due) as sink.wake:
+                    await trio.sleep_forever()
+                sink.wake = None
+                continue
+            with trio.CancelScope(shield=True):  # a write cut short would lose its bytes
+                if not sink.pending:
+                    quiet_since = trio.current_time()
+                    sink.add(self._keepalive())
+                await sink.flush()
 
     async def __aenter__(self) -> EventStream:
-        stack = AsyncExitStack()
-        self._nursery = await stack.enter_async_context(trio.open_nursery())
-        self._stack = stack
-        self._nursery.start_soon(self._run)
-        self._quiet_since = trio.current_time()
         return self
-
-    async def _run(self) -> None:
-        try:
-            await self._produce(self._sink)
-        finally:
-            self._sink.close()
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> bytes:
-        sink = self._sink
-        while True:
-            if not sink.pending and not sink.closed:
-                # Nothing to join what the connection holds (the head): it goes now.
-                connection = CONNECTION.get()
-                if connection is not None:
-                    await connection.release()
-                with trio.move_on_at(self._quiet_since + self._interval):
-                    await sink.wait_ready()
-            if sink.pending:
-                due = self._last_write + BATCH_SECONDS
-                if sink.may_wait() and trio.current_time() < due:
-                    with trio.move_on_at(due):
-                        await sink.wait_closed()  # the end goes out at once
-                self._quiet_since = self._last_write = trio.current_time()
-                self.ended = sink.closed
-                return sink.take()
-            if sink.closed:
-                raise StopAsyncIteration
-            self._quiet_since = trio.current_time()
-            beat = self._keepalive()
-            if beat:
-                return beat
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        try:
-            if self._stack is not None:
-                assert self._nursery is not None
-                self._nursery.cancel_scope.cancel()
-                await self._stack.__aexit__(exc_type, exc, tb)
-        finally:
-            await self.discard(completed=exc_type is None)
+        await self.discard(completed=exc_type is None)
 
     async def discard(self, *, completed: bool = False) -> None:
         """Run the finisher once: after sending, or when the body was never sent at all."""
