@@ -247,3 +247,11 @@ async def test_the_first_text_goes_out_before_the_rest_of_its_burst_is_produced(
     last = await body.deliver(write)
     assert order == ["first-text", "produced the rest"]
     assert last == b"rest"
+
+
+async def test_a_stream_body_is_sent_only_by_deliver() -> None:
+    # Quart's generic body loop would bypass the batching and the merged writes.
+    body = EventStream(lambda sink: trio.sleep(0), keepalive=lambda: b"", interval=15, finish=_finish)
+    with pytest.raises(TypeError, match="deliver"):
+        async with body:
+            pass

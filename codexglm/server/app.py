@@ -14,12 +14,20 @@ import json
 import math
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import httpx
 import trio
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope, WebsocketScope
+from hypercorn.typing import (
+    ASGIReceiveCallable,
+    ASGISendCallable,
+    ASGISendEvent,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Scope,
+    WebsocketScope,
+)
 from quart import Response, g, request
 from quart.typing import ResponseTypes
 from quart.utils import encode_headers
@@ -155,16 +163,17 @@ def _merged_sends(send: ASGISendCallable) -> ASGISendCallable:
 
 async def _send_stream(send: ASGISendCallable, response: ResponseTypes, body: EventStream) -> None:
     """A stream body's head, its writes as the producer makes them, and the end with its last bytes."""
-    await send({"type": "http.response.start", "status": response.status_code, "headers": encode_headers(response.headers)})
+    head = {"type": "http.response.start", "status": response.status_code, "headers": encode_headers(response.headers)}
+    await send(cast(HTTPResponseStartEvent, head))
     connection = CONNECTION.get()
     if connection is not None and not body.opening:
         await connection.release()  # nothing to join the head: a pass-through waits for GLM
 
     async def write(data: bytes) -> None:
-        await send({"type": "http.response.body", "body": data, "more_body": True})
+        await send(HTTPResponseBodyEvent(type="http.response.body", body=data, more_body=True))
 
     last = await body.deliver(write)
-    await send({"type": "http.response.body", "body": last, "more_body": False})
+    await send(HTTPResponseBodyEvent(type="http.response.body", body=last, more_body=False))
     await body.discard(completed=True)
 
 

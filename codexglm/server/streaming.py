@@ -16,9 +16,8 @@ server sends it with the end of the body, in one write (see streaming.CONNECTION
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from contextvars import ContextVar
-from types import TracebackType
 from typing import Protocol
 
 import trio
@@ -170,13 +169,13 @@ class EventStream(ResponseBody):
                     sink.add(self._keepalive())
                 await sink.flush()
 
-    async def __aenter__(self) -> EventStream:
-        return self
+    # Quart's generic path iterates a body (`async with body: async for chunk in body`); this
+    # one is sent by `deliver`, from the server's connection class, and refuses the other.
+    async def __aenter__(self) -> AsyncIterable[bytes]:
+        raise TypeError("an EventStream is sent with deliver(), by codexglm's connection class")
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.discard(completed=exc_type is None)
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.discard()
 
     async def discard(self, *, completed: bool = False) -> None:
         """Run the finisher once: after sending, or when the body was never sent at all."""
