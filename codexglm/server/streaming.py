@@ -63,12 +63,16 @@ class Sink:
         self.wake: trio.CancelScope | None = None  # the ticker's sleep (its deadline is the next batch)
 
     async def send(self, data: bytes) -> None:
-        """Write DATA: at once before batching began, or when the last write is an interval
-        old; else with the ticker's next batch."""
+        """Write DATA: at once before batching began; after, at once when it ends a pause
+        an interval after the last write, else with the ticker's next batch."""
+        # A piece that finds others waiting is part of a burst: the ticker writes them all
+        # together when their interval is up.  One that comes after a pause goes now, if its
+        # interval is up already, and costs no task switch.
+        in_burst = bool(self._buffer)
         self._buffer += data
         if self._batching and len(self._buffer) <= _HIGH_WATER:
             due = self.batch_due()
-            if trio.current_time() < due:
+            if in_burst or trio.current_time() < due:
                 if self.wake is not None and due < self.wake.deadline:
                     self.wake.deadline = due
                 return
