@@ -611,3 +611,36 @@ def test_close_does_not_wait_for_the_gathering_interval(tmp_path: Path, monkeypa
     ledger.record(entry(time=time.time()))
     ledger.close(timeout=10)  # would give up after 10 s if the writer sat out the minute
     assert _stored(tmp_path / "usage.sqlite3").totals.requests == 1
+
+
+def test_settle_writes_what_was_recorded_without_waiting_for_the_gathering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "GATHER_SECONDS", 60.0)
+    path = tmp_path / "usage.sqlite3"
+    ledger = Ledger(lambda: SqliteStore(path))
+    assert ledger.settle(timeout=0)  # nothing recorded: nothing to wait for
+    ledger.record(entry())
+    ledger.record(entry())
+    assert ledger.settle(timeout=10) and _stored_count(path) == 2
+    ledger.record(entry())  # a later row is gathered again, and settled again
+    assert ledger.settle(timeout=10) and _stored_count(path) == 3
+    ledger.close()
+
+
+def test_settle_gives_up_after_its_timeout_while_the_database_is_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "RETRY_SECONDS", 0.05)
+
+    class Down(SqliteStore):
+        def record(self, entries: Sequence[UsageEntry]) -> None:
+            raise LedgerError("database down", passing=True)
+
+    ledger = Ledger(lambda: Down(tmp_path / "usage.sqlite3"))
+    ledger.record(entry())
+    started = time.monotonic()
+    assert not ledger.settle(timeout=0.3)
+    assert 0.3 <= time.monotonic() - started < 3
+    ledger.close(timeout=3)
+    assert ledger.dropped == 1

@@ -105,6 +105,10 @@ class Ledger:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()  # close() was called: no more gathering
+        self._hurry = threading.Event()  # close() or settle() is waiting: write without gathering
+        self._written = threading.Condition(self._lock)
+        self._queued_count = 0  # items put on the queue
+        self._settled_count = 0  # of them, those written or given up on
         self._windows: Sequence[QuotaWindow] = ()
         self._warned: set[str] = set()
         self.tally = RunTally()
@@ -138,9 +142,26 @@ class Ledger:
             self._warn("queue", f"usage ledger queue is full ({self._queue.maxsize} rows); rows are being dropped")
             return
         with self._lock:  # a writer leaves only under this lock, with the queue empty
+            self._queued_count += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._write_loop, name="codexglm-ledger", daemon=True)
                 self._thread.start()
+
+    def settle(self, timeout: float) -> bool:
+        """Wait (at most TIMEOUT seconds) until every row recorded so far is in the store, or
+        given up on; False on timeout.  For readers of the store who must see their own rows
+        (a member's exit line), without giving up the batching of everyone else's."""
+        with self._lock:
+            target = self._queued_count
+            if self._settled_count >= target:
+                return True
+            self._hurry.set()
+            return self._written.wait_for(lambda: self._settled_count >= target, timeout)
+
+    def _settled(self, items: int) -> None:
+        with self._lock:
+            self._settled_count += items
+            self._written.notify_all()
 
     def close(self, timeout: float = 1.0) -> None:
         """Write what is queued (waiting at most TIMEOUT seconds) and stop the writer."""
@@ -149,6 +170,7 @@ class Ledger:
         if thread is None:
             return  # no writer means nothing queued
         self._stopping.set()
+        self._hurry.set()
         try:
             self._queue.put(_STOP, timeout=timeout)
         except queue.Full:
@@ -178,10 +200,11 @@ class Ledger:
                     store = store or self._open()
                     if store is not None:
                         unwritten = self._write(store, items, keep=not stopping)
-                        if unwritten:
-                            time.sleep(RETRY_SECONDS)
                     else:
                         self._drop(sum(isinstance(item, UsageEntry) for item in items))
+                    self._settled(len(items) - len(unwritten))
+                    if unwritten:
+                        time.sleep(RETRY_SECONDS)
         finally:
             if store is not None:
                 store.close()
@@ -194,7 +217,9 @@ class Ledger:
         except queue.Empty:
             return []
         if wait and batch[0] is not _STOP:
-            self._stopping.wait(GATHER_SECONDS)
+            self._hurry.wait(GATHER_SECONDS)
+            if not self._stopping.is_set():
+                self._hurry.clear()  # the rows a settle() waits for were queued before it hurried us
         while len(batch) < BATCH_SIZE:
             try:
                 batch.append(self._queue.get_nowait())

@@ -39,7 +39,7 @@ from werkzeug.exceptions import BadHost, HTTPException
 from ..codex.origin import request_origin
 from ..codex.search import SearchRequestError, parse_search_request
 from ..ledger.store import LedgerError
-from ..ledger.writer import Ledger
+from ..ledger.writer import GATHER_SECONDS, Ledger
 from ..providers import get_provider, model_slug
 from ..settings import Settings
 from ..team import dashboard
@@ -90,6 +90,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE_UTF8 = re.compile(rb"\xed[\xa0-\xbf]")
 _TOO_DEEP = error_body("The request body is nested too deeply.", code="invalid_json")
+# How long a member's usage answer waits for its rows to reach the database.
+_SETTLE_SECONDS = 2.0
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -384,6 +386,11 @@ def create_app(
             since = float(request.args.get("since", "0"))
         except ValueError:
             raise ApiError(400, error_body("`since` must be unix seconds.", param="since")) from None
+        # The rows of the member's last requests may still be queued for the database: this
+        # worker's are written now; another worker's writer holds them at most one gathering.
+        await trio.to_thread.run_sync(proxy.ledger.settle, _SETTLE_SECONDS)
+        if proxy.worker is not None:
+            await trio.sleep(GATHER_SECONDS)
         try:
             totals, session = await trio.to_thread.run_sync(app.gate.store.db.member_run, g.member.name, since)
         except LedgerError as exc:
