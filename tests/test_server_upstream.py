@@ -268,3 +268,41 @@ async def test_a_proxy_from_the_environment_carries_the_upstream_requests(
             await upstream.aclose()
         nursery.cancel_scope.cancel()
     assert seen == [b"POST http://glm.invalid/api/coding/paas/v4/chat/completions HTTP/1.1"]
+
+
+async def test_on_sent_is_told_once_the_request_is_written_before_the_answer(tmp_path: Path) -> None:
+    # A real connection: the notice comes from httpcore's trace hook, which a mock transport lacks.
+    answer = trio.Event()
+    received: list[bytes] = []
+
+    async def server(stream: trio.SocketStream) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < len(PAYLOAD):
+            data += await stream.receive_some(65536)
+        received.append(data.split(b"\r\n\r\n", 1)[1])
+        await answer.wait()
+        body = b"data: [DONE]\n\n"
+        await stream.send_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await stream.aclose()
+
+    told: list[bool] = []  # whether the answer had been sent when on_sent was called
+
+    def on_sent() -> None:
+        told.append(answer.is_set())
+        answer.set()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, server, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        upstream = Upstream(make_settings(tmp_path, coding_base_url=f"http://127.0.0.1:{port}/api/coding/paas/v4"))
+        try:
+            with trio.fail_after(10):
+                async with upstream.call("/chat/completions", PAYLOAD, stream=True, on_sent=on_sent) as call:
+                    response = await call.open()
+                    assert response.status_code == 200
+        finally:
+            await upstream.aclose()
+        nursery.cancel_scope.cancel()
+    assert told == [False] and received == [PAYLOAD]

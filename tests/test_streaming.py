@@ -16,7 +16,9 @@ async def _finish(completed: bool) -> None:
     pass
 
 
-async def _collect(produce, *, interval: float = 15.0, opening: bytes = b"") -> tuple[list[tuple[float, bytes]], bytes]:
+async def _collect(
+    produce, *, interval: float = 15.0, opening: bytes = b"", opening_wait: float = 0.0
+) -> tuple[list[tuple[float, bytes]], bytes]:
     """The writes the body makes, with the (mock) time of each, and the last bytes it leaves
     for the end of the body."""
     writes: list[tuple[float, bytes]] = []
@@ -24,9 +26,45 @@ async def _collect(produce, *, interval: float = 15.0, opening: bytes = b"") -> 
     async def write(data: bytes) -> None:
         writes.append((trio.current_time(), data))
 
-    body = EventStream(produce, keepalive=lambda: KEEPALIVE, interval=interval, finish=_finish, opening=opening)
+    body = EventStream(
+        produce, keepalive=lambda: KEEPALIVE, interval=interval, finish=_finish, opening=opening, opening_wait=opening_wait
+    )
     last = await body.deliver(write)
     return writes, last
+
+
+async def test_a_held_opening_is_written_when_the_producer_releases_it(autojump_clock: trio.testing.MockClock) -> None:
+    released_at: list[float] = []
+
+    async def produce(sink: Sink) -> None:
+        await trio.sleep(0.02)  # the upstream request is being written
+        released_at.append(trio.current_time())
+        sink.release()
+        await trio.sleep(1)  # GLM thinks
+        await sink.send(b"first-text ")
+
+    start = trio.current_time()
+    writes, last = await _collect(produce, opening=b"created ", opening_wait=0.05)
+    assert writes[0] == (released_at[0], b"created ") and released_at[0] - start == pytest.approx(0.02)
+    assert writes[1][1] == b"first-text " and last == b""
+
+
+async def test_a_held_opening_goes_out_by_its_deadline_if_never_released(autojump_clock: trio.testing.MockClock) -> None:
+    async def produce(sink: Sink) -> None:
+        await trio.sleep(1)  # queued for a concurrency slot: nothing was sent upstream yet
+
+    start = trio.current_time()
+    writes, _ = await _collect(produce, opening=b"created ", opening_wait=0.05)
+    assert writes[0] == (pytest.approx(start + 0.05), b"created ")
+
+
+async def test_output_before_the_release_takes_the_held_opening_with_it(autojump_clock: trio.testing.MockClock) -> None:
+    async def produce(sink: Sink) -> None:
+        await sink.send(b"first-text ")  # an upstream that answered before the trace said it was sent
+        await trio.sleep(1)
+
+    writes, _ = await _collect(produce, opening=b"created ", opening_wait=0.05)
+    assert writes[0] == (pytest.approx(writes[0][0]), b"created first-text ") and len(writes) == 1
 
 
 async def test_before_the_first_text_every_write_goes_out_at_once(autojump_clock: trio.testing.MockClock) -> None:

@@ -1,7 +1,8 @@
 """POST /v1/responses: Codex's requests, answered through the translation core.
 
-Streaming answers start at once (`response.created`), so Codex's idle timer is fed with
-real events while the proxy queues, retries or waits for the model's first token.  Failures
+Streaming answers start at once (`response.created`, written while the request travels
+upstream, 50 ms after arrival at the latest), so Codex's idle timer is fed with real
+events while the proxy queues, retries or waits for the model's first token.  Failures
 before any output reached Codex are retried upstream, transparently; after that, or when
 retrying is pointless, the stream ends with one `response.failed` carrying the mapped
 code, never with a dropped connection.
@@ -35,6 +36,9 @@ from .streaming import EventStream, Sink
 from .upstream import Call, Upstream, UpstreamFailure, drain, read_document, transport_failure
 
 CHAT_PATH = "/chat/completions"
+# `response.created` waits this long at most for the upstream request to be written (then it
+# goes out while GLM thinks, off the path to the first text).
+_OPENING_WAIT = 0.05
 # Bound on delivering the terminal event during shutdown (the client may be gone).
 _FINAL_SEND_SECONDS = 1.0
 Events = list[dict[str, Any]]
@@ -80,6 +84,7 @@ class ResponsesStream:
             interval=self._proxy.settings.keepalive_interval,
             finish=self._finish,
             opening=self._encode(opening),
+            opening_wait=_OPENING_WAIT,
         )
 
     def _new_translator(self) -> StreamTranslator:
@@ -116,7 +121,7 @@ class ResponsesStream:
             await self._send(send, self._translator.fail(internal_error(exc)))
 
     async def _attempts(self, send: Sink) -> None:
-        async with self._upstream.call(CHAT_PATH, self._payload, stream=True) as call:
+        async with self._upstream.call(CHAT_PATH, self._payload, stream=True, on_sent=send.release) as call:
             self._record.call = call.stats
             while True:
                 try:

@@ -5,9 +5,11 @@ produces to the client connection directly, so no task hand-off stands between a
 upstream chunk and its write.  A second task, the ticker, owns time: it writes a batch
 once its interval is up, and a keep-alive into a silence.
 
-Until the producer says the first text is out, every piece is written at once (Codex sees
-`response.created` and the first delta immediately, and the rest of a burst is not
-translated ahead of the first text); after that, a piece that comes within
+The opening (`response.created`) may wait, briefly, until the producer has sent its
+request upstream (`Sink.release`): written while GLM thinks, it costs the first text
+nothing.  Until the producer says the first text is out, every piece is written at once
+(Codex sees the first delta immediately, and the rest of a burst is not translated ahead
+of the first text); after that, a piece that comes within
 `BATCH_SECONDS` of the last write waits for the ticker, so a fast stream costs one socket
 write per interval instead of one per chunk.  The last piece is not written here: the
 server sends it with the end of the body, in one write (see streaming.CONNECTION).
@@ -54,9 +56,11 @@ CONNECTION: ContextVar[MergedWrites | None] = ContextVar("codexglm_connection", 
 class Sink:
     """The producer's end of a stream body: writes to the client, at once or batched."""
 
-    def __init__(self, write: Writer, opening: bytes = b"") -> None:
+    def __init__(self, write: Writer, opening: bytes = b"", *, opening_by: float = -math.inf) -> None:
+        """OPENING waits for `release()` until OPENING_BY at the latest."""
         self._write = write
         self._buffer = bytearray(opening)
+        self._held_until = opening_by
         self._batching = False
         self._writing: trio.Event | None = None  # set when the write in progress has ended
         self._last_write = -math.inf
@@ -78,6 +82,13 @@ class Sink:
                 return
         await self.flush()
 
+    def release(self) -> None:
+        """The opening need not wait any longer (the request it waited for is sent)."""
+        if self._held_until > -math.inf:
+            self._held_until = -math.inf
+            if self.wake is not None:
+                self.wake.deadline = trio.current_time()
+
     def batch(self) -> None:
         """What follows may wait for the batch interval (the first text has been sent)."""
         self._batching = True
@@ -96,7 +107,7 @@ class Sink:
 
     def batch_due(self) -> float:
         """When what is waiting has to be written."""
-        return self._last_write + BATCH_SECONDS
+        return max(self._last_write + BATCH_SECONDS, self._held_until)
 
     async def flush(self) -> None:
         """Write what is waiting, after the write in progress (backpressure from a slow client)."""
@@ -106,6 +117,7 @@ class Sink:
             return
         data = bytes(self._buffer)
         self._buffer.clear()
+        self._held_until = -math.inf  # the opening is out
         self._writing = writing = trio.Event()
         self._last_write = trio.current_time()
         try:
@@ -137,9 +149,12 @@ class EventStream(ResponseBody):
         interval: float,
         finish: Finisher,
         opening: bytes = b"",
+        opening_wait: float = 0.0,
     ) -> None:
-        """OPENING is written first, with the response's head."""
+        """OPENING is written first, with the response's head, once the producer releases it
+        (`Sink.release`) or OPENING_WAIT seconds have passed."""
         self._produce = produce
+        self._opening_wait = opening_wait
         self._keepalive = keepalive
         self._interval = max(interval, _MIN_INTERVAL)
         self._finish = finish
@@ -149,7 +164,7 @@ class EventStream(ResponseBody):
     async def deliver(self, write: Writer) -> bytes:
         """Run the producer, writing with WRITE; returns the last bytes, for the server to send
         with the end of the body."""
-        sink = Sink(write, self.opening)
+        sink = Sink(write, self.opening, opening_by=trio.current_time() + self._opening_wait)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._tick, sink)
             await self._produce(sink)
@@ -158,7 +173,8 @@ class EventStream(ResponseBody):
         return last
 
     async def _tick(self, sink: Sink) -> None:
-        """Write the opening, then each batch when its interval is up, and keep-alives into silences."""
+        """Write the opening when released, then each batch when its interval is up, and
+        keep-alives into silences."""
         quiet_since = trio.current_time()
         while True:
             due = sink.batch_due() if sink.pending else max(sink.last_write, quiet_since) + self._interval
