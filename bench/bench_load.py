@@ -1,7 +1,7 @@
 """Load benchmark: many Codex-paced streams through `codexglm serve --workers N`, against the direct floor.
 
     .venv/bin/python bench/bench_load.py [--streams 50,200,500] [--workers 1,2] [--seconds 12]
-                                         [--chunks 100] [--gap 0.02] [--rounds 1]
+                                         [--chunks 100] [--gap 0.02] [--rounds 1] [--against CHECKOUT]
 
 Each stream is one Codex session on one keep-alive connection: it sends a ~39 KB Codex
 request body (a recorded Codex 0.171 body from tests/fixtures, its instructions filled up
@@ -18,10 +18,14 @@ For each it reports time to first text (TTFT) p50/p99 over every request of ever
 the streams that got answers and no error ("ok"), complete answers, errors, requests still
 without text when the window closed ("wait": their TTFT is not in the percentiles, so
 look at it beside them), the text chunks delivered per second, CPU seconds per streamed
-chunk of the proxy (all its processes, from /proc/<pid>/stat) and of the mock, and the
+chunk of the proxy (all its processes, from /proc/<pid>/stat), of the mock and of the
+client (what is left of the cores for the proxy is what the machine has minus theirs), the
 worker balance (each worker's share of the proxy's CPU); then each configuration's TTFT
-and throughput as a ratio to the direct floor, and w2's throughput over w1's (the
-scaling).  The mock is a lean HTTP/1.1 server in its own process that sends the frames
+and throughput as a ratio to the direct floor, w2's throughput over w1's, and the capacity
+of each: the most streams it kept up with (the scaling: past saturation one worker's
+throughput collapses, which flatters the plain ratio).  `--against` runs another
+checkout's proxy, one worker, in the same run (`git worktree add /tmp/old main~5`).
+The mock is a lean HTTP/1.1 server in its own process that sends the frames
 tests/mockglm.py builds (recorded GLM shapes), so it is not the bottleneck; the client
 runs in this process.  With --rounds above 1 the order of configurations is reshuffled
 each round and every line reports the spread.
@@ -56,6 +60,7 @@ from tests.mockglm import DEFAULT_KEY, _Context, _stream_frames, text_reply  # n
 
 TOKEN = "bench-load-token"
 SPACING = 0.2  # seconds between a stream's requests, as Codex sends them
+KEPT_UP = 0.95  # a configuration keeps up while it delivers this share of the direct throughput
 BODY_BYTES = 39 * 1024
 FIXTURE = ROOT / "tests" / "fixtures" / "codex-bodies" / "0.171.0" / "test-shell-command-round-trip-1.json"
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -157,7 +162,7 @@ def _start_mock(chunks: int, gap: float) -> Child:
     return Child(process, int(process.stdout.readline()))
 
 
-def _start_proxy(workers: int, mock_port: int, home: Path) -> Child:
+def _start_proxy(workers: int, mock_port: int, home: Path, checkout: Path = ROOT) -> Child:
     (home / "config").mkdir(parents=True, exist_ok=True)
     (home / "config" / "config.toml").write_text("max_concurrency = 4096\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ZAI_", "CODEXGLM_"))}
@@ -165,8 +170,10 @@ def _start_proxy(workers: int, mock_port: int, home: Path) -> Child:
     env.update(HOME=str(home), CODEXGLM_CONFIG_DIR=str(home / "config"), CODEXGLM_STATE_DIR=str(home / "state"),
                CODEXGLM_CACHE_DIR=str(home / "cache"), CODEXGLM_TOKEN=TOKEN, ZAI_API_KEY=DEFAULT_KEY,
                ZAI_CODING_BASE_URL=f"{upstream}/coding/paas/v4", ZAI_BASE_URL=f"{upstream}/paas/v4")
-    process = subprocess.Popen([sys.executable, "-m", "codexglm", "serve", "--port", "0", "--workers", str(workers)],
-                               stdout=subprocess.PIPE, env=env, text=True, cwd=ROOT)
+    # One worker without the flag: a checkout from before --workers runs too.
+    argv = [sys.executable, "-m", "codexglm", "serve", "--port", "0", *(["--workers", str(workers)] if workers > 1 else [])]
+    env["PYTHONPATH"] = str(checkout)
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, text=True, cwd=checkout)
     assert process.stdout is not None
     line = process.stdout.readline()
     found = re.search(r"127\.0\.0\.1:(\d+)/v1", line)
@@ -267,6 +274,7 @@ class Result:
     chunks_per_s: float
     proxy_cpu_per_chunk: float | None
     mock_cpu_per_chunk: float
+    client_cpu_per_chunk: float
     balance: str
 
 
@@ -287,7 +295,9 @@ def _measure(name: str, port: int, path: str, marker: bytes, streams: int, args:
     before = {pid: _cpu_seconds(pid) for pid in workers}
     proxy_before = _cpu_seconds(proxy.process.pid) if proxy else 0.0
     mock_before = _cpu_seconds(mock.process.pid)
+    client_before = time.process_time()
     tally = trio.run(_load, port, path, marker, streams, args.seconds, body)
+    client_cpu = time.process_time() - client_before
     mock_cpu = _cpu_seconds(mock.process.pid) - mock_before
     delivered = max(tally.chunks, 1)
     proxy_cpu = (_cpu_seconds(proxy.process.pid) - proxy_before) / delivered if proxy else None
@@ -296,7 +306,7 @@ def _measure(name: str, port: int, path: str, marker: bytes, streams: int, args:
     ttft = sorted(tally.ttft) or [float("nan")]
     return Result(name, streams, statistics.median(ttft), ttft[min(len(ttft) - 1, int(len(ttft) * 0.99))],
                   len(tally.streams_ok), tally.requests, tally.errors, tally.waiting, tally.chunks / args.seconds, proxy_cpu,
-                  mock_cpu / delivered, balance)
+                  mock_cpu / delivered, client_cpu / delivered, balance)
 
 
 def _spread(values: list[float], scale: float = 1.0, unit: str = "") -> str:
@@ -314,6 +324,8 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=100, help="text chunks per streamed answer")
     parser.add_argument("--gap", type=float, default=0.02, help="seconds between the mock's chunks")
     parser.add_argument("--rounds", type=int, default=1, help="repeat everything, reshuffled, and show the spread")
+    parser.add_argument("--against", action="append", default=[], metavar="CHECKOUT",
+                        help="also run another checkout's proxy (one worker) in the same run, as w1@<dir name>")
     parser.add_argument("--mock-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mock_child:
@@ -327,6 +339,9 @@ def main() -> None:
     try:
         for count in args.workers.split(","):
             proxies[f"w{count}"] = _start_proxy(int(count), mock.port, home / f"w{count}")
+        for path in args.against:
+            name = f"w1@{Path(path).name}"
+            proxies[name] = _start_proxy(1, mock.port, home / name, Path(path).resolve())
         time.sleep(1.0)  # the workers' first usage poll and imports settle
         names = ["direct", *proxies]
         results: dict[tuple[str, int], list[Result]] = {}
@@ -353,7 +368,7 @@ def _report(results: dict[tuple[str, int], list[Result]], names: list[str], args
     print(f"body {len(codex_body()) / 1024:.1f} KB, {args.chunks} chunks per answer {args.gap * 1000:g} ms apart, "
           f"requests {SPACING:g} s apart for {args.seconds:g} s, {args.rounds} round(s), {os.cpu_count()} CPUs")
     print(f"{'config':8} {'streams':>7} {'TTFT p50':>16} {'TTFT p99':>16} {'ok':>4} {'answers':>7} {'err':>4} {'wait':>4} "
-          f"{'chunks/s':>16} {'proxy ms CPU/chunk':>20} {'mock ms CPU/chunk':>18} {'worker CPU split':>16}")
+          f"{'chunks/s':>16} {'proxy ms CPU/chunk':>20} {'mock':>6} {'client':>6} {'worker CPU split':>16}")
     for (name, streams), runs in sorted(results.items(), key=lambda item: (item[0][1], names.index(item[0][0]))):
         proxy_cpu = [r.proxy_cpu_per_chunk for r in runs if r.proxy_cpu_per_chunk is not None]
         print(f"{name:8} {streams:7d} {_spread([r.ttft_p50 for r in runs], 1000, ' ms'):>16} "
@@ -361,7 +376,8 @@ def _report(results: dict[tuple[str, int], list[Result]], names: list[str], args
               f"{min(r.requests for r in runs):7d} {max(sum(r.errors.values()) for r in runs):4d} {max(r.waiting for r in runs):4d} "
               f"{_spread([r.chunks_per_s for r in runs]):>16} "
               f"{_spread(proxy_cpu, 1000) if proxy_cpu else '-':>20} "
-              f"{_spread([r.mock_cpu_per_chunk for r in runs], 1000):>18} {runs[-1].balance:>16}")
+              f"{_spread([r.mock_cpu_per_chunk for r in runs], 1000):>6} "
+              f"{_spread([r.client_cpu_per_chunk for r in runs], 1000):>6} {runs[-1].balance:>16}")
     failures = {key: sum((r.errors for r in runs), Counter()) for key, runs in results.items()}
     for (name, streams), kinds in failures.items():
         if kinds:
@@ -379,6 +395,26 @@ def _report(results: dict[tuple[str, int], list[Result]], names: list[str], args
         for streams in sorted({s for _, s in results}):
             ratio = [b.chunks_per_s / a.chunks_per_s for a, b in zip(results[("w1", streams)], results[("w2", streams)])]
             print(f"  {streams:3d} streams: {_spread(ratio)}x")
+    # Past saturation one worker's throughput collapses, which flatters the ratio above; the
+    # load each configuration still kept up with is the fairer measure of what workers add.
+    print(f"\ncapacity: the most streams a configuration kept up with (throughput >= {KEPT_UP:g}x direct in every "
+          "round, nothing left waiting, no errors), of the counts tried:")
+    capacity = {name: _capacity(results, name) for name in names if name != "direct"}
+    for name, streams in capacity.items():
+        print(f"  {name:8} {streams if streams else 'none'}")
+    if capacity.get("w1") and capacity.get("w2"):
+        print(f"  w2 over w1: {capacity['w2'] / capacity['w1']:.2f}x")
+
+
+def _capacity(results: dict[tuple[str, int], list[Result]], name: str) -> int:
+    kept_up = [
+        streams
+        for (config, streams), runs in results.items()
+        if config == name
+        and all(r.chunks_per_s >= KEPT_UP * f.chunks_per_s and not r.waiting and not r.errors
+                for r, f in zip(runs, results[("direct", streams)]))
+    ]
+    return max(kept_up, default=0)
 
 
 if __name__ == "__main__":
