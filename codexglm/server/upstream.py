@@ -37,6 +37,7 @@ from ..translate import (
     is_error_document,
     transport_error,
 )
+from . import pool
 from .failures import answer_too_large_error, no_key_error
 from .keys import KeyPool
 
@@ -121,6 +122,7 @@ class Upstream:
         self.headers = {"User-Agent": f"codexglm/{__version__}", "Accept-Language": "en-US,en", "Accept-Encoding": "identity"}
         self._timeout = timeout.as_dict()
         self._targets: dict[str, tuple[httpx.URL, httpx.AsyncBaseTransport]] = {}
+        pool.install()  # httpcore's pool bookkeeping, linear in its connections
         self.client = httpx.AsyncClient(
             transport=transport,
             timeout=timeout,
