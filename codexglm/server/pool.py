@@ -3,10 +3,10 @@
 httpcore (1.0.x) decides which connections to close or reuse in
 `AsyncConnectionPool._assign_requests_to_connections`, run on every request and every
 response close.  For each idle connection it counts all connections again
-(`len([c.is_idle() for c in self._connections])`), so a pass costs idle x total calls: with
-the 150 Codex sessions of a team gateway, a third of the proxy's CPU went there, and one
-worker's throughput collapsed to half of what it served at 90 (bench/bench_load.py).  The
-fix is known upstream (encode/httpcore#1035) but not released.
+(`len([c.is_idle() for c in self._connections])`), so a pass costs idle x total calls: at
+150 concurrent Codex sessions close to half of one worker's CPU went there (0.31 ms per
+streamed chunk against 0.17 without) and its throughput fell to 0.54x of the direct rate
+(bench/bench_load.py).  The fix is known upstream (encode/httpcore#1035) but not released.
 
 `assign_requests_to_connections` makes exactly the same decisions in one pass: every
 connection is asked the same questions in the same order, only the repeated count is kept
