@@ -44,8 +44,7 @@ async def test_model_switch_in_the_tui_moves_the_session_to_another_provider(san
         command = [sys.executable, "-m", "tests.second_provider_main", "--dangerously-bypass-approvals-and-sandbox",
                    "--disable", "plugins", "-C", str(sandbox.workdir)]
         async with open_terminal(command, env=sandbox.env(glm), cwd=str(sandbox.workdir), width=160, height=45) as tui:
-            await tui.wait_for("Trust and continue")
-            await tui.press("Enter")
+            await tui.answer("Trust and continue")
             await tui.wait_for("GLM-5.3 default")
             await tui.type("What comes first?", enter=True)
             await tui.wait_for("GLM answers first.")
@@ -53,8 +52,7 @@ async def test_model_switch_in_the_tui_moves_the_session_to_another_provider(san
             picker = await tui.wait_for("Select Model")
             assert "fake/fm-large (FakeModel Large)" in picker and "FakeCo FakeModel Large through codexglm" in picker
             await tui.select_row(re.escape("fake/fm-large (FakeModel Large)"))
-            await tui.wait_for("Select Reasoning Level for fake/fm-large")
-            await tui.press("s")  # for this session only
+            await tui.answer("Select Reasoning Level for fake/fm-large", "s")  # for this session only
             await tui.wait_for("Model changed to fake/fm-large")
             await tui.type("And what next?", enter=True)
             await tui.wait_for("FakeCo answers next.")

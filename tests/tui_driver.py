@@ -99,6 +99,20 @@ class TmuxTerminal:
         for key in keys:
             await self.tmux("send-keys", "-t", "t", key)
 
+    async def answer(self, prompt: str, key: str = "Enter") -> None:
+        """Wait for PROMPT, then press KEY until it is gone (a key pressed while the TUI is
+        still drawing its first screen can be lost)."""
+        regex = re.compile(prompt)
+        await self.wait_for(prompt)
+        for _ in range(3):
+            await self.press(key)
+            try:
+                await self.wait_until(lambda text: regex.search(text) is None, timeout=5, what=f"the end of {prompt!r}")
+            except TerminalTimeout:
+                continue
+            return
+        raise TerminalTimeout(f"{prompt!r} stayed after {key} three times; the screen was:\n{await self.screen()}")
+
     async def slash_command(self, command: str) -> None:
         """Type a slash command once the composer shows it (keys sent while a TUI is still
         starting can be lost), then press Enter."""
