@@ -151,6 +151,60 @@ async def test_unexpected_exceptions_become_a_500_error_body(tmp_path: Path, mon
     assert b"Traceback" not in data and KEY.encode() not in data and b"boom" not in data
 
 
+async def test_responses_requests_are_served_below_quart_and_answered_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    below: list[str] = []
+    serve_responses = ProxyApp._serve_responses
+
+    async def spy(self: ProxyApp, scope: Any, *args: Any) -> None:
+        below.append(scope["path"])
+        await serve_responses(self, scope, *args)
+
+    monkeypatch.setattr(ProxyApp, "_serve_responses", spy)
+    bad = {"model": "glm-5.1", "input": [], "stream": "yes"}
+    runs = []
+    for through_quart in (False, True):
+        if through_quart:  # the route the fast path leaves a team gateway's requests to
+            monkeypatch.setattr(ProxyApp, "_fast_path_headers", lambda self, scope: None)
+        script = Script(*(sse_response(glm_stream("The same answer.", reasoning="Think.")) for _ in range(2)))
+        answers = []
+        async with _client(make_settings(tmp_path / str(through_quart)), script) as (_, client):
+            for body, extra in ((codex_body(), {}), (bad, {}), (codex_body(), {"Content-Encoding": "identity"})):
+                response = await client.post("/v1/responses", json=body, headers={**AUTH, **extra})
+                data = await response.get_data()
+                shape = [(e["type"], e["sequence_number"], e.get("delta")) for e in sse_events(data)] or data
+                answers.append((response.status_code, sorted(response.headers.keys()), shape))
+        runs.append(answers)
+    assert below == ["/v1/responses"] * 3
+    assert runs[0] == runs[1]
+    assert [status for status, _, _ in runs[0]] == [200, 400, 200]
+
+
+async def test_a_body_that_never_arrives_gets_408_below_quart(tmp_path: Path, autojump_clock: MockClock) -> None:
+    app = create_app(make_settings(tmp_path), TOKEN, transport=Script().transport)
+    sent: list[dict[str, Any]] = []
+    arriving = [{"type": "http.request", "body": b'{"model": "gl', "more_body": True}]  # and then nothing
+
+    async def receive() -> dict[str, Any]:
+        if arriving:
+            return arriving.pop()
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"127.0.0.1:9"), (b"authorization", f"Bearer {TOKEN}".encode()), (b"content-length", b"900")]
+    scope = {"type": "http", "method": "POST", "path": "/v1/responses", "raw_path": b"/v1/responses", "headers": headers}
+    with trio.fail_after(600):
+        await app.asgi_app(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 408
+    assert json.loads(sent[-1]["body"])["error"]["code"] == "request_timeout" and not sent[-1]["more_body"]
+    record = json.loads(log_path(make_settings(tmp_path)).read_text().splitlines()[-1])
+    assert record["status"] == 408 and record["outcome"] == "rejected"
+
+
 # --------------------------------------------------------------------------- plain routes
 
 
