@@ -124,18 +124,26 @@ class ApiError(Exception):
 
 class _Connection(TrioASGIHTTPConnection):
     async def _send_response(self, send: ASGISendCallable, response: ResponseTypes) -> None:
-        body = getattr(response, "response", None)
-        merged = _merged_sends(send)
-        try:
-            if isinstance(body, EventStream):
-                await _send_stream(merged, response, body)
-            else:
-                await super()._send_response(merged, response)
-        finally:
-            # A stream body owns an upstream connection and a concurrency slot; if the client
-            # left before the body was even entered, nothing else would release them.
-            if isinstance(body, EventStream):
-                await body.discard()
+        await _send_answer(send, response, super()._send_response)
+
+
+PlainSender = Callable[[ASGISendCallable, ResponseTypes], Awaitable[None]]
+
+
+async def _send_answer(send: ASGISendCallable, response: ResponseTypes, send_plain: PlainSender) -> None:
+    """RESPONSE over SEND with merged writes: a stream body by `_send_stream`, any other by SEND_PLAIN."""
+    body = getattr(response, "response", None)
+    merged = _merged_sends(send)
+    try:
+        if isinstance(body, EventStream):
+            await _send_stream(merged, response, body)
+        else:
+            await send_plain(merged, response)
+    finally:
+        # A stream body owns an upstream connection and a concurrency slot; if the client
+        # left before the body was even entered, nothing else would release them.
+        if isinstance(body, EventStream):
+            await body.discard()
 
 
 def _merged_sends(send: ASGISendCallable) -> ASGISendCallable:
@@ -186,20 +194,17 @@ async def _send_stream(send: ASGISendCallable, response: ResponseTypes, body: Ev
     await body.discard(completed=True)
 
 
-async def _send_answer(send: ASGISendCallable, response: Response) -> None:
-    """RESPONSE over SEND, as `_Connection` sends it (for requests served below Quart)."""
-    merged = _merged_sends(send)
-    body = response.response
-    if isinstance(body, EventStream):
-        try:
-            await _send_stream(merged, response, body)
-        finally:
-            await body.discard()
-        return
+async def _send_data(send: ASGISendCallable, response: ResponseTypes) -> None:
+    """A response with a body in memory (the JSON answers served below Quart), in one message."""
+    assert isinstance(response, Response)
     data = await response.get_data(as_text=False)
     head = {"type": "http.response.start", "status": response.status_code, "headers": encode_headers(response.headers)}
-    await merged(cast(HTTPResponseStartEvent, head))
-    await merged(HTTPResponseBodyEvent(type="http.response.body", body=data, more_body=False))
+    await send(cast(HTTPResponseStartEvent, head))
+    await send(HTTPResponseBodyEvent(type="http.response.body", body=data, more_body=False))
+
+
+def _scope_headers(scope: HTTPScope | WebsocketScope) -> Headers:
+    return Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
 
 
 async def _cancel_on_disconnect(receive: ASGIReceiveCallable, scope: trio.CancelScope) -> None:
@@ -262,7 +267,7 @@ class ProxyApp(QuartTrio):
         scope = cast(HTTPScope, scope)
         if scope["method"] != "POST" or scope["path"] not in RESPONSES_PATHS or self.gate is not None:
             return None
-        headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
+        headers = _scope_headers(scope)
         length = headers.get("Content-Length", "0")
         if not length.isdigit() or int(length) > self.proxy.settings.max_body_bytes:
             return None
@@ -299,7 +304,7 @@ class ProxyApp(QuartTrio):
                     response = await self._answer(record, headers, b"".join(chunks), path)
                 response.headers["x-request-id"] = record.id
                 record.status = response.status_code
-                await _send_answer(send, response)
+                await _send_answer(send, response, _send_data)
                 nursery.cancel_scope.cancel()
         finally:
             _finish_record(proxy, record)
@@ -315,7 +320,7 @@ class ProxyApp(QuartTrio):
 
     async def _refuse_websocket(self, scope: WebsocketScope, send: ASGISendCallable) -> None:
         # Never a 101: the guard answers first, and past it there is no WebSocket route.
-        headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
+        headers = _scope_headers(scope)
         refusal = self.refusal(headers, scope["raw_path"]) or ApiError(400, _NO_WEBSOCKET)
         record = self.proxy.begin(scope["path"])
         record.status, record.outcome, record.error = refusal.status, refusal.outcome, refusal.body["error"]["code"]
