@@ -372,6 +372,40 @@ async def test_idle_keep_alive_connections_do_not_hold_up_shutdown(tmp_path: Pat
                     await proxy.stopped.wait()
 
 
+async def test_an_idle_client_connection_is_closed_and_a_slow_answer_on_it_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The keep-alive timer stops while a request is served and runs again once it is answered.
+    import hypercorn.config
+
+    monkeypatch.setattr(hypercorn.config.Config, "keep_alive_timeout", 0.4)
+    body = json.dumps(codex_body()).encode()
+    async with open_mock_glm() as mock:
+        for _ in range(2):
+            reply = text_reply("An answer slower than the keep-alive timeout.", chunk_size=10)
+            reply.gap = 0.15  # five chunks: 0.75 s in all
+            mock.enqueue(reply)
+        async with running_proxy(_settings(mock, tmp_path)) as url:
+            port = int(url.rsplit(":", 1)[1])
+            request = (
+                b"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n" % port
+                + b"Authorization: " + AUTH["Authorization"].encode()
+                + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+            )
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            async with stream:
+                for _ in range(2):  # the second answer shows the timer restarted, not fired, after the first
+                    await stream.send_all(request)
+                    received = b""
+                    with trio.fail_after(10):
+                        while not received.endswith(b"\r\n0\r\n\r\n"):
+                            received += await stream.receive_some()
+                    assert b"response.completed" in received
+                    assert received.count(b"event: response.output_text.delta") == 5
+                with trio.fail_after(3):  # idle now: closed after 0.4 s
+                    assert await stream.receive_some() == b""
+
+
 @pytest.mark.parametrize("yields", [0, 1, 5])
 async def test_cancelling_serve_during_start_up_returns_promptly(tmp_path: Path, yields: int) -> None:
     # The launcher cancels the proxy as soon as codex exits, which can be before it listens.

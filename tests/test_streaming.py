@@ -195,6 +195,7 @@ class _Connection:
 
     def __init__(self) -> None:
         self.socket: list[tuple[float, list[str]]] = []
+        self.sent: list[str] = []  # every ASGI message, held or not
         self._held: list[str] | None = None
 
     def hold(self) -> None:
@@ -212,6 +213,7 @@ class _Connection:
             what = "head"
         else:
             what = message["body"].decode() + ("" if message["more_body"] else "|end")
+        self.sent.append(what)
         if self._held is not None:
             self._held.append(what)
         else:
@@ -223,8 +225,8 @@ class _Response:
     headers: dict[str, str] = {}
 
 
-async def _serve_stream(produce, *, opening: bytes = b"") -> _Connection:
-    connection = _Connection()
+async def _serve_stream(produce, *, opening: bytes = b"", connection: _Connection | None = None) -> _Connection:
+    connection = connection or _Connection()
     token = CONNECTION.set(connection)
     try:
         body = EventStream(produce, keepalive=lambda: b"", interval=15, finish=_finish, opening=opening)
@@ -255,6 +257,33 @@ async def test_the_head_goes_out_with_the_opening_and_the_last_bytes_with_the_en
 
     connection = await _serve_stream(produce, opening=b"created ")
     assert connection.socket == [(0, ["head", "created "]), (1, ["text "]), (1, ["completed|end"])]
+
+
+async def test_the_producer_sends_its_request_upstream_before_the_head_is_made(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The head waits for the opening anyway: encoding it first would delay the upstream request.
+    connection = _Connection()
+    sent_before_upstream: list[list[str]] = []
+
+    async def produce(sink: Sink) -> None:
+        sent_before_upstream.append(list(connection.sent))  # the upstream request is written here
+        sink.release()
+        await trio.sleep(1)
+        await sink.send(b"completed")
+
+    await _serve_stream(produce, opening=b"created ", connection=connection)
+    assert sent_before_upstream == [[]]
+    assert connection.socket[0] == (0, ["head", "created "])
+
+
+async def test_a_stream_that_writes_nothing_still_sends_its_head_first(autojump_clock: trio.testing.MockClock) -> None:
+    async def produce(sink: Sink) -> None:
+        pass  # failed before its request was written: the opening goes out with the end
+
+    connection = await _serve_stream(produce, opening=b"created ")
+    assert connection.sent == ["head", "created |end"]
+    assert connection.socket == [(0, ["head", "created |end"])]
 
 
 async def test_a_head_is_not_held_while_the_first_chunk_is_not_ready(autojump_clock: trio.testing.MockClock) -> None:

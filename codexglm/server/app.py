@@ -179,17 +179,33 @@ def _merged_sends(send: ASGISendCallable) -> ASGISendCallable:
 
 
 async def _send_stream(send: ASGISendCallable, response: ResponseTypes, body: EventStream) -> None:
-    """A stream body's head, its writes as the producer makes them, and the end with its last bytes."""
-    head = {"type": "http.response.start", "status": response.status_code, "headers": encode_headers(response.headers)}
-    await send(cast(HTTPResponseStartEvent, head))
-    connection = CONNECTION.get()
-    if connection is not None and not body.opening:
-        await connection.release()  # nothing to join the head: a pass-through waits for GLM
+    """A stream body's head, its writes as the producer makes them, and the end with its last bytes.
+
+    A body with an opening sends its head with the opening's write: the producer puts its
+    request upstream before the head is even encoded (the opening waits for that anyway),
+    which takes the head's cost off the path to the first text."""
+    head_sent = False
+
+    async def send_head() -> None:
+        nonlocal head_sent
+        head_sent = True
+        head = {"type": "http.response.start", "status": response.status_code, "headers": encode_headers(response.headers)}
+        await send(cast(HTTPResponseStartEvent, head))
+
+    if not body.opening:
+        await send_head()
+        connection = CONNECTION.get()
+        if connection is not None:
+            await connection.release()  # nothing to join the head: a pass-through waits for GLM
 
     async def write(data: bytes) -> None:
+        if not head_sent:
+            await send_head()
         await send(HTTPResponseBodyEvent(type="http.response.body", body=data, more_body=True))
 
     last = await body.deliver(write)
+    if not head_sent:
+        await send_head()
     await send(HTTPResponseBodyEvent(type="http.response.body", body=last, more_body=False))
     await body.discard(completed=True)
 

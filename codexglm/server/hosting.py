@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import hypercorn.trio
 import hypercorn.trio.run
@@ -21,6 +22,8 @@ import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData
 from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import TrioSingleTask
+from hypercorn.typing import TaskGroup
 
 from ..ledger.writer import Ledger
 from ..settings import Settings
@@ -178,6 +181,28 @@ class _ProxyConfig(Config):
         self.writes = _Writes()
 
 
+class _IdleTimer(TrioSingleTask):
+    """hypercorn's keep-alive timer of a connection, stopped when a request arrives and
+    restarted when its answer ends, without trips through the scheduler: hypercorn's takes
+    a lock for each (a checkpoint on the way to the app) and waits for the new timer task
+    to start.  Neither method awaits anything here, so the two cannot interleave."""
+
+    async def restart(self, task_group: TaskGroup, action: Callable[[], Awaitable[None]]) -> None:
+        await self.stop()
+        self._handle = scope = trio.CancelScope()
+        task_group.spawn(_within, scope, action)
+
+    async def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+async def _within(scope: trio.CancelScope, action: Callable[[], Awaitable[None]]) -> None:
+    with scope:
+        await action()
+
+
 class _ConnectionServer(TCPServer):
     """Hypercorn's per-connection server, made safe against a racing close and stuck clients.
 
@@ -195,6 +220,10 @@ class _ConnectionServer(TCPServer):
     """
 
     _held: list[bytes] | None = None  # writes gathered for one write (see `hold`)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.idle_task = _IdleTimer()
 
     def hold(self) -> None:
         """Gather writes until `release` (an app's ASGI sends; see streaming.CONNECTION)."""
