@@ -12,6 +12,8 @@ and sends the next, until --seconds have passed.  Streams start spread over one 
 Every configuration runs in the same session against one mock upstream:
 
 * direct:  the client posts to the mock's /chat/completions itself (the floor);
+* relay:   the bare relay of bench_proxy.py (hypercorn, httpx and trio passing the request and
+           its stream through untouched): what the libraries cost before any translation;
 * w1, w2:  the client posts to `codexglm serve --workers N` /v1/responses, which calls the mock.
 
 For each it reports time to first text (TTFT) p50/p99 over every request of every stream,
@@ -161,6 +163,13 @@ class Child:
 def _start_mock(chunks: int, gap: float) -> Child:
     process = subprocess.Popen([sys.executable, __file__, "--mock-child", f"{chunks},{gap}"],
                                stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    return Child(process, int(process.stdout.readline()))
+
+
+def _start_relay(mock_port: int) -> Child:
+    argv = [sys.executable, str(ROOT / "bench" / "bench_proxy.py"), "--relay-child", f"http://127.0.0.1:{mock_port}"]
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     return Child(process, int(process.stdout.readline()))
 
@@ -337,6 +346,7 @@ def main() -> None:
         return
     body = codex_body()
     mock = _start_mock(args.chunks, args.gap)
+    relay = _start_relay(mock.port)
     proxies: dict[str, Child] = {}
     home = Path(tempfile.mkdtemp(prefix="bench-load-"))
     try:
@@ -346,7 +356,7 @@ def main() -> None:
             name = f"w1@{Path(path).name}"
             proxies[name] = _start_proxy(1, mock.port, home / name, Path(path).resolve())
         time.sleep(1.0)  # the workers' first usage poll and imports settle
-        names = ["direct", *proxies]
+        names = ["direct", "relay", *proxies]
         results: dict[tuple[str, int], list[Result]] = {}
         for round_number in range(args.rounds):
             order = [(name, int(streams)) for streams in args.streams.split(",") for name in names]
@@ -354,16 +364,19 @@ def main() -> None:
                 random.shuffle(order)
             for name, streams in order:
                 proxy = proxies.get(name)
-                if proxy is None:
+                if name == "direct":
                     result = _measure(name, mock.port, _CHAT_PATH, b'"content":"', streams, args, body, mock, None)
+                elif name == "relay":
+                    result = _measure(name, relay.port, _CHAT_PATH, b'"content":"', streams, args, body, mock, relay)
                 else:
+                    assert proxy is not None
                     result = _measure(name, proxy.port, "/v1/responses", b"event: response.output_text.delta", streams,
                                       args, body, mock, proxy)
                 results.setdefault((name, streams), []).append(result)
                 time.sleep(0.5)
         _report(results, names, args)
     finally:
-        for child in (*proxies.values(), mock):
+        for child in (*proxies.values(), relay, mock):
             child.stop()
 
 
@@ -393,6 +406,13 @@ def _report(results: dict[tuple[str, int], list[Result]], names: list[str], args
         ttft = [r.ttft_p50 / f.ttft_p50 for r, f in zip(runs, floor)]
         rate = [r.chunks_per_s / f.chunks_per_s for r, f in zip(runs, floor)]
         print(f"  {name} at {streams:3d} streams: TTFT {_spread(ttft)}x, throughput {_spread(rate)}x")
+    print("\nproxy CPU per chunk over the bare relay's (what translation and codexglm's own work cost):")
+    for streams in sorted({s for _, s in results}):
+        stack = [r.proxy_cpu_per_chunk or 0.0 for r in results[("relay", streams)]]
+        for name in names[2:]:
+            ours = [r.proxy_cpu_per_chunk or 0.0 for r in results[(name, streams)]]
+            print(f"  {name} at {streams:3d} streams: {_spread([o / max(b, 1e-9) for o, b in zip(ours, stack)])}x "
+                  f"(+{_spread([o - b for o, b in zip(ours, stack)], 1000)} ms)")
     if "w1" in names and "w2" in names:
         print("\nscaling, w2 over w1 (chunks/s):")
         for streams in sorted({s for _, s in results}):

@@ -16,6 +16,9 @@ the same client asking the mock itself.
 * Throughput of one long stream (text chunks/s), direct and through `/v1/responses`, and
   the proxy's CPU time per streamed chunk over it.
 * The proxy's RSS after a concurrent soak.
+* The stack's own floor: a bare relay on the same libraries (hypercorn, httpx, trio), which
+  passes the Chat Completions request and its stream through untouched.  What it adds is
+  what any proxy built on them pays before doing anything; the rest is codexglm's.
 
     .venv/bin/python bench/bench_proxy.py [--warm 300] [--paced 60] [--cold 12] [--chunks 20000]
     .venv/bin/python bench/bench_proxy.py --against /path/to/other/checkout   # and that version too
@@ -33,6 +36,7 @@ import argparse
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +58,7 @@ from codexglm.translate import TranslateOptions, build_chat_request  # noqa: E40
 from tests.mockglm import DEFAULT_KEY, MockGLM, Stream, text_reply  # noqa: E402
 
 TOKEN = "bench-proxy-token"
+RELAY = "bare relay"
 LONG_MARKER = "[long stream]"
 FIXTURE = ROOT / "tests" / "fixtures" / "codex-bodies" / "0.171.0" / "test-shell-command-round-trip-1.json"
 CODEX_BODY_BYTES = 39_000
@@ -172,6 +177,60 @@ def _mock_child(chunks: int) -> None:
     trio.run(main)
 
 
+def _relay_child(upstream: str) -> None:
+    """The bare relay (child process mode): hypercorn serving a plain ASGI function that
+    reads the body, posts it with httpx's transport (the leanest public path: no client
+    layers) and writes each chunk as it comes."""
+    import hypercorn.trio
+    from hypercorn.config import Config
+
+    async def main() -> None:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        config = Config()
+        config.bind = [f"fd://{listener.fileno()}"]
+        config.accesslog = config.errorlog = None
+        stop = trio.Event()
+        limits = httpx.Limits(max_connections=4096, max_keepalive_connections=4096)  # as many as bench_load opens
+        async with httpx.AsyncHTTPTransport(limits=limits) as transport:
+
+            async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+                if scope["type"] == "lifespan":
+                    while (message := await receive())["type"] != "lifespan.shutdown":
+                        await send({"type": "lifespan.startup.complete"})
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+                body = b""
+                while True:
+                    message = await receive()
+                    body += message.get("body", b"")
+                    if not message.get("more_body"):
+                        break
+                headers = [(k, v) for k, v in scope["headers"] if k in (b"authorization", b"content-type")]
+                request = httpx.Request("POST", upstream + scope["path"], content=body, headers=headers)
+                response = await transport.handle_async_request(request)
+                try:
+                    kind = response.headers.get("content-type", "text/event-stream").encode()
+                    await send({"type": "http.response.start", "status": response.status_code, "headers": [(b"content-type", kind)]})
+                    async for chunk in response.stream:  # type: ignore[union-attr]
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                finally:
+                    await response.aclose()
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+            async def stop_on_eof() -> None:
+                await trio.to_thread.run_sync(sys.stdin.read)
+                stop.set()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(stop_on_eof)
+                print(listener.getsockname()[1], flush=True)
+                await hypercorn.trio.serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+    trio.run(main)
+
+
 async def _stop_child(child: Child) -> None:
     assert child.process.stdin is not None
     child.process.stdin.close()
@@ -283,8 +342,8 @@ def _encode(body: dict[str, Any]) -> bytes:
 # --------------------------------------------------------------------------- the run
 
 
-def _targets(mock: Child, children: list[Child], codex: dict[str, Any]) -> dict[str, list[Target]]:
-    """Per body size: the direct floor first, then each proxy's /v1/responses."""
+def _targets(mock: Child, children: list[Child], codex: dict[str, Any], relay: Child) -> dict[str, list[Target]]:
+    """Per body size: the direct floor first, then each proxy's /v1/responses, then the bare relay."""
     floor_auth = {"Authorization": f"Bearer {DEFAULT_KEY}"}
     auth = {"Authorization": f"Bearer {TOKEN}"}
     tiny_codex = {
@@ -298,6 +357,7 @@ def _targets(mock: Child, children: list[Child], codex: dict[str, Any]) -> dict[
         size: [
             Target("direct", direct, _encode(chat_body(body)), floor_auth, False),
             *(Target(child.name, child.url + "/v1/responses", _encode(body), auth, True, child) for child in children),
+            Target(RELAY, relay.url + CODING_PATH + "/chat/completions", _encode(chat_body(body)), floor_auth, False, relay),
         ]
         for size, body in bodies.items()
     }
@@ -307,20 +367,21 @@ async def _run(args: argparse.Namespace) -> int:
     checkouts = [("codexglm", ROOT)] + [(f"@{Path(path).name}", Path(path).resolve()) for path in args.against]
     with tempfile.TemporaryDirectory(prefix="codexglm-bench-") as logs:
         mock = await _start_child("mock", [sys.executable, __file__, "--mock-child", str(args.chunks)], ROOT)
+        relay = await _start_child(RELAY, [sys.executable, __file__, "--relay-child", mock.url], ROOT)
         children = []
         try:
             for index, (name, checkout) in enumerate(checkouts):
                 upstream = mock.url + CODING_PATH
                 children.append(await _start_proxy(name, checkout, upstream, f"{logs}/{index}"))
-            return await _measure(args, mock, children)
+            return await _measure(args, mock, children, relay)
         finally:
-            for child in [*children, mock]:
+            for child in [*children, relay, mock]:
                 await _stop_child(child)
 
 
-async def _measure(args: argparse.Namespace, mock: Child, children: list[Child]) -> int:
+async def _measure(args: argparse.Namespace, mock: Child, children: list[Child], relay: Child) -> int:
     codex = codex_body()
-    by_size = _targets(mock, children, codex)
+    by_size = _targets(mock, children, codex, relay)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     long_codex = {**codex, "input": [*codex["input"][:-1], _user(LONG_MARKER)]}
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
@@ -329,10 +390,10 @@ async def _measure(args: argparse.Namespace, mock: Child, children: list[Child])
             if rounds:
                 for targets in by_size.values():
                     await _series(client, targets, kind, rounds)
-        streams = _long_streams(mock, children, long_codex)
+        streams = _long_streams(mock, children, long_codex, relay)
         rates, cpu = {}, {}
         for target in streams:
-            child = next((c for c in children if c.name == target.name), None)
+            child = target.child
             before = child.cpu_seconds() if child else 0.0
             rates[target.name] = await _throughput(client, target, args.chunks)
             if child:
@@ -349,16 +410,15 @@ def _user(text: str) -> dict[str, Any]:
     return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
 
 
-def _long_streams(mock: Child, children: list[Child], codex: dict[str, Any]) -> list[Target]:
-    direct = Target(
-        "direct",
-        mock.url + CODING_PATH + "/chat/completions",
-        _encode(chat_body(codex)),
-        {"Authorization": f"Bearer {DEFAULT_KEY}"},
-        False,
-    )
+def _long_streams(mock: Child, children: list[Child], codex: dict[str, Any], relay: Child) -> list[Target]:
+    chat, floor_auth = _encode(chat_body(codex)), {"Authorization": f"Bearer {DEFAULT_KEY}"}
+    direct = Target("direct", mock.url + CODING_PATH + "/chat/completions", chat, floor_auth, False)
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    return [direct, *(Target(c.name, c.url + "/v1/responses", _encode(codex), auth, True) for c in children)]
+    return [
+        direct,
+        *(Target(c.name, c.url + "/v1/responses", _encode(codex), auth, True, c) for c in children),
+        Target(RELAY, relay.url + CODING_PATH + "/chat/completions", chat, floor_auth, False, relay),
+    ]
 
 
 def _report(
@@ -387,17 +447,23 @@ def _report(
                 if target is not targets[0]:
                     added[(size, kind, target.name)] = p50 - base
                 print(f"{size:<6} {kind:<6} {target.name:<16} {p50:8.2f} {_pct(values, 0.99):8.2f} {extra}")
+    print("\nadded p50 over the floor, codexglm against the bare relay (the libraries' own share):")
+    for size in by_size:
+        for kind in SERIES:
+            if (size, kind, "codexglm") in added:
+                stack, ours = added[(size, kind, RELAY)], added[(size, kind, "codexglm")]
+                print(f"  {size:<6} {kind:<6} codexglm {ours:+6.2f} ms, bare relay {stack:+6.2f} ms, codexglm's own {ours - stack:+6.2f} ms")
     direct_rate = rates["direct"]
     print(f"\none {args.chunks}-chunk stream: direct {direct_rate:,.0f} chunks/s")
     for name, rate in rates.items():
         if name != "direct":
             print(f"  {name:<16} {rate:10,.0f} chunks/s ({rate / direct_rate:.2f}x direct), "
                   f"CPU {cpu[name] * 1e6:6.1f} us/chunk")
-    if len(cpu) > 1:
-        ours = cpu["codexglm"]
-        for name, value in cpu.items():
-            if name != "codexglm":
-                print(f"  CPU per chunk, codexglm vs {name}: {value / ours:.2f}x lower")
+    ours = cpu["codexglm"]
+    for name, value in cpu.items():
+        if name not in ("codexglm", RELAY):
+            print(f"  CPU per chunk, codexglm vs {name}: {value / ours:.2f}x lower")
+    print(f"  CPU per chunk, codexglm over the bare relay: {(ours - cpu[RELAY]) * 1e6:+.1f} us ({ours / cpu[RELAY]:.2f}x)")
     for name, before, after, fds_before, fds_after in memory:
         print(f"{name} RSS {before:.1f} MB, {after:.1f} MB after a {args.soak}-request soak; "
               f"descriptors {fds_before} -> {fds_after}")
@@ -424,9 +490,13 @@ def main() -> None:
     parser.add_argument("--against", action="append", default=[], metavar="CHECKOUT",
                         help="also measure the proxy of another codexglm checkout (repeatable)")
     parser.add_argument("--mock-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--relay-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mock_child is not None:
         _mock_child(args.mock_child)
+        return
+    if args.relay_child is not None:
+        _relay_child(args.relay_child)
         return
     sys.exit(trio.run(_run, args))
 
