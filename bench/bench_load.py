@@ -160,18 +160,19 @@ class Child:
             self.process.wait()
 
 
-def _start_mock(chunks: int, gap: float) -> Child:
-    process = subprocess.Popen([sys.executable, __file__, "--mock-child", f"{chunks},{gap}"],
-                               stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    return Child(process, int(process.stdout.readline()))
-
-
-def _start_relay(mock_port: int) -> Child:
-    argv = [sys.executable, str(ROOT / "bench" / "bench_proxy.py"), "--relay-child", f"http://127.0.0.1:{mock_port}"]
+def _start_child(argv: list[str]) -> Child:
+    """A child that prints its port first (its stdin held open: the relay stops when it closes)."""
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     return Child(process, int(process.stdout.readline()))
+
+
+def _start_mock(chunks: int, gap: float) -> Child:
+    return _start_child([sys.executable, __file__, "--mock-child", f"{chunks},{gap}"])
+
+
+def _start_relay(mock_port: int) -> Child:
+    return _start_child([sys.executable, str(ROOT / "bench" / "bench_proxy.py"), "--relay-child", f"http://127.0.0.1:{mock_port}"])
 
 
 def _start_proxy(workers: int, mock_port: int, home: Path, checkout: Path = ROOT) -> Child:
@@ -409,10 +410,9 @@ def _report(results: dict[tuple[str, int], list[Result]], names: list[str], args
     print("\nproxy CPU per chunk over the bare relay's (what translation and codexglm's own work cost):")
     for streams in sorted({s for _, s in results}):
         stack = [r.proxy_cpu_per_chunk or 0.0 for r in results[("relay", streams)]]
-        for name in names[2:]:
+        for name in (n for n in names if n not in ("direct", "relay")):
             ours = [r.proxy_cpu_per_chunk or 0.0 for r in results[(name, streams)]]
-            print(f"  {name} at {streams:3d} streams: {_spread([o / max(b, 1e-9) for o, b in zip(ours, stack)])}x "
-                  f"(+{_spread([o - b for o, b in zip(ours, stack)], 1000)} ms)")
+            print(f"  {name} at {streams:3d} streams: {_spread([o / max(b, 1e-9) for o, b in zip(ours, stack)])}x the relay's")
     if "w1" in names and "w2" in names:
         print("\nscaling, w2 over w1 (chunks/s):")
         for streams in sorted({s for _, s in results}):

@@ -197,7 +197,7 @@ def _relay_child(upstream: str) -> None:
 
             async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
                 if scope["type"] == "lifespan":
-                    while (message := await receive())["type"] != "lifespan.shutdown":
+                    while (await receive())["type"] != "lifespan.shutdown":
                         await send({"type": "lifespan.startup.complete"})
                     await send({"type": "lifespan.shutdown.complete"})
                     return
@@ -343,24 +343,25 @@ def _encode(body: dict[str, Any]) -> bytes:
 
 
 def _targets(mock: Child, children: list[Child], codex: dict[str, Any], relay: Child) -> dict[str, list[Target]]:
-    """Per body size: the direct floor first, then each proxy's /v1/responses, then the bare relay."""
-    floor_auth = {"Authorization": f"Bearer {DEFAULT_KEY}"}
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+    """Per body size, every way of asking for its answer (`_paths`)."""
     tiny_codex = {
         "model": "glm-5.1",
         "stream": True,
         "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Say hello."}]}],
     }
-    direct = mock.url + CODING_PATH + "/chat/completions"
     bodies = {"tiny": tiny_codex, "39 KB": codex}
-    return {
-        size: [
-            Target("direct", direct, _encode(chat_body(body)), floor_auth, False),
-            *(Target(child.name, child.url + "/v1/responses", _encode(body), auth, True, child) for child in children),
-            Target(RELAY, relay.url + CODING_PATH + "/chat/completions", _encode(chat_body(body)), floor_auth, False, relay),
-        ]
-        for size, body in bodies.items()
-    }
+    return {size: _paths(mock, children, relay, body) for size, body in bodies.items()}
+
+
+def _paths(mock: Child, children: list[Child], relay: Child, codex: dict[str, Any]) -> list[Target]:
+    """The direct floor first, then each proxy's /v1/responses, then the bare relay, for one Codex body."""
+    chat, floor_auth = _encode(chat_body(codex)), {"Authorization": f"Bearer {DEFAULT_KEY}"}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    return [
+        Target("direct", mock.url + CODING_PATH + "/chat/completions", chat, floor_auth, False),
+        *(Target(child.name, child.url + "/v1/responses", _encode(codex), auth, True, child) for child in children),
+        Target(RELAY, relay.url + CODING_PATH + "/chat/completions", chat, floor_auth, False, relay),
+    ]
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -390,7 +391,7 @@ async def _measure(args: argparse.Namespace, mock: Child, children: list[Child],
             if rounds:
                 for targets in by_size.values():
                     await _series(client, targets, kind, rounds)
-        streams = _long_streams(mock, children, long_codex, relay)
+        streams = _paths(mock, children, relay, long_codex)
         rates, cpu = {}, {}
         for target in streams:
             child = target.child
@@ -408,17 +409,6 @@ async def _measure(args: argparse.Namespace, mock: Child, children: list[Child],
 
 def _user(text: str) -> dict[str, Any]:
     return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
-
-
-def _long_streams(mock: Child, children: list[Child], codex: dict[str, Any], relay: Child) -> list[Target]:
-    chat, floor_auth = _encode(chat_body(codex)), {"Authorization": f"Bearer {DEFAULT_KEY}"}
-    direct = Target("direct", mock.url + CODING_PATH + "/chat/completions", chat, floor_auth, False)
-    auth = {"Authorization": f"Bearer {TOKEN}"}
-    return [
-        direct,
-        *(Target(c.name, c.url + "/v1/responses", _encode(codex), auth, True, c) for c in children),
-        Target(RELAY, relay.url + CODING_PATH + "/chat/completions", chat, floor_auth, False, relay),
-    ]
 
 
 def _report(
